@@ -1,0 +1,109 @@
+//! The bumarket-infra stack file: one YAML file that describes a whole AWS stack.
+//!
+//! [`load`] reads a file and [`parse`] reads text already in memory; both return the checked
+//! [`Stack`] (every default filled in, every reference resolved) or [`Diagnostics`] with
+//! every problem in the file at once, each pointing at its line and column. The crate knows
+//! nothing of AWS's SDK: it is the contract between the file and the engine.
+//!
+//! Layers, bottom up: `yaml` builds a located node tree from yaml-rust2's events; `reader`
+//! turns nodes into typed values while collecting problems; `sections` reads each part of
+//! the file and checks it against the others; `names`, `cidr` and `time` hold the rules.
+
+mod cidr;
+pub mod diagnostic;
+pub mod model;
+mod names;
+mod reader;
+mod scalar;
+mod sections;
+mod suggest;
+mod time;
+mod values;
+mod yaml;
+
+#[cfg(test)]
+mod sample_tests;
+#[cfg(test)]
+mod shipped_tests;
+#[cfg(test)]
+mod snapshot_tests;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Span};
+pub use model::*;
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Read and check a stack file. All problems at once.
+pub fn load(path: &Path) -> Result<Stack, Diagnostics> {
+    let fail = |message: String| Diagnostics::new(path, "", vec![Diagnostic::whole_file(path, message)]);
+    let bytes = std::fs::read(path).map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            _ => e.to_string(),
+        };
+        fail(format!("could not read `{}`: {reason}", path.display()))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| fail(format!("`{}` is not UTF-8 text", path.display())))?;
+    parse(path, &text)
+}
+
+/// Same for text already read (path is used in messages and to resolve `fleet.user_data`).
+pub fn parse(path: &Path, text: &str) -> Result<Stack, Diagnostics> {
+    let (root, mut diags) = match yaml::build(path, text) {
+        Ok(built) => built,
+        Err(syntax) => return Err(Diagnostics::new(path, text, vec![syntax])),
+    };
+    let mut cx = reader::Ctx {
+        path: path.to_path_buf(),
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        diags: Vec::new(),
+        secrets: Vec::new(),
+    };
+    let source = Source { path: path.to_path_buf(), sha256: sha256_hex(text.as_bytes()) };
+    let stack = sections::read_stack(&mut cx, &root, source);
+    diags.append(&mut cx.diags);
+    if diags.is_empty() {
+        return Ok(stack);
+    }
+    diags.sort_by_key(|d| (d.line, d.column));
+    diags.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
+    Err(Diagnostics::new(path, diagnostic::mask(text, &cx.secrets), diags))
+}
+
+/// Physical bucket name for a template like "{stack}-logs-{account_id}-{region}".
+pub fn bucket_name(template: &str, stack: &str, account_id: &str, region: &str) -> String {
+    names::bucket_name(template, stack, account_id, region)
+}
+
+/// The default template for a logical bucket when `name:` is absent: "{stack}-<logical>-{account_id}-{region}".
+pub fn default_bucket_template(logical: &str) -> String {
+    format!("{{stack}}-{logical}-{{account_id}}-{{region}}")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_and_bucket_helpers() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(default_bucket_template("logs"), "{stack}-logs-{account_id}-{region}");
+        assert_eq!(bucket_name("{stack}-x-{account_id}", "s", "123456789012", "r"), "s-x-123456789012");
+    }
+
+    #[test]
+    fn unreadable_file_is_one_whole_file_problem() {
+        let err = load(Path::new("/nonexistent/stack.yaml")).unwrap_err();
+        assert_eq!(err.items.len(), 1);
+        assert_eq!(err.items[0].line, 0);
+        assert_eq!(
+            err.to_string(),
+            "error: could not read `/nonexistent/stack.yaml`: no such file\n  --> /nonexistent/stack.yaml\n\nerror: could not use `/nonexistent/stack.yaml`: 1 problem"
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! The checked stack: what a valid stack file means, with every default filled in.
+//!
+//! Invariants the reader guarantees before it hands out a [`Stack`]:
+//! - every reference (a grant's bucket, the fleet's role, the access-log bucket, ...) names
+//!   something defined in the same file;
+//! - numbers are in the ranges AWS accepts and `min <= desired <= max`;
+//! - bucket names (after `{account_id}`/`{region}` substitution with any 12-digit account)
+//!   follow S3's naming rules; CIDRs parse and subnets sit inside the VPC's range;
+//! - loosening a secure default (public access, plain HTTP) carries a stated reason.
+//!
+//! Nothing here knows AWS's SDK: the engine turns this model into desired resources.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A whole stack file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    /// `stack:` – the stack's name; part of every physical name and the ownership tag.
+    pub name: String,
+    /// `region:` – the AWS region everything lives in.
+    pub region: String,
+    /// `tags:` – added to every taggable resource.
+    pub tags: BTreeMap<String, String>,
+    pub network: Option<Network>,
+    pub fleet: Option<Fleet>,
+    pub load_balancer: Option<LoadBalancer>,
+    pub database: Option<Database>,
+    /// `buckets:` – logical name → bucket, in file order is not kept (sorted by name).
+    pub buckets: BTreeMap<String, Bucket>,
+    pub monitoring: Option<Monitoring>,
+    pub access: Access,
+    pub cloud9: Option<Cloud9>,
+    /// Where the file was read from and a digest of its bytes (saved plans check it).
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    /// Hex SHA-256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// An IPv4 CIDR block such as `10.0.0.0/16` (host bits must be zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cidr {
+    pub addr: u32,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// True when `other` lies wholly inside `self`.
+    pub fn contains(&self, other: &Cidr) -> bool {
+        other.prefix >= self.prefix && self.mask() & other.addr == self.addr
+    }
+    /// True when the two blocks share any address.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        self.contains(other) || other.contains(self)
+    }
+    fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c, d] = self.addr.to_be_bytes();
+        write!(f, "{a}.{b}.{c}.{d}/{}", self.prefix)
+    }
+}
+
+/// `network:` – one VPC with public subnets (load balancer, fleet) and private ones (database).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    pub cidr: Cidr,
+    /// Availability zone names, one per subnet pair, at least two.
+    pub availability_zones: Vec<String>,
+    /// One per availability zone, inside `cidr`, not overlapping.
+    pub public_subnets: Vec<Cidr>,
+    /// One per availability zone, inside `cidr`, not overlapping (may be empty without a database).
+    pub private_subnets: Vec<Cidr>,
+}
+
+/// Where instances get their image from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+    /// `ssm:/aws/service/...` – an SSM public parameter resolved at plan time. Holds the
+    /// parameter name without the `ssm:` prefix (`/aws/service/...`), as SSM's API takes it.
+    SsmParameter(String),
+    /// `ami-0123...` – a fixed image id.
+    Ami(String),
+}
+
+/// `fleet:` – launch template + Auto Scaling group running the app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    pub instance_type: String,
+    /// Default: `ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64`.
+    pub image: Image,
+    /// The port the app listens on (8000 in the seed).
+    pub app_port: u16,
+    /// `user_data:` – a file path relative to the stack file, and its contents.
+    pub user_data: Option<UserData>,
+    pub root_volume: RootVolume,
+    pub min_size: u32,
+    pub desired_capacity: u32,
+    pub max_size: u32,
+    /// Target-tracking on average CPU (60 in the seed).
+    pub cpu_target_percent: f64,
+    pub health_check_grace_seconds: u32,
+    /// Instance refresh keeps at least this share of the fleet healthy (default 90).
+    pub min_healthy_percent: u32,
+    /// Logical name of an `access.roles` entry with `instance_profile: true`.
+    pub instance_role: Option<String>,
+    /// How long apply waits for healthy instances (default 900 s).
+    pub wait_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserData {
+    /// As written in the file (relative to the stack file).
+    pub path: PathBuf,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootVolume {
+    pub size_gb: u32,
+    /// gp3 (default), gp2, io1, io2.
+    pub volume_type: String,
+    /// Always true unless the file loosens it with a reason.
+    pub encrypted: bool,
+}
+
+/// `load_balancer:` – an application load balancer in front of the fleet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadBalancer {
+    /// Listener port open to the internet (80, or 443 with a certificate).
+    pub listen_port: u16,
+    /// With a certificate the listener speaks HTTPS and port 80 redirects to it.
+    pub certificate_arn: Option<String>,
+    pub health_check: HealthCheck,
+    /// Access logs into one of the stack's buckets.
+    pub access_logs: Option<AccessLogs>,
+    pub deletion_protection: bool,
+    pub drop_invalid_header_fields: bool,
+    pub idle_timeout_seconds: u32,
+    pub wait_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// HTTP codes counted healthy, e.g. `200-399`.
+    pub matcher: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogs {
+    /// Logical name of a bucket in `buckets:`.
+    pub bucket: String,
+    pub prefix: String,
+}
+
+/// `database:` – one RDS instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Database {
+    /// Physical identifier; default `<stack>-db`.
+    pub identifier: Option<String>,
+    /// oracle-ee, oracle-se2, postgres, mysql, ...
+    pub engine: String,
+    pub engine_version: String,
+    /// Always `Some` once read: the file's value or the engine's default.
+    pub license_model: Option<String>,
+    pub instance_class: String,
+    pub port: u16,
+    pub storage: Storage,
+    pub admin_user: String,
+    pub password: Password,
+    pub backup_retention_days: u32,
+    /// `hh:mm-hh:mm` UTC.
+    pub backup_window: String,
+    /// `ddd:hh:mm-ddd:hh:mm` UTC.
+    pub maintenance_window: String,
+    pub log_exports: Vec<String>,
+    pub deletion_protection: bool,
+    /// Apply modifications at once (true) or in the maintenance window (false).
+    pub apply_immediately: bool,
+    pub final_snapshot: bool,
+    pub multi_az: bool,
+    pub wait_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub size_gb: u32,
+    pub max_size_gb: Option<u32>,
+    pub storage_type: String,
+    pub encrypted: bool,
+}
+
+/// Where the database's master password lives. Never in the stack file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// RDS creates and rotates it in Secrets Manager (optionally with this KMS key).
+    Managed { kms_key_id: Option<String> },
+    /// An existing Secrets Manager secret (ARN) that holds it.
+    Secret { arn: String },
+}
+
+/// One entry of `buckets:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    /// Physical name template; may contain `{stack}`, `{account_id}` and `{region}`.
+    /// Default: `{stack}-<logical>-{account_id}-{region}`.
+    pub name: Option<String>,
+    pub encryption: Encryption,
+    /// Block Public Access: on unless loosened with a reason.
+    pub public_access: Loosenable,
+    /// Deny every request not made over TLS: on unless loosened with a reason.
+    pub require_tls: Loosenable,
+    pub versioning: bool,
+    pub lifecycle: Vec<LifecycleRule>,
+    /// Extra bucket-policy statements, as IAM JSON (objects).
+    pub policy_statements: Vec<serde_json::Value>,
+    /// Destroy empties the bucket first (default false: destroy refuses a non-empty bucket).
+    pub force_destroy: bool,
+}
+
+/// A secure default that the file may turn off only by giving a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loosenable {
+    On,
+    Off { reason: String },
+}
+
+impl Loosenable {
+    pub fn is_on(&self) -> bool {
+        matches!(self, Loosenable::On)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encryption {
+    /// SSE-S3 (AES256), the default.
+    S3Managed,
+    /// SSE-KMS with the given key (or the AWS-managed `aws/s3` key when `None`).
+    Kms { key_id: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleRule {
+    pub id: String,
+    /// Key prefix the rule applies to ("" for the whole bucket).
+    pub prefix: String,
+    pub expire_after_days: Option<u32>,
+    pub noncurrent_expire_after_days: Option<u32>,
+    pub abort_incomplete_upload_days: Option<u32>,
+}
+
+/// `monitoring:` – alarms mailing the team, a dashboard, log groups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitoring {
+    pub emails: Vec<String>,
+    pub alarms: Alarms,
+    pub dashboard: bool,
+    /// CloudWatch Logs retention for the app's and the database's log groups (180).
+    pub log_retention_days: u32,
+    /// Copy database logs into a bucket of the stack (logical name) under this prefix.
+    pub database_logs_to_bucket: Option<AccessLogs>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alarms {
+    pub fleet_cpu_percent: f64,
+    pub unhealthy_hosts: f64,
+    pub http_5xx_per_5_minutes: f64,
+    pub database_cpu_percent: f64,
+    pub database_free_storage_mb: f64,
+}
+
+/// `access:` – IAM roles and groups under the stack's IAM path.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Access {
+    pub roles: BTreeMap<String, Role>,
+    pub groups: BTreeMap<String, Group>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    /// Physical name; default `<stack>-<logical>`.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub assumed_by: Trust,
+    /// Also create an instance profile of the same name (for EC2).
+    pub instance_profile: bool,
+    pub permissions: Permissions,
+}
+
+/// Who may assume a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// A service principal such as `ec2.amazonaws.com`.
+    Service(String),
+    /// Principals of this account (`arn:aws:iam::<account>:root`), optionally requiring MFA.
+    Account { require_mfa: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Physical name; default `<stack>-<logical>`.
+    pub name: Option<String>,
+    pub permissions: Permissions,
+}
+
+/// What a role or group may do.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Permissions {
+    /// Full ARNs (`arn:aws:iam::aws:policy/ReadOnlyAccess`); bare names are expanded to
+    /// AWS-managed ARNs by the reader.
+    pub managed_policies: Vec<String>,
+    /// Access to the stack's own buckets.
+    pub grants: Vec<Grant>,
+    /// Raw IAM statements (JSON objects) added to the inline policy.
+    pub statements: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Logical name of a bucket in `buckets:`.
+    pub bucket: String,
+    pub access: BucketAccess,
+    /// Key prefix the grant is limited to ("" for the whole bucket).
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketAccess {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+/// `cloud9:` – an optional Cloud9 EC2 environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cloud9 {
+    pub name: Option<String>,
+    pub instance_type: String,
+    pub automatic_stop_minutes: u32,
+    /// Image id as Cloud9 names it, e.g. `amazonlinux-2023-x86_64`.
+    pub image_id: String,
+    /// Index into `network.public_subnets`.
+    pub subnet_index: usize,
+    /// Logical name of an `access.groups` entry whose members share the environment.
+    pub members_group: Option<String>,
+}

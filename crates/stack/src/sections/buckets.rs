@@ -1,0 +1,173 @@
+//! `buckets:` – logical name → S3 bucket, secure by default.
+//!
+//! A bucket's physical name comes from a template (default
+//! `{stack}-<logical>-{account_id}-{region}`), checked against S3's naming rules with a
+//! 12-digit account id; two buckets may not resolve to the same name. Encryption defaults to
+//! SSE-S3, public access is blocked and TLS required; loosening either needs a `reason`.
+
+use super::{collisions, lifecycle, logical_key, statements, Known};
+use crate::diagnostic::Span;
+use crate::model::{Bucket, Encryption, Loosenable};
+use crate::names::{bucket_name, s3_bucket_problems, template_problems, EXAMPLE_ACCOUNT};
+use crate::reader::{describe, Ctx, Map, Val};
+use crate::yaml::Kind;
+use std::collections::BTreeMap;
+
+const KEYS: &[&str] = &[
+    "name",
+    "encryption",
+    "public_access",
+    "require_tls",
+    "versioning",
+    "lifecycle",
+    "policy_statements",
+    "force_destroy",
+];
+
+pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> BTreeMap<String, Bucket> {
+    let mut buckets = BTreeMap::new();
+    let Some(entry) = top.entry("buckets") else { return buckets };
+    let all = Map::open(cx, &entry.value, "buckets", entry.key.span, None);
+    let mut resolved = Vec::new();
+    for e in all.entries {
+        let logical = &e.key.name;
+        if buckets.contains_key(logical) {
+            continue;
+        }
+        logical_key(cx, logical, e.key.span, "bucket");
+        let b = Map::open(cx, &e.value, &all.child(logical), e.key.span, Some(KEYS));
+        let template = b.string(cx, "name");
+        let span = template.span().unwrap_or(e.key.span);
+        let text = match &template {
+            Val::Got(t, _) => t.clone(),
+            _ => crate::default_bucket_template(logical),
+        };
+        if !matches!(template, Val::Bad) {
+            if let Some(name) = check_name(cx, &text, span, logical, known) {
+                resolved.push((logical.clone(), name, span));
+            }
+        }
+        let encryption = encryption(cx, &b);
+        known.buckets.insert(logical.clone(), encryption.clone());
+        let bucket = Bucket {
+            name: template.get(),
+            encryption: encryption.unwrap_or(Encryption::S3Managed),
+            public_access: loosenable(cx, &b, "public_access", "blocked"),
+            require_tls: loosenable(cx, &b, "require_tls", "enabled"),
+            versioning: b.boolean(cx, "versioning").or(false),
+            lifecycle: lifecycle::read(cx, &b),
+            policy_statements: statements::read(cx, &b, "policy_statements"),
+            force_destroy: b.boolean(cx, "force_destroy").or(false),
+        };
+        buckets.insert(logical.clone(), bucket);
+    }
+    collisions(cx, "bucket", &resolved);
+    buckets
+}
+
+/// Checks a name template; returns the name it resolves to with the example account id.
+fn check_name(cx: &mut Ctx, template: &str, span: Span, logical: &str, known: &Known) -> Option<String> {
+    let problems = template_problems(template);
+    for p in &problems {
+        cx.error(span, format!("bucket name template `{template}` {p}"), "invalid template");
+    }
+    // A bad stack name or region is reported once, not again in every bucket name.
+    let stack_ok = crate::names::stack_name(&known.stack).is_empty() || !template.contains("{stack}");
+    let region_ok = crate::names::is_region(&known.region) || !template.contains("{region}");
+    if !problems.is_empty() || !stack_ok || !region_ok {
+        return None;
+    }
+    let name = bucket_name(template, &known.stack, EXAMPLE_ACCOUNT, &known.region);
+    let help = if template.contains("{account_id}") {
+        format!("checked with the account id {EXAMPLE_ACCOUNT} in place of `{{account_id}}`")
+    } else {
+        String::new()
+    };
+    for p in s3_bucket_problems(&name) {
+        let message = format!("bucket name `{name}` {p}");
+        match (help.is_empty(), template == crate::default_bucket_template(logical)) {
+            (_, true) => cx.error_help(
+                span,
+                message,
+                "the default name",
+                "set `name:` to a shorter template, such as `{stack}-<short>-{account_id}`",
+            ),
+            (true, false) => cx.error(span, message, "invalid bucket name"),
+            (false, false) => cx.error_help(span, message, "invalid bucket name", help.clone()),
+        }
+    }
+    Some(name)
+}
+
+fn encryption(cx: &mut Ctx, b: &Map) -> Option<Encryption> {
+    let Some(node) = b.node("encryption") else { return Some(Encryption::S3Managed) };
+    let what = b.what("encryption");
+    match &node.kind {
+        Kind::Str(s) if s == "sse-s3" => Some(Encryption::S3Managed),
+        Kind::Str(s) if s == "sse-kms" => Some(Encryption::Kms { key_id: None }),
+        Kind::Str(s) => {
+            cx.not_one_of(node.span, format!("invalid value `{s}` for {what}"), s, &["sse-s3", "sse-kms"]);
+            None
+        }
+        Kind::Map(_) => {
+            let m = Map::open(cx, node, &b.child("encryption"), b.key_span("encryption"), Some(&["sse-kms"]));
+            if m.entry("sse-kms").is_none() {
+                m.need(cx, "sse-kms");
+                return None;
+            }
+            let kms = m.sub(cx, "sse-kms", &["key_id"]);
+            let key_id = kms.string(cx, "key_id");
+            (!matches!(key_id, Val::Bad)).then(|| Encryption::Kms { key_id: key_id.get() })
+        }
+        _ => {
+            let message = format!(
+                "wrong type for {what}: expected `sse-s3`, `sse-kms` or `{{sse-kms: {{key_id: ...}}}}`, found {}",
+                describe(node)
+            );
+            cx.error(node.span, message, "expected `sse-s3` or `sse-kms`");
+            None
+        }
+    }
+}
+
+/// `public_access` (word `blocked`, flag `blocked`) or `require_tls` (word `true`, flag `enabled`).
+fn loosenable(cx: &mut Ctx, b: &Map, key: &str, flag: &str) -> Loosenable {
+    let Some(node) = b.node(key) else { return Loosenable::On };
+    let what = b.what(key);
+    let loosen = format!("`{key}: {{{flag}: false, reason: \"...\"}}`");
+    match (&node.kind, flag) {
+        (Kind::Str(s), "blocked") if s == "blocked" => Loosenable::On,
+        (Kind::Bool(true), "enabled") => Loosenable::On,
+        (Kind::Bool(false), _) => {
+            let message = format!("turning off {what} needs a reason");
+            cx.error_help(node.span, message, "a reason is required", format!("write {loosen}"));
+            Loosenable::On
+        }
+        (Kind::Map(_), _) => {
+            let m = Map::open(cx, node, &b.child(key), b.key_span(key), Some(&[flag, "reason"]));
+            m.need(cx, flag);
+            let on = m.boolean(cx, flag);
+            let reason = m.text(cx, "reason").get().filter(|r| !r.trim().is_empty());
+            match (on, reason) {
+                (Val::Got(false, _), Some(reason)) => Loosenable::Off { reason },
+                (Val::Got(false, span), None) => {
+                    let message = format!("`{flag}: false` in `{}` needs a reason", m.path);
+                    cx.error_help(
+                        span,
+                        message,
+                        "a reason is required",
+                        format!("add `reason: \"...\"` next to `{flag}: false`"),
+                    );
+                    Loosenable::On
+                }
+                _ => Loosenable::On,
+            }
+        }
+        _ => {
+            let secure = if flag == "blocked" { "`blocked`" } else { "`true`" };
+            let message = format!("wrong type for {what}: expected {secure} or {loosen}, found {}", describe(node));
+            cx.error(node.span, message, format!("expected {secure}"));
+            Loosenable::On
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `database:` – one RDS instance in the network's private subnets.
+//!
+//! Engine facts (versions, licenses, ports, log types) live in `engines`. The master
+//! password never appears in the file: RDS manages it, or it lives in a Secrets Manager
+//! secret; a password written in the file is an error and is masked in the output. Backups
+//! and maintenance have windows of at least 30 minutes that never overlap.
+
+use super::engines::{self, family, Family};
+use super::{encrypted, Known};
+use crate::model::{Database, Password, Storage};
+use crate::names::{is_instance_type, is_secret_arn, rds_identifier};
+use crate::reader::{string, Ctx, Map, Val};
+use crate::time::{overlaps, window};
+use crate::yaml::Kind;
+
+const KEYS: &[&str] = &[
+    "identifier",
+    "engine",
+    "engine_version",
+    "license_model",
+    "instance_class",
+    "port",
+    "storage",
+    "admin_user",
+    "password",
+    "backups",
+    "maintenance_window",
+    "log_exports",
+    "deletion_protection",
+    "apply_immediately",
+    "final_snapshot",
+    "multi_az",
+    "wait_timeout",
+];
+const RESERVED_USERS: &[&str] = &["admin", "root", "sys", "system", "rdsadmin", "postgres", "master", "sa"];
+const SECRET_KEYS: &[&str] = &["value", "plaintext", "password", "secret", "secret_string"];
+const NEVER: &str = "the password never goes in the stack file; use `managed` or `secret_arn`";
+
+pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
+    let entry = top.entry("database")?;
+    match known.subnets {
+        None => super::requires(cx, top, "database", "network", "the database lives in the network's private subnets"),
+        Some((_, 0)) => cx.error_help(
+            entry.key.span,
+            "`database` requires `network.private_subnets`",
+            "no private subnets",
+            "add one private subnet per availability zone under `network.private_subnets`",
+        ),
+        _ => {}
+    }
+    let m = Map::open(cx, &entry.value, "database", entry.key.span, Some(KEYS));
+    for key in ["engine", "engine_version", "instance_class"] {
+        m.need(cx, key);
+    }
+    let identifier = m.string(cx, "identifier");
+    let (id, id_span) = match &identifier {
+        Val::Got(id, span) => (Some(id.clone()), *span),
+        _ => (crate::names::stack_name(&known.stack).is_empty().then(|| format!("{}-db", known.stack)), m.holder),
+    };
+    if let (Some(id), false) = (id, matches!(identifier, Val::Bad)) {
+        for p in rds_identifier(&id) {
+            cx.error(id_span, format!("database identifier `{id}` {p}"), "invalid RDS identifier");
+        }
+    }
+    let engine = m.choice(cx, "engine", engines::ENGINES);
+    let version = m.text(cx, "engine_version");
+    let engine_name = engine.clone().get();
+    if let (Some(engine), Val::Got(v, span)) = (engine_name, &version) {
+        if let Some((message, label, help)) = engines::version_problem(engine, v) {
+            cx.error_help(*span, message, label, help);
+        }
+    }
+    let engine_name = engine_name.unwrap_or("oracle-ee");
+    let f = family(engine_name);
+    let license = m.choice(cx, "license_model", engines::LICENSES);
+    if let (true, Val::Got(l, span)) = (!matches!(engine, Val::Bad), &license) {
+        if let Some((message, label)) = engines::license_problem(engine_name, l) {
+            cx.error(*span, message, label);
+        }
+    }
+    let class = m.string(cx, "instance_class");
+    if let Val::Got(c, span) = &class {
+        if !c.strip_prefix("db.").is_some_and(is_instance_type) {
+            cx.error(
+                *span,
+                format!("`{c}` does not look like an RDS instance class"),
+                "expected `db.<family>.<size>`, like `db.t3.micro`",
+            );
+        }
+    }
+    let s = m.sub(cx, "storage", &["size_gb", "max_size_gb", "type", "encrypted", "unencrypted_reason"]);
+    let size = s.uint(cx, "size_gb", 20, 65_536);
+    let max_size = s.uint(cx, "max_size_gb", 21, 65_536);
+    if let (Some(size), Val::Got(max, span)) = (size.clone().checked(20), &max_size) {
+        if *max <= size {
+            cx.error(
+                *span,
+                format!("max_size_gb {max} is not greater than size_gb {size}"),
+                "storage autoscaling needs room to grow",
+            );
+        }
+    }
+    let storage = Storage {
+        size_gb: size.or(20) as u32,
+        max_size_gb: max_size.get().map(|v| v as u32),
+        storage_type: s.choice(cx, "type", super::fleet::VOLUME_TYPES).or("gp3").to_string(),
+        encrypted: encrypted(cx, &s),
+    };
+    let b = m.sub(cx, "backups", &["retention_days", "window"]);
+    let retention = b.uint(cx, "retention_days", 1, 35).or(7) as u32;
+    let backup = b.text(cx, "window");
+    let backup_window = match &backup {
+        Val::Got(text, span) => window(cx, text, *span, &b.what("window"), false),
+        _ => Some((0, 30)),
+    };
+    let maintenance = m.text(cx, "maintenance_window");
+    let maintenance_window = match &maintenance {
+        Val::Got(text, span) => window(cx, text, *span, &m.what("maintenance_window"), true),
+        _ => Some((6 * 1440 + 18 * 60, 30)),
+    };
+    let backup_text = backup.clone().or("00:00-00:30".into());
+    let maintenance_text = maintenance.clone().or("sun:18:00-sun:18:30".into()).to_lowercase();
+    if let (Some(w), Some(d)) = (maintenance_window, backup_window) {
+        if overlaps(w, d) {
+            let span = maintenance.span().or(backup.span()).unwrap_or(m.holder);
+            let message = format!("maintenance window `{maintenance_text}` overlaps the backup window `{backup_text}`");
+            match (maintenance.span(), backup.span()) {
+                (None, _) => cx.error_help(
+                    span,
+                    message,
+                    "RDS needs the two windows apart",
+                    "`maintenance_window` defaults to `sun:18:00-sun:18:30`",
+                ),
+                (_, None) => cx.error_help(
+                    span,
+                    message,
+                    "RDS needs the two windows apart",
+                    "`backups.window` defaults to `00:00-00:30`",
+                ),
+                _ => cx.error(span, message, "RDS needs the two windows apart"),
+            }
+        }
+    }
+    Some(Database {
+        identifier: identifier.get(),
+        engine: engine_name.to_string(),
+        engine_version: version.or(String::new()),
+        license_model: Some(license.or(engines::default_license(engine_name)).to_string()),
+        instance_class: class.or(String::new()),
+        port: m.uint(cx, "port", 1150, 65_535).or(engines::default_port(f)) as u16,
+        storage,
+        admin_user: admin_user(cx, &m, f),
+        password: password(cx, &m),
+        backup_retention_days: retention,
+        backup_window: backup_text,
+        maintenance_window: maintenance_text,
+        log_exports: log_exports(cx, &m, f, !matches!(engine, Val::Bad)),
+        deletion_protection: m.boolean(cx, "deletion_protection").or(true),
+        apply_immediately: m.boolean(cx, "apply_immediately").or(false),
+        final_snapshot: m.boolean(cx, "final_snapshot").or(true),
+        multi_az: m.boolean(cx, "multi_az").or(false),
+        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(2400),
+    })
+}
+
+fn admin_user(cx: &mut Ctx, m: &Map, f: Family) -> String {
+    let Val::Got(user, span) = m.string(cx, "admin_user") else { return "bumarket_admin".into() };
+    let max = engines::admin_max_len(f);
+    let n = user.chars().count();
+    if RESERVED_USERS.contains(&user.to_lowercase().as_str()) {
+        let message = format!("`{user}` is a default or reserved database user name");
+        cx.error_help(
+            span,
+            message,
+            "a non-default name is required",
+            "choose a name of your own, like `bumarket_admin`",
+        );
+    } else if !(1..=max).contains(&n) {
+        cx.error(span, format!("admin user `{user}` is {n} characters long"), format!("this engine allows 1 to {max}"));
+    } else if !user.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        cx.error(
+            span,
+            format!("admin user `{user}` is not a valid name"),
+            "expected a letter, then letters, digits or `_`",
+        );
+    }
+    user
+}
+
+fn password(cx: &mut Ctx, m: &Map) -> Password {
+    let managed = Password::Managed { kms_key_id: None };
+    let Some(node) = m.node("password") else { return managed };
+    match &node.kind {
+        Kind::Str(s) if s == "managed" => managed,
+        Kind::Map(entries) => {
+            let mut keys: Vec<&str> = vec!["managed", "secret_arn"];
+            for e in entries.iter().filter(|e| SECRET_KEYS.contains(&e.key.name.as_str())) {
+                cx.secrets.push(e.value.span);
+                cx.error(e.value.span, NEVER, "remove this value");
+                keys.push(&e.key.name);
+            }
+            let p = Map::open(cx, node, &m.child("password"), m.key_span("password"), Some(&keys));
+            let (has_managed, has_secret) = (p.entry("managed").is_some(), p.entry("secret_arn").is_some());
+            if has_managed && has_secret {
+                cx.error(
+                    p.key_span("secret_arn"),
+                    "use either `managed` or `secret_arn` for `database.password`, not both",
+                    "second source",
+                );
+            }
+            if has_secret {
+                p.need(cx, "secret_arn");
+                if let Val::Got(arn, span) = p.string(cx, "secret_arn") {
+                    if !is_secret_arn(&arn) {
+                        cx.error(
+                            span,
+                            format!("`{arn}` is not a Secrets Manager secret ARN"),
+                            "expected `arn:aws:secretsmanager:<region>:<account>:secret:<name>`",
+                        );
+                    }
+                    return Password::Secret { arn };
+                }
+            } else if has_managed {
+                let kms = p.sub(cx, "managed", &["kms_key_id"]);
+                return Password::Managed { kms_key_id: kms.string(cx, "kms_key_id").get() };
+            } else if keys.len() == 2 {
+                cx.error(
+                    node.span,
+                    "`database.password` needs `managed` or `secret_arn`",
+                    "expected `managed` or `{secret_arn: ...}`",
+                );
+            }
+            managed
+        }
+        Kind::Seq(_) => {
+            string(cx, node, &m.what("password"));
+            managed
+        }
+        _ => {
+            cx.secrets.push(node.span);
+            cx.error_help(
+                node.span,
+                NEVER,
+                "remove this value",
+                "`password: managed` has RDS keep it in Secrets Manager; `{secret_arn: ...}` uses your own secret",
+            );
+            managed
+        }
+    }
+}
+
+fn log_exports(cx: &mut Ctx, m: &Map, f: Family, engine_ok: bool) -> Vec<String> {
+    if m.node("log_exports").is_none() {
+        return engines::default_logs(f).iter().map(|s| s.to_string()).collect();
+    }
+    let valid = engines::valid_logs(f);
+    let mut out: Vec<String> = Vec::new();
+    for (i, node) in m.seq(cx, "log_exports").iter().enumerate() {
+        let Val::Got(log, span) = string(cx, node, &format!("`log_exports[{i}]` in `database`")) else { continue };
+        if engine_ok && !valid.contains(&log.as_str()) {
+            cx.not_one_of(span, format!("log type `{log}` is not exported by this engine"), &log, valid);
+        } else if out.contains(&log) {
+            cx.error(span, format!("log type `{log}` is listed twice"), "duplicate");
+        }
+        out.push(log);
+    }
+    out
+}

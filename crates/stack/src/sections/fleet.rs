@@ -1,0 +1,152 @@
+//! `fleet:` – the launch template and Auto Scaling group that run the app.
+//!
+//! Defaults follow the seed where it speaks (port 8000, CPU target 60, at most 4 instances)
+//! and AWS's usual values elsewhere. `user_data` names a file next to the stack file; it is
+//! read here (at most 16 KiB, EC2's limit) so that the plan can show when it changes.
+
+use super::{encrypted, reference, requires, Known};
+use crate::model::{Fleet, Image, RootVolume, UserData};
+use crate::names::is_instance_type;
+use crate::reader::{Ctx, Map, Val};
+use std::path::PathBuf;
+
+const KEYS: &[&str] = &[
+    "instance_type",
+    "image",
+    "app_port",
+    "user_data",
+    "root_volume",
+    "min_size",
+    "desired_capacity",
+    "max_size",
+    "cpu_target_percent",
+    "health_check_grace_seconds",
+    "min_healthy_percent",
+    "instance_role",
+    "wait_timeout",
+];
+pub(crate) const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io1", "io2"];
+/// Amazon Linux 2023, resolved through SSM at plan time.
+pub const DEFAULT_IMAGE: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+const MAX_USER_DATA: usize = 16 * 1024;
+
+pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Fleet> {
+    let entry = top.entry("fleet")?;
+    if known.subnets.is_none() {
+        requires(cx, top, "fleet", "network", "the fleet's instances run in the network's public subnets");
+    }
+    let m = Map::open(cx, &entry.value, "fleet", entry.key.span, Some(KEYS));
+    m.need(cx, "instance_type");
+    let instance_type = m.string(cx, "instance_type");
+    if let Val::Got(t, span) = &instance_type {
+        if !is_instance_type(t) {
+            cx.error(
+                *span,
+                format!("`{t}` does not look like an EC2 instance type"),
+                "expected `family.size`, like `t3.micro`",
+            );
+        }
+    }
+    let volume = m.sub(cx, "root_volume", &["size_gb", "type", "encrypted", "unencrypted_reason"]);
+    let root_volume = RootVolume {
+        size_gb: volume.uint(cx, "size_gb", 1, 16_384).or(8) as u32,
+        volume_type: volume.choice(cx, "type", VOLUME_TYPES).or("gp3").to_string(),
+        encrypted: encrypted(cx, &volume),
+    };
+    let (min, desired, max) = sizes(cx, &m);
+    Some(Fleet {
+        instance_type: instance_type.or(String::new()),
+        image: image(cx, &m),
+        app_port: m.uint(cx, "app_port", 1, 65_535).or(8000) as u16,
+        user_data: user_data(cx, &m),
+        root_volume,
+        min_size: min,
+        desired_capacity: desired,
+        max_size: max,
+        cpu_target_percent: m.number(cx, "cpu_target_percent", 1.0, 100.0).or(60.0),
+        health_check_grace_seconds: m.uint(cx, "health_check_grace_seconds", 0, 7200).or(300) as u32,
+        min_healthy_percent: m.uint(cx, "min_healthy_percent", 0, 100).or(90) as u32,
+        instance_role: instance_role(cx, &m, known),
+        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(900),
+    })
+}
+
+fn image(cx: &mut Ctx, m: &Map) -> Image {
+    let Val::Got(text, span) = m.string(cx, "image") else { return Image::SsmParameter(DEFAULT_IMAGE.into()) };
+    if let Some(parameter) = text.strip_prefix("ssm:") {
+        if parameter.starts_with('/') && parameter.len() > 1 && !parameter.contains(char::is_whitespace) {
+            return Image::SsmParameter(parameter.to_string());
+        }
+    } else if let Some(hex) = text.strip_prefix("ami-") {
+        if (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+            return Image::Ami(text);
+        }
+    }
+    let label = "expected `ssm:/<parameter>` or an AMI id like `ami-0123456789abcdef0`";
+    cx.error(span, format!("invalid image `{text}` for {}", m.what("image")), label);
+    Image::SsmParameter(DEFAULT_IMAGE.into())
+}
+
+fn user_data(cx: &mut Ctx, m: &Map) -> Option<UserData> {
+    let Val::Got(text, span) = m.string(cx, "user_data") else { return None };
+    let path = PathBuf::from(&text);
+    let full = cx.dir.join(&path);
+    match std::fs::read(&full) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            cx.error(
+                span,
+                format!("user data file `{text}` does not exist"),
+                format!("looked for `{}`", full.display()),
+            );
+        }
+        Err(e) => cx.error(span, format!("cannot read user data file `{text}`: {e}"), "unreadable file"),
+        Ok(bytes) if bytes.len() > MAX_USER_DATA => {
+            let message =
+                format!("user data file `{text}` is {} bytes; EC2 accepts at most {MAX_USER_DATA}", bytes.len());
+            cx.error(span, message, "too large");
+        }
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(content) => return Some(UserData { path, content }),
+            Err(_) => cx.error(span, format!("user data file `{text}` is not UTF-8 text"), "not text"),
+        },
+    }
+    None
+}
+
+/// min_size <= desired_capacity <= max_size <= 100, pointing at what was written.
+fn sizes(cx: &mut Ctx, m: &Map) -> (u32, u32, u32) {
+    let keys = ["min_size", "desired_capacity", "max_size"];
+    let defaults = [1u64, 1, 4];
+    let vals: Vec<Val<u64>> = keys.iter().map(|k| m.uint(cx, k, 0, 100)).collect();
+    let spans: Vec<_> = vals.iter().map(Val::span).collect();
+    let got: Vec<Option<u64>> = vals.iter().zip(defaults).map(|(v, d)| v.clone().checked(d)).collect();
+    if let [Some(min), Some(desired), Some(max)] = got[..] {
+        let pairs = [(0, 2, min, max), (0, 1, min, desired), (1, 2, desired, max)];
+        if let Some(&(a, b, va, vb)) = pairs.iter().find(|(_, _, va, vb)| va > vb) {
+            let span = spans[a].or(spans[b]).unwrap_or(m.holder);
+            let message = format!("{} {va} is greater than {} {vb} in `fleet`", keys[a], keys[b]);
+            let label = format!("expected {} <= {}", keys[a], keys[b]);
+            match (spans[a], spans[b]) {
+                (Some(_), Some(_)) => cx.error(span, message, label),
+                (None, _) => cx.error_help(span, message, label, format!("`{}` defaults to {va}", keys[a])),
+                (_, None) => cx.error_help(span, message, label, format!("`{}` defaults to {vb}", keys[b])),
+            }
+        }
+    }
+    let v = |i: usize| got[i].unwrap_or(defaults[i]) as u32;
+    (v(0), v(1), v(2))
+}
+
+fn instance_role(cx: &mut Ctx, m: &Map, known: &Known) -> Option<String> {
+    let Val::Got(role, span) = m.string(cx, "instance_role") else { return None };
+    let defined: Vec<&str> = known.roles.keys().map(String::as_str).collect();
+    if reference(cx, &role, span, "role", "access.roles", &defined) && known.roles.get(&role) == Some(&false) {
+        cx.error_help(
+            span,
+            format!("role `{role}` has no instance profile"),
+            "the fleet's instances need an instance profile",
+            format!("set `instance_profile: true` in `access.roles.{role}`"),
+        );
+    }
+    Some(role)
+}

@@ -1,0 +1,148 @@
+//! `load_balancer:` – an application load balancer in front of the fleet.
+//!
+//! It listens on 80, or 443 when a certificate (an ACM ARN in the stack's region) is given,
+//! and forwards to the fleet's app port. Health checks default to generous timings (the seed:
+//! new instances take minutes to start). Access logs go to one of the stack's buckets, which
+//! must use SSE-S3: ALB cannot deliver logs to an SSE-KMS bucket.
+
+use super::{prefix, reference, requires, Known};
+use crate::model::{AccessLogs, Encryption, HealthCheck, LoadBalancer};
+use crate::names::acm_certificate_region;
+use crate::reader::{Ctx, Map, Val};
+
+const KEYS: &[&str] = &[
+    "listen_port",
+    "certificate_arn",
+    "health_check",
+    "access_logs",
+    "deletion_protection",
+    "drop_invalid_header_fields",
+    "idle_timeout_seconds",
+    "wait_timeout",
+];
+const HEALTH_KEYS: &[&str] =
+    &["path", "interval_seconds", "timeout_seconds", "healthy_threshold", "unhealthy_threshold", "matcher"];
+
+pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<LoadBalancer> {
+    let entry = top.entry("load_balancer")?;
+    if known.subnets.is_none() {
+        requires(cx, top, "load_balancer", "network", "the load balancer sits in the network's public subnets");
+    } else if !known.has_fleet {
+        requires(cx, top, "load_balancer", "fleet", "the load balancer forwards to the fleet's instances");
+    }
+    let m = Map::open(cx, &entry.value, "load_balancer", entry.key.span, Some(KEYS));
+    let certificate = m.string(cx, "certificate_arn");
+    if let Val::Got(arn, span) = &certificate {
+        match acm_certificate_region(arn) {
+            None => cx.error(
+                *span,
+                format!("`{arn}` is not an ACM certificate ARN"),
+                "expected `arn:aws:acm:<region>:<account>:certificate/<id>`",
+            ),
+            Some(region) if region != known.region && crate::names::is_region(&known.region) => {
+                let message = format!("certificate is in `{region}` but the stack is in `{}`", known.region);
+                cx.error(*span, message, "a load balancer needs a certificate from its own region");
+            }
+            Some(_) => {}
+        }
+    }
+    let default_port = if matches!(certificate, Val::Absent) { 80 } else { 443 };
+    let health = m.sub(cx, "health_check", HEALTH_KEYS);
+    Some(LoadBalancer {
+        listen_port: m.uint(cx, "listen_port", 1, 65_535).or(default_port) as u16,
+        certificate_arn: certificate.get(),
+        health_check: health_check(cx, &health),
+        access_logs: access_logs(cx, &m, known),
+        deletion_protection: m.boolean(cx, "deletion_protection").or(false),
+        drop_invalid_header_fields: m.boolean(cx, "drop_invalid_header_fields").or(true),
+        idle_timeout_seconds: m.uint(cx, "idle_timeout_seconds", 1, 4000).or(60) as u32,
+        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(600),
+    })
+}
+
+fn health_check(cx: &mut Ctx, h: &Map) -> HealthCheck {
+    let path = h.string(cx, "path");
+    if let Val::Got(p, span) = &path {
+        if !p.starts_with('/') || p.len() > 1024 {
+            cx.error(*span, format!("health check path `{p}` must start with `/`"), "expected a path like `/health/`");
+        }
+    }
+    let interval = h.uint(cx, "interval_seconds", 5, 300);
+    let timeout = h.uint(cx, "timeout_seconds", 2, 120);
+    if let (Some(i), Some(t)) = (interval.clone().checked(30), timeout.clone().checked(10)) {
+        if t >= i {
+            let span = timeout.span().or(interval.span()).unwrap_or(h.holder);
+            let message = format!("health check timeout_seconds {t} is not less than interval_seconds {i}");
+            cx.error(span, message, "the timeout must be shorter than the interval");
+        }
+    }
+    let matcher = h.text(cx, "matcher");
+    if let Val::Got(text, span) = &matcher {
+        if !matcher_ok(text) {
+            cx.error(
+                *span,
+                format!("invalid health check matcher `{text}`"),
+                "expected HTTP codes 200-499 like `200`, `200,302` or `200-399`",
+            );
+        }
+    }
+    HealthCheck {
+        path: path.or("/health/".into()),
+        interval_seconds: interval.or(30) as u32,
+        timeout_seconds: timeout.or(10) as u32,
+        healthy_threshold: h.uint(cx, "healthy_threshold", 2, 10).or(2) as u32,
+        unhealthy_threshold: h.uint(cx, "unhealthy_threshold", 2, 10).or(5) as u32,
+        matcher: matcher.or("200-399".into()),
+    }
+}
+
+/// `200`, `200,302`, `200-399`: codes from 200 to 499.
+fn matcher_ok(text: &str) -> bool {
+    let code = |s: &str| s.len() == 3 && s.parse::<u16>().is_ok_and(|c| (200..=499).contains(&c));
+    text.split(',').all(|part| match part.split_once('-') {
+        Some((a, b)) => code(a) && code(b) && a <= b,
+        None => code(part),
+    })
+}
+
+fn access_logs(cx: &mut Ctx, m: &Map, known: &Known) -> Option<AccessLogs> {
+    m.node("access_logs")?;
+    let logs = m.sub(cx, "access_logs", &["bucket", "prefix"]);
+    logs.need(cx, "bucket");
+    let bucket = logs.string(cx, "bucket");
+    if let Val::Got(b, span) = &bucket {
+        let defined: Vec<&str> = known.buckets.keys().map(String::as_str).collect();
+        if reference(cx, b, *span, "bucket", "buckets", &defined) {
+            if let Some(Some(Encryption::Kms { .. })) = known.buckets.get(b) {
+                cx.error_help(
+                    *span,
+                    format!("bucket `{b}` uses SSE-KMS, which load balancer access logs cannot be written to"),
+                    "needs an SSE-S3 bucket",
+                    format!("set `encryption: sse-s3` on `buckets.{b}` or use another bucket"),
+                );
+            }
+        }
+    }
+    let prefix = prefix(cx, &logs, "prefix", "alb", false);
+    if prefix.contains("AWSLogs") {
+        cx.error(
+            logs.key_span("prefix"),
+            format!("prefix `{prefix}` must not contain `AWSLogs`"),
+            "AWS adds `AWSLogs/` itself",
+        );
+    }
+    Some(AccessLogs { bucket: bucket.or(String::new()), prefix })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn matchers() {
+        for ok in ["200", "200,302", "200-399", "200-299,404"] {
+            assert!(super::matcher_ok(ok), "{ok}");
+        }
+        for bad in ["", "20", "500", "300-200", "200-", "abc"] {
+            assert!(!super::matcher_ok(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The stack file's sections, read in dependency order into a [`Stack`].
+//!
+//! Top-level keys come first (`stack`, `region`, `tags`); then the sections other sections
+//! refer to (`buckets`, `access`, `network`), then the ones that refer (`fleet`,
+//! `load_balancer`, `database`, `monitoring`, `cloud9`). What a later section may refer to
+//! is gathered in [`Known`]; every reference error points at the referencing value.
+
+mod access;
+mod buckets;
+mod cloud9;
+mod database;
+mod engines;
+mod fleet;
+mod lifecycle;
+mod load_balancer;
+mod monitoring;
+mod network;
+mod statements;
+mod top;
+
+use crate::diagnostic::Span;
+use crate::model::{Encryption, Source, Stack};
+use crate::reader::{Ctx, Map, Val};
+use crate::suggest::{closest, list};
+use crate::yaml::{Kind, Node};
+use std::collections::BTreeMap;
+
+const TOP_KEYS: &[&str] = &[
+    "stack",
+    "region",
+    "tags",
+    "network",
+    "fleet",
+    "load_balancer",
+    "database",
+    "buckets",
+    "monitoring",
+    "access",
+    "cloud9",
+];
+
+/// What later sections may refer to, gathered from earlier ones.
+#[derive(Default)]
+pub(crate) struct Known {
+    pub stack: String,
+    pub region: String,
+    /// Logical bucket name → its encryption (when it was read without error).
+    pub buckets: BTreeMap<String, Option<Encryption>>,
+    /// Logical role name → whether it has an instance profile.
+    pub roles: BTreeMap<String, bool>,
+    pub groups: Vec<String>,
+    /// Counts of (public, private) subnets when `network:` is present.
+    pub subnets: Option<(usize, usize)>,
+    pub has_fleet: bool,
+    pub has_database: bool,
+}
+
+/// Reads the whole file.
+pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
+    let holder = Span::new(1, 1, 1);
+    let top = Map::open(cx, root, "", holder, Some(TOP_KEYS));
+    let mut known = Known::default();
+    if !matches!(root.kind, Kind::Map(_) | Kind::Null) {
+        // Reported by `Map::open`; nothing else in the file can be read.
+        return Stack {
+            name: String::new(),
+            region: String::new(),
+            tags: BTreeMap::new(),
+            network: None,
+            fleet: None,
+            load_balancer: None,
+            database: None,
+            buckets: BTreeMap::new(),
+            monitoring: None,
+            access: Default::default(),
+            cloud9: None,
+            source,
+        };
+    }
+    let (stack, region) = top::name_and_region(cx, &top);
+    known.stack = stack;
+    known.region = region;
+    known.has_fleet = top.has("fleet");
+    known.has_database = top.has("database");
+    let tags = top::tags(cx, &top);
+    let buckets = buckets::read(cx, &top, &mut known);
+    let access = access::read(cx, &top, &mut known);
+    let network = network::read(cx, &top, &mut known);
+    let fleet = fleet::read(cx, &top, &known);
+    let load_balancer = load_balancer::read(cx, &top, &known);
+    let database = database::read(cx, &top, &known);
+    let monitoring = monitoring::read(cx, &top, &known);
+    let cloud9 = cloud9::read(cx, &top, &known);
+    Stack {
+        name: known.stack,
+        region: known.region,
+        tags,
+        network,
+        fleet,
+        load_balancer,
+        database,
+        buckets,
+        monitoring,
+        access,
+        cloud9,
+        source,
+    }
+}
+
+/// Reports a section present without a section it builds on (pointing at its key).
+pub(crate) fn requires(cx: &mut Ctx, top: &Map, section: &str, needed: &str, why: &str) {
+    let span = top.key_span(section);
+    cx.error_help(
+        span,
+        format!("`{section}` requires a `{needed}` section"),
+        format!("`{needed}` is missing"),
+        why.to_string(),
+    );
+}
+
+/// "s" unless there is exactly one.
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Checks that `value` names one of `defined` (a `kind` like "bucket"); true when it does.
+pub(crate) fn reference(cx: &mut Ctx, value: &str, span: Span, kind: &str, section: &str, defined: &[&str]) -> bool {
+    if defined.contains(&value) {
+        return true;
+    }
+    let message = format!("unknown {kind} `{value}`");
+    let defines = if defined.is_empty() {
+        format!("the stack defines no {kind}s; add one under `{section}:`")
+    } else {
+        format!("the stack defines {}", list(defined.iter().copied()))
+    };
+    match closest(value, defined.iter().copied()) {
+        Some(best) => cx.error_help(span, message, format!("did you mean `{best}`?"), defines),
+        None => cx.error(span, message, defines),
+    }
+    false
+}
+
+/// Checks a logical name (bucket, role, group key) and reports physical-name collisions.
+pub(crate) fn logical_key(cx: &mut Ctx, name: &str, span: Span, kind: &str) {
+    if let Some(problem) = crate::names::logical_name(name) {
+        cx.error(span, format!("logical {kind} name `{name}` {problem}"), "invalid logical name");
+    }
+}
+
+/// Reports the second of two entries that resolve to the same physical name.
+pub(crate) fn collisions(cx: &mut Ctx, kind: &str, resolved: &[(String, String, Span)]) {
+    for (i, (logical, physical, span)) in resolved.iter().enumerate() {
+        if let Some((first, ..)) = resolved[..i].iter().find(|(_, p, _)| p == physical) {
+            cx.error(
+                *span,
+                format!("{kind} `{logical}` has the same name as {kind} `{first}`: `{physical}`"),
+                "names must be unique",
+            );
+        }
+    }
+}
+
+/// A key prefix as used in grants, log destinations and lifecycle rules: no leading `/`.
+pub(crate) fn prefix(cx: &mut Ctx, map: &Map, key: &str, default: &str, trailing_slash_ok: bool) -> String {
+    let value = map.text(cx, key);
+    if let Val::Got(p, span) = &value {
+        if p.starts_with('/') || (!trailing_slash_ok && p.ends_with('/')) {
+            let rule = if trailing_slash_ok { "must not start with `/`" } else { "must not start or end with `/`" };
+            cx.error(*span, format!("prefix `{p}` in `{}` {rule}", map.path), "S3 keys have no leading slash");
+        }
+    }
+    value.or(default.to_string())
+}
+
+/// `encrypted:` (default true); `false` needs an `unencrypted_reason` in the same mapping.
+pub(crate) fn encrypted(cx: &mut Ctx, m: &Map) -> bool {
+    let flag = m.boolean(cx, "encrypted");
+    let reason = m.text(cx, "unencrypted_reason").get().filter(|r| !r.trim().is_empty());
+    if let (Val::Got(false, span), None) = (&flag, reason) {
+        let message = format!("`encrypted: false` in `{}` needs a reason", m.path);
+        let help = format!("add `unencrypted_reason: \"...\"` to `{}`", m.path);
+        cx.error_help(*span, message, "a reason is required", help);
+    }
+    flag.or(true)
+}
