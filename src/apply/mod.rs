@@ -1,0 +1,264 @@
+//! Apply: walk a [`Plan`] as a dependency graph. Independent steps run concurrently with a
+//! bounded number in flight; a step starts once everything it needs has finished; a
+//! failure skips only what depends on it, and the rest finishes.
+//!
+//! Edges: a replacement deletes before it creates; a create or update waits for the
+//! creates/updates/replacements of the resources it depends on; a delete waits for the
+//! deletes and updates of resources in higher layers (deletes run in reverse).
+
+pub mod events;
+
+use crate::engine::{Addr, Desired, Observed};
+use crate::plan::{Action, AttrChange, KindRules, Plan};
+use async_trait::async_trait;
+pub use events::{Event, Reporter};
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::time::{Duration, Instant};
+
+/// A failed AWS call, as users must see it: which call, and AWS's own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    /// `service:Operation`, e.g. `s3:CreateBucket`.
+    pub call: String,
+    pub message: String,
+    /// What the user can do about it, when we know.
+    pub hint: Option<String>,
+}
+
+impl StepError {
+    pub fn new(call: impl Into<String>, message: impl Into<String>) -> StepError {
+        StepError { call: call.into(), message: message.into(), hint: None }
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> StepError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.call, self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, " ({h})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Lets a step say what it is waiting for.
+pub struct Progress<'a> {
+    addr: &'a Addr,
+    reporter: &'a dyn Reporter,
+}
+
+impl Progress<'_> {
+    pub fn say(&self, message: impl Into<String>) {
+        self.reporter.event(Event::Progress { addr: self.addr.clone(), message: message.into() });
+    }
+}
+
+/// Carries out single steps; implemented by the AWS side, faked in tests.
+#[async_trait]
+pub trait Operator: KindRules + Send + Sync {
+    async fn create(&self, d: &Desired, p: &Progress<'_>) -> Result<(), StepError>;
+    async fn update(
+        &self,
+        d: &Desired,
+        o: &Observed,
+        changes: &[AttrChange],
+        p: &Progress<'_>,
+    ) -> Result<(), StepError>;
+    /// `d` is the file's view when the resource is still in the file (a replacement).
+    async fn delete(&self, o: &Observed, d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl StepKind {
+    pub fn done_word(self) -> &'static str {
+        match self {
+            StepKind::Create => "created",
+            StepKind::Update => "updated",
+            StepKind::Delete => "deleted",
+        }
+    }
+    pub fn doing_word(self) -> &'static str {
+        match self {
+            StepKind::Create => "creating",
+            StepKind::Update => "updating",
+            StepKind::Delete => "deleting",
+        }
+    }
+}
+
+struct Step<'p> {
+    kind: StepKind,
+    /// Part of a replacement (its delete half does not wait on layers above).
+    replacing: bool,
+    change: &'p crate::plan::ResourceChange,
+    preds: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// What happened, for the summary and the exit code.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub done: Vec<(Addr, StepKind)>,
+    pub failed: Vec<(Addr, StepError)>,
+    /// (skipped, because this one failed or was skipped)
+    pub skipped: Vec<(Addr, Addr)>,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+}
+
+fn steps<'p>(plan: &'p Plan, rules: &dyn KindRules) -> Vec<Step<'p>> {
+    let mut steps = Vec::new();
+    for r in plan.actions() {
+        match r.action {
+            Action::Create => steps.push(Step { kind: StepKind::Create, replacing: false, change: r, preds: vec![] }),
+            Action::Update => steps.push(Step { kind: StepKind::Update, replacing: false, change: r, preds: vec![] }),
+            Action::Delete => steps.push(Step { kind: StepKind::Delete, replacing: false, change: r, preds: vec![] }),
+            Action::Replace => {
+                steps.push(Step { kind: StepKind::Delete, replacing: true, change: r, preds: vec![] });
+                let del = steps.len() - 1;
+                steps.push(Step { kind: StepKind::Create, replacing: true, change: r, preds: vec![del] });
+            }
+            Action::NoOp => {}
+        }
+    }
+    let n = steps.len();
+    for i in 0..n {
+        let mut preds = std::mem::take(&mut steps[i].preds);
+        let me = &steps[i];
+        match me.kind {
+            StepKind::Create | StepKind::Update => {
+                let deps = me.change.desired.as_ref().map(|d| d.deps.as_slice()).unwrap_or(&[]);
+                for (j, other) in steps.iter().enumerate() {
+                    if other.kind != StepKind::Delete && deps.contains(&other.change.addr) {
+                        preds.push(j);
+                    }
+                }
+            }
+            StepKind::Delete => {
+                let layer = rules.layer(&me.change.addr);
+                for (j, other) in steps.iter().enumerate() {
+                    let above = rules.layer(&other.change.addr) > layer;
+                    let blocks = match other.kind {
+                        StepKind::Delete => true,
+                        StepKind::Update => !me.replacing,
+                        StepKind::Create => false,
+                    };
+                    if j != i && above && blocks {
+                        preds.push(j);
+                    }
+                }
+            }
+        }
+        preds.sort_unstable();
+        preds.dedup();
+        steps[i].preds = preds;
+    }
+    steps
+}
+
+/// Run every step of the plan. Never returns early: each step ends done, failed or skipped.
+pub async fn execute(plan: &Plan, op: &dyn Operator, reporter: &dyn Reporter, max_in_flight: usize) -> Outcome {
+    let started = Instant::now();
+    let steps = steps(plan, op);
+    let mut state = vec![State::Pending; steps.len()];
+    let mut outcome = Outcome::default();
+    let mut running = FuturesUnordered::new();
+    loop {
+        // Skip what depends on a failure, transitively.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..steps.len() {
+                if state[i] != State::Pending {
+                    continue;
+                }
+                if let Some(&j) = steps[i].preds.iter().find(|&&j| matches!(state[j], State::Failed | State::Skipped)) {
+                    state[i] = State::Skipped;
+                    changed = true;
+                    let (addr, because) = (steps[i].change.addr.clone(), steps[j].change.addr.clone());
+                    reporter.event(Event::Skipped { addr: addr.clone(), because: because.clone() });
+                    outcome.skipped.push((addr, because));
+                }
+            }
+        }
+        for i in 0..steps.len() {
+            if running.len() >= max_in_flight.max(1) {
+                break;
+            }
+            if state[i] == State::Pending && steps[i].preds.iter().all(|&j| state[j] == State::Done) {
+                state[i] = State::Running;
+                running.push(run_step(i, &steps[i], op, reporter));
+            }
+        }
+        let Some((i, result)) = running.next().await else { break };
+        let step = &steps[i];
+        match result {
+            Ok(elapsed) => {
+                state[i] = State::Done;
+                reporter.event(Event::Finished { addr: step.change.addr.clone(), kind: step.kind, elapsed });
+                outcome.done.push((step.change.addr.clone(), step.kind));
+            }
+            Err(e) => {
+                state[i] = State::Failed;
+                reporter.event(Event::Failed { addr: step.change.addr.clone(), kind: step.kind, error: e.clone() });
+                outcome.failed.push((step.change.addr.clone(), e));
+            }
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+async fn run_step(
+    i: usize,
+    step: &Step<'_>,
+    op: &dyn Operator,
+    reporter: &dyn Reporter,
+) -> (usize, Result<Duration, StepError>) {
+    let t = Instant::now();
+    let c = step.change;
+    reporter.event(Event::Started { addr: c.addr.clone(), kind: step.kind });
+    let p = Progress { addr: &c.addr, reporter };
+    let missing = || StepError::new("plan", "the plan lacks the resource's state");
+    let result = match step.kind {
+        StepKind::Create => match &c.desired {
+            Some(d) => op.create(d, &p).await,
+            None => Err(missing()),
+        },
+        StepKind::Update => match (&c.desired, &c.observed) {
+            (Some(d), Some(o)) => op.update(d, o, &c.changes, &p).await,
+            _ => Err(missing()),
+        },
+        StepKind::Delete => match &c.observed {
+            Some(o) => op.delete(o, c.desired.as_ref(), &p).await,
+            None => Err(missing()),
+        },
+    };
+    (i, result.map(|()| t.elapsed()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,153 @@
+//! Executor tests with a fake operator: order, concurrency, and failure isolation.
+
+use super::*;
+use crate::engine::{Attrs, Ownership};
+use crate::plan::{Reason, ResourceChange};
+use std::sync::Mutex;
+
+#[derive(Default)]
+struct Fake {
+    log: Mutex<Vec<String>>,
+    in_flight: Mutex<(usize, usize)>,
+    fail: Vec<&'static str>,
+}
+
+impl KindRules for Fake {
+    fn force_new(&self, _: &Addr) -> &'static [&'static str] {
+        &[]
+    }
+    fn layer(&self, addr: &Addr) -> u8 {
+        match addr.kind() {
+            "bucket" => 0,
+            "role" => 1,
+            _ => 2,
+        }
+    }
+}
+
+impl Fake {
+    async fn act(&self, what: String, addr: &Addr) -> Result<(), StepError> {
+        {
+            let mut f = self.in_flight.lock().unwrap();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.in_flight.lock().unwrap().0 -= 1;
+        self.log.lock().unwrap().push(what);
+        if self.fail.contains(&addr.0.as_str()) {
+            return Err(StepError::new("fake:Call", "boom"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Operator for Fake {
+    async fn create(&self, d: &Desired, _: &Progress<'_>) -> Result<(), StepError> {
+        self.act(format!("create {}", d.addr), &d.addr).await
+    }
+    async fn update(&self, d: &Desired, _: &Observed, _: &[AttrChange], _: &Progress<'_>) -> Result<(), StepError> {
+        self.act(format!("update {}", d.addr), &d.addr).await
+    }
+    async fn delete(&self, o: &Observed, _: Option<&Desired>, _: &Progress<'_>) -> Result<(), StepError> {
+        self.act(format!("delete {}", o.addr), &o.addr).await
+    }
+}
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn event(&self, _: Event) {}
+}
+
+fn change(addr: &str, action: Action, deps: &[&str]) -> ResourceChange {
+    let addr = Addr(addr.into());
+    let d = Desired {
+        addr: addr.clone(),
+        name: addr.0.clone(),
+        attrs: Attrs::new(),
+        deps: deps.iter().map(|d| Addr((*d).into())).collect(),
+    };
+    let o = Observed {
+        addr: addr.clone(),
+        name: addr.0.clone(),
+        id: addr.0.clone(),
+        attrs: Attrs::new(),
+        ownership: Ownership::Ours,
+        outputs: Default::default(),
+    };
+    ResourceChange {
+        addr,
+        action,
+        reason: Some(Reason::Changed),
+        name: String::new(),
+        changes: vec![],
+        desired: (action != Action::Delete).then_some(d),
+        observed: (action != Action::Create).then_some(o),
+        notes: vec![],
+    }
+}
+
+fn plan(resources: Vec<ResourceChange>) -> Plan {
+    Plan {
+        format_version: 1,
+        tool_version: "test".into(),
+        stack: "s".into(),
+        region: "r".into(),
+        resources,
+        not_managed: vec![],
+    }
+}
+
+fn pos(log: &[String], what: &str) -> usize {
+    log.iter().position(|l| l == what).unwrap_or_else(|| panic!("{what} not in {log:?}"))
+}
+
+#[tokio::test]
+async fn dependents_wait_and_deletes_run_in_reverse() {
+    let p = plan(vec![
+        change("bucket.a", Action::Create, &[]),
+        change("role.r", Action::Create, &["bucket.a"]),
+        change("profile.p", Action::Create, &["role.r"]),
+        change("bucket.old", Action::Delete, &[]),
+        change("role.old", Action::Delete, &[]),
+        change("bucket.x", Action::Replace, &[]),
+    ]);
+    let op = Fake::default();
+    let out = execute(&p, &op, &Quiet, 8).await;
+    assert!(out.ok(), "{out:?}");
+    let log = op.log.lock().unwrap().clone();
+    assert!(pos(&log, "create bucket.a") < pos(&log, "create role.r"));
+    assert!(pos(&log, "create role.r") < pos(&log, "create profile.p"));
+    assert!(pos(&log, "delete role.old") < pos(&log, "delete bucket.old"));
+    assert!(pos(&log, "delete bucket.x") < pos(&log, "create bucket.x"));
+    assert_eq!(out.done.len(), 7);
+}
+
+#[tokio::test]
+async fn a_failure_skips_only_its_dependents() {
+    let p = plan(vec![
+        change("bucket.a", Action::Create, &[]),
+        change("bucket.b", Action::Create, &[]),
+        change("role.r", Action::Create, &["bucket.a"]),
+        change("profile.p", Action::Create, &["role.r"]),
+        change("role.s", Action::Create, &["bucket.b"]),
+    ]);
+    let op = Fake { fail: vec!["bucket.a"], ..Fake::default() };
+    let out = execute(&p, &op, &Quiet, 8).await;
+    assert_eq!(out.failed.len(), 1);
+    assert_eq!(out.failed[0].1.to_string(), "fake:Call: boom");
+    let skipped: Vec<String> = out.skipped.iter().map(|(a, _)| a.0.clone()).collect();
+    assert_eq!(skipped, vec!["role.r", "profile.p"]);
+    let log = op.log.lock().unwrap().clone();
+    assert!(log.contains(&"create role.s".to_string()));
+}
+
+#[tokio::test]
+async fn independent_steps_run_concurrently_within_the_bound() {
+    let p = plan((0..10).map(|i| change(&format!("bucket.b{i}"), Action::Create, &[])).collect());
+    let op = Fake::default();
+    let out = execute(&p, &op, &Quiet, 4).await;
+    assert!(out.ok());
+    assert_eq!(op.in_flight.lock().unwrap().1, 4);
+}

@@ -1,0 +1,230 @@
+//! Builds a [`Plan`] from the desired resources and what was read from AWS.
+//!
+//! Matching is by logical address (the ownership tag) first, then by physical name. A live
+//! resource that has a wanted name but is not ours is a [`Conflict`]: the plan fails and
+//! names it, and nothing is changed. Live resources of ours that the file no longer has
+//! are deleted; extra live copies of one address are deleted as duplicates.
+
+use super::{decide, Action, KindRules, Plan, Reason, ResourceChange, FORMAT_VERSION};
+use crate::engine::{Addr, Desired, Observed, Ownership};
+use std::collections::BTreeMap;
+
+/// A live resource that blocks the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub addr: Addr,
+    pub name: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` wants the name `{}`, but {}; bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource",
+            self.addr, self.name, self.detail
+        )
+    }
+}
+
+/// What the plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Make AWS match the file.
+    Converge,
+    /// Remove everything the stack owns.
+    Destroy,
+}
+
+/// Plan the stack. `desired` is in any order; `observed` holds every live resource read.
+pub fn build(
+    stack: &str,
+    region: &str,
+    mode: Mode,
+    desired: &[Desired],
+    observed: Vec<Observed>,
+    rules: &dyn KindRules,
+) -> Result<Plan, Vec<Conflict>> {
+    let mut conflicts = Vec::new();
+    let mut by_addr: BTreeMap<Addr, Vec<Observed>> = BTreeMap::new();
+    let mut foreign_by_name: BTreeMap<(String, String), Observed> = BTreeMap::new();
+    for o in observed {
+        match &o.ownership {
+            Ownership::Ours => by_addr.entry(o.addr.clone()).or_default().push(o),
+            Ownership::Foreign(_) => {
+                foreign_by_name.insert((o.addr.kind().to_string(), o.name.clone()), o);
+            }
+        }
+    }
+
+    let mut resources = Vec::new();
+    let wanted: &[Desired] = if mode == Mode::Destroy { &[] } else { desired };
+    for d in wanted {
+        if let Some(f) = foreign_by_name.get(&(d.addr.kind().to_string(), d.name.clone())) {
+            if let Ownership::Foreign(detail) = &f.ownership {
+                conflicts.push(Conflict { addr: d.addr.clone(), name: d.name.clone(), detail: detail.clone() });
+            }
+            continue;
+        }
+        let mut live = by_addr.remove(&d.addr).unwrap_or_default();
+        // Prefer the copy with the wanted name; the rest are duplicates.
+        live.sort_by_key(|o| o.name != d.name);
+        let mut live = live.into_iter();
+        let current = live.next();
+        let (action, changes) = decide(
+            Some(&d.attrs),
+            current.as_ref().map(|o| &o.attrs),
+            rules.force_new(&d.addr),
+            rules.sensitive(&d.addr),
+        );
+        let reason = match action {
+            Action::Create => Some(Reason::New),
+            Action::NoOp => None,
+            _ => Some(Reason::Changed),
+        };
+        resources.push(ResourceChange {
+            addr: d.addr.clone(),
+            action,
+            reason,
+            name: d.name.clone(),
+            changes,
+            desired: Some(d.clone()),
+            observed: current,
+            notes: vec![],
+        });
+        resources.extend(live.map(|o| delete(o, Reason::Duplicate)));
+    }
+    if !conflicts.is_empty() {
+        return Err(conflicts);
+    }
+    let gone = if mode == Mode::Destroy { Reason::Destroy } else { Reason::RemovedFromFile };
+    resources.extend(by_addr.into_values().flatten().map(|o| delete(o, gone.clone())));
+
+    // Creates and updates in dependency layers, then deletes in reverse.
+    resources.sort_by(|a, b| {
+        let key = |r: &ResourceChange| {
+            let layer = i32::from(rules.layer(&r.addr));
+            if r.action == Action::Delete {
+                (1, -layer)
+            } else {
+                (0, layer)
+            }
+        };
+        key(a).cmp(&key(b)).then_with(|| a.addr.cmp(&b.addr)).then_with(|| a.name.cmp(&b.name))
+    });
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        stack: stack.to_string(),
+        region: region.to_string(),
+        resources,
+        not_managed: vec![],
+    })
+}
+
+fn delete(o: Observed, reason: Reason) -> ResourceChange {
+    ResourceChange {
+        addr: o.addr.clone(),
+        action: Action::Delete,
+        reason: Some(reason),
+        name: o.name.clone(),
+        changes: vec![],
+        desired: None,
+        observed: Some(o),
+        notes: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Attrs;
+    use serde_json::json;
+
+    struct Rules;
+    impl KindRules for Rules {
+        fn force_new(&self, _: &Addr) -> &'static [&'static str] {
+            &["name"]
+        }
+        fn layer(&self, addr: &Addr) -> u8 {
+            u8::from(addr.kind() == "role")
+        }
+    }
+
+    fn desired(addr: &str, name: &str, a: i64) -> Desired {
+        let attrs: Attrs = serde_json::from_value(json!({"name": name, "a": a})).unwrap();
+        Desired { addr: Addr(addr.into()), name: name.into(), attrs, deps: vec![] }
+    }
+
+    fn observed(addr: &str, name: &str, a: i64, ownership: Ownership) -> Observed {
+        let attrs: Attrs = serde_json::from_value(json!({"name": name, "a": a})).unwrap();
+        Observed {
+            addr: Addr(addr.into()),
+            name: name.into(),
+            id: name.into(),
+            attrs,
+            ownership,
+            outputs: Default::default(),
+        }
+    }
+
+    fn actions(p: &Plan) -> Vec<(String, Action)> {
+        p.resources.iter().map(|r| (format!("{}:{}", r.addr, r.name), r.action)).collect()
+    }
+
+    #[test]
+    fn creates_updates_deletes_and_duplicates_in_order() {
+        let d = vec![desired("role.app", "r", 1), desired("bucket.a", "a", 1), desired("bucket.b", "b", 2)];
+        let o = vec![
+            observed("bucket.b", "b", 1, Ownership::Ours),
+            observed("bucket.b", "b-copy", 2, Ownership::Ours),
+            observed("bucket.old", "old", 1, Ownership::Ours),
+            observed("role.old", "old-role", 1, Ownership::Ours),
+        ];
+        let p = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap();
+        assert_eq!(
+            actions(&p),
+            vec![
+                ("bucket.a:a".into(), Action::Create),
+                ("bucket.b:b".into(), Action::Update),
+                ("role.app:r".into(), Action::Create),
+                ("role.old:old-role".into(), Action::Delete),
+                ("bucket.b:b-copy".into(), Action::Delete),
+                ("bucket.old:old".into(), Action::Delete),
+            ]
+        );
+        let reasons: Vec<_> = p.resources.iter().map(|r| r.reason.clone()).collect();
+        assert_eq!(reasons[4], Some(Reason::Duplicate));
+        assert_eq!(reasons[5], Some(Reason::RemovedFromFile));
+    }
+
+    #[test]
+    fn a_foreign_resource_with_a_wanted_name_fails_the_plan() {
+        let d = vec![desired("bucket.a", "a", 1), desired("bucket.b", "b", 1)];
+        let o = vec![observed("bucket.a", "a", 1, Ownership::Foreign("it has no `bumarket-infra:stack` tag".into()))];
+        let err = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(err[0].to_string().contains("`bucket.a` wants the name `a`, but it has no `bumarket-infra:stack` tag"));
+    }
+
+    #[test]
+    fn destroy_deletes_only_what_is_ours() {
+        let d = vec![desired("bucket.a", "a", 1), desired("bucket.b", "b", 1)];
+        let o = vec![
+            observed("bucket.a", "a", 1, Ownership::Ours),
+            observed("bucket.b", "b", 1, Ownership::Foreign("not ours".into())),
+        ];
+        let p = build("s", "r", Mode::Destroy, &d, o, &Rules).unwrap();
+        assert_eq!(actions(&p), vec![("bucket.a:a".into(), Action::Delete)]);
+        assert_eq!(p.resources[0].reason, Some(Reason::Destroy));
+    }
+
+    #[test]
+    fn renamed_resource_is_replaced() {
+        let d = vec![desired("bucket.a", "new", 1)];
+        let o = vec![observed("bucket.a", "old", 1, Ownership::Ours)];
+        let p = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap();
+        assert_eq!(p.resources[0].action, Action::Replace);
+        assert_eq!(p.resources[0].forced_by().collect::<Vec<_>>(), vec!["name"]);
+    }
+}

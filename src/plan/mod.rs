@@ -1,0 +1,163 @@
+//! A plan is data: per resource an action, the attributes that differ (before and after),
+//! and for a replacement the attributes that force it. `plan` and `apply` share
+//! [`build::build`]; renderers and the executor only read a [`Plan`].
+
+pub mod build;
+pub mod decide;
+
+use crate::engine::{Addr, Attrs, Desired, Observed};
+
+pub use build::Mode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use build::build;
+pub use decide::decide;
+
+/// Version of the JSON plan schema (`plan --json`, saved plans).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What apply will do to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    NoOp,
+    Create,
+    Update,
+    /// Delete the live resource, then create it anew.
+    Replace,
+    Delete,
+}
+
+impl Action {
+    /// The sign users know from Terraform.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::NoOp => " ",
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// Why a resource is touched, in words shown at the end of its line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Not in AWS yet.
+    New,
+    /// The file differs from AWS.
+    Changed,
+    /// Tagged as this stack's but no longer in the stack file.
+    RemovedFromFile,
+    /// A second live copy tagged as the same logical resource.
+    Duplicate,
+    /// `destroy` removes everything the stack owns.
+    Destroy,
+}
+
+/// One attribute that differs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttrChange {
+    pub name: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// Changing it cannot be done in place.
+    pub forces_replacement: bool,
+    /// Shown as `(sensitive)` and never written out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+}
+
+/// The planned change of one resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub addr: Addr,
+    pub action: Action,
+    pub reason: Option<Reason>,
+    /// Physical name (after for creates, before for deletes).
+    pub name: String,
+    pub changes: Vec<AttrChange>,
+    /// The file's view, when the resource is in the file.
+    pub desired: Option<Desired>,
+    /// AWS's view, when the resource exists.
+    pub observed: Option<Observed>,
+    /// Extra words for the user (e.g. "1 instance replaced by rolling refresh").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl ResourceChange {
+    pub fn forced_by(&self) -> impl Iterator<Item = &str> {
+        self.changes.iter().filter(|c| c.forces_replacement).map(|c| c.name.as_str())
+    }
+}
+
+/// The whole plan of a stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub tool_version: String,
+    pub stack: String,
+    pub region: String,
+    /// Every resource of the stack, no-ops included, in dependency order.
+    pub resources: Vec<ResourceChange>,
+    /// Sections of the file whose resources this version does not manage yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_managed: Vec<String>,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+    pub unchanged: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for r in &self.resources {
+            match r.action {
+                Action::NoOp => s.unchanged += 1,
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => {
+                    s.add += 1;
+                    s.destroy += 1
+                }
+                Action::Delete => s.destroy += 1,
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.resources.iter().any(|r| r.action != Action::NoOp)
+    }
+
+    /// The changes that do something.
+    pub fn actions(&self) -> impl Iterator<Item = &ResourceChange> {
+        self.resources.iter().filter(|r| r.action != Action::NoOp)
+    }
+}
+
+/// Attribute values the planner needs from each kind: which attributes force a new
+/// resource and which are secrets.
+pub trait KindRules {
+    fn force_new(&self, addr: &Addr) -> &'static [&'static str];
+    fn sensitive(&self, _addr: &Addr) -> &'static [&'static str] {
+        &[]
+    }
+    /// Dependency layer of the kind: lower layers are created first and deleted last.
+    fn layer(&self, addr: &Addr) -> u8;
+}
+
+/// Attrs helper: the value of `name`, or `None` when absent or null.
+pub fn attr<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a Value> {
+    attrs.get(name).filter(|v| !v.is_null())
+}
