@@ -1,0 +1,75 @@
+//! The AWS boundary: SDK configuration (credential chain, profile, region, endpoint,
+//! retries), one client per service, the call log behind the plan's "N calls in D round
+//! trips", and the translation of SDK errors into messages users can act on.
+
+pub mod calls;
+pub mod error;
+
+use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use calls::CallLog;
+pub use error::{call_error, is_code, CallResult};
+
+/// How to reach AWS, from the command line and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub region: String,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// One client per service, sharing one configuration and one call log.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub region: String,
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub calls: Arc<CallLog>,
+}
+
+impl Aws {
+    /// Build clients. Makes no call: credentials are resolved on the first request.
+    pub async fn connect(opts: &Options) -> Aws {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(opts.region.clone()))
+            // Throttling and transient errors are retried with backoff; waits handle the rest.
+            .retry_config(RetryConfig::standard().with_max_attempts(8).with_max_backoff(Duration::from_secs(20)));
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &opts.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        let shared = loader.load().await;
+        let calls = Arc::new(CallLog::default());
+        // A custom endpoint (an emulator, a proxy) has no per-bucket DNS names.
+        let path_style = shared.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3 = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(path_style)
+            .interceptor(calls.interceptor())
+            .build();
+        let iam = aws_sdk_iam::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let sts = aws_sdk_sts::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let tagging =
+            aws_sdk_resourcegroupstagging::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        Aws {
+            region: opts.region.clone(),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
+            calls,
+        }
+    }
+
+    /// The account the credentials belong to (bucket names and ARNs embed it).
+    pub async fn account_id(&self) -> CallResult<String> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| call_error("sts:GetCallerIdentity", e))?;
+        Ok(out.account.unwrap_or_default())
+    }
+}

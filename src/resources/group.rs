@@ -1,0 +1,154 @@
+//! `group.<name>`: an IAM group under the stack's path with one inline policy and attached
+//! managed policies. Groups take no tags in IAM: the path alone marks them as ours.
+//! Deleting a group removes its members from it (the users themselves are never touched).
+
+use super::iam::{inline_from, managed_from, permission_attrs, Holder};
+use super::{Cx, Live, Provider};
+use crate::apply::{Progress, StepError};
+use crate::aws::{call_error, is_code};
+use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::plan::{attr, AttrChange};
+use async_trait::async_trait;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub struct Groups;
+
+pub fn physical_name(cx: &Cx, logical: &str) -> String {
+    let given = cx.stack.access.groups.get(logical).and_then(|g| g.name.as_ref());
+    cx.physical_name(given, logical)
+}
+
+#[async_trait]
+impl Provider for Groups {
+    fn kind(&self) -> &'static str {
+        "group"
+    }
+    fn layer(&self) -> u8 {
+        1
+    }
+
+    fn desired(&self, cx: &Cx) -> Vec<Desired> {
+        cx.stack
+            .access
+            .groups
+            .iter()
+            .map(|(logical, group)| {
+                let addr = Addr::new("group", logical);
+                let name = physical_name(cx, logical);
+                let (inline, managed) = permission_attrs(cx, &group.permissions);
+                let mut attrs = Attrs::new();
+                attrs.insert("name".into(), json!(name));
+                attrs.insert("inline_policies".into(), inline);
+                attrs.insert("managed_policies".into(), managed);
+                let deps = group.permissions.grants.iter().map(|g| Addr::new("bucket", &g.bucket)).collect();
+                Desired { addr, name, attrs, deps }
+            })
+            .collect()
+    }
+
+    async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+        let snap = live.iam().await?;
+        let path = cx.iam_path();
+        let mut out = Vec::new();
+        for g in &snap.groups {
+            let name = g.group_name.clone().unwrap_or_default();
+            let wanted_here = wanted.iter().find(|d| d.name == name);
+            let ours = g.path.as_deref() == Some(path.as_str());
+            if !ours && wanted_here.is_none() {
+                continue;
+            }
+            let ownership = if ours {
+                Ownership::Ours
+            } else {
+                Ownership::Foreign(format!("a group of that name exists outside the path `{path}`"))
+            };
+            let addr = cx.addr_for("group", &name, &BTreeMap::new(), wanted);
+            let mut attrs = Attrs::new();
+            attrs.insert("name".into(), json!(name));
+            attrs.insert(
+                "inline_policies".into(),
+                inline_from(
+                    g.group_policy_list()
+                        .iter()
+                        .map(|p| (p.policy_name().unwrap_or_default(), p.policy_document().unwrap_or("{}"))),
+                ),
+            );
+            attrs.insert(
+                "managed_policies".into(),
+                managed_from(g.attached_managed_policies().iter().filter_map(|p| p.policy_arn())),
+            );
+            let arn = g.arn.clone().unwrap_or_default();
+            out.push(Observed {
+                addr,
+                name,
+                id: arn.clone(),
+                attrs,
+                ownership,
+                outputs: BTreeMap::from([("arn".to_string(), arn)]),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, cx: &Cx, d: &Desired, _p: &Progress<'_>) -> Result<(), StepError> {
+        let aws = &cx.aws;
+        aws.iam
+            .create_group()
+            .group_name(&d.name)
+            .path(cx.iam_path())
+            .send()
+            .await
+            .map_err(|e| call_error("iam:CreateGroup", e))?;
+        let holder = Holder::Group(&d.name);
+        holder.converge_inline(aws, None, attr(&d.attrs, "inline_policies")).await?;
+        holder.converge_managed(aws, None, attr(&d.attrs, "managed_policies")).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        d: &Desired,
+        _o: &Observed,
+        changes: &[AttrChange],
+        _p: &Progress<'_>,
+    ) -> Result<(), StepError> {
+        let holder = Holder::Group(&d.name);
+        for c in changes {
+            match c.name.as_str() {
+                "inline_policies" => holder.converge_inline(&cx.aws, c.before.as_ref(), c.after.as_ref()).await?,
+                "managed_policies" => holder.converge_managed(&cx.aws, c.before.as_ref(), c.after.as_ref()).await?,
+                other => {
+                    return Err(StepError::new("plan", format!("`{other}` of a group cannot be changed in place")))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, cx: &Cx, o: &Observed, _d: Option<&Desired>, _p: &Progress<'_>) -> Result<(), StepError> {
+        let aws = &cx.aws;
+        let holder = Holder::Group(&o.name);
+        holder.converge_managed(aws, attr(&o.attrs, "managed_policies"), None).await?;
+        holder.converge_inline(aws, attr(&o.attrs, "inline_policies"), None).await?;
+        let members = match aws.iam.get_group().group_name(&o.name).send().await {
+            Ok(out) => out.users,
+            Err(e) if is_code(&e, "NoSuchEntity") => return Ok(()),
+            Err(e) => return Err(call_error("iam:GetGroup", e)),
+        };
+        for u in members {
+            aws.iam
+                .remove_user_from_group()
+                .group_name(&o.name)
+                .user_name(u.user_name)
+                .send()
+                .await
+                .map_err(|e| call_error("iam:RemoveUserFromGroup", e))?;
+        }
+        match aws.iam.delete_group().group_name(&o.name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
+            Err(e) => Err(call_error("iam:DeleteGroup", e)),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `instance_profile.<role>`: the EC2 instance profile of a role that asks for one, same
+//! name and path as the role, holding exactly that role.
+
+use super::role::iam_tags;
+use super::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
+use crate::apply::{Progress, StepError};
+use crate::aws::{call_error, is_code};
+use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::plan::{attr, AttrChange};
+use async_trait::async_trait;
+use aws_sdk_iam::client::Waiters as _;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub struct InstanceProfiles;
+
+/// Physical name of the instance profile of a role (the role's name).
+pub fn physical_name(cx: &Cx, role_logical: &str) -> String {
+    super::role::physical_name(cx, role_logical)
+}
+
+#[async_trait]
+impl Provider for InstanceProfiles {
+    fn kind(&self) -> &'static str {
+        "instance_profile"
+    }
+    fn layer(&self) -> u8 {
+        2
+    }
+
+    fn desired(&self, cx: &Cx) -> Vec<Desired> {
+        cx.stack
+            .access
+            .roles
+            .iter()
+            .filter(|(_, r)| r.instance_profile)
+            .map(|(logical, _)| {
+                let addr = Addr::new("instance_profile", logical);
+                let name = physical_name(cx, logical);
+                let mut attrs = Attrs::new();
+                attrs.insert("name".into(), json!(name));
+                attrs.insert("role".into(), json!(super::role::physical_name(cx, logical)));
+                attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
+                Desired { addr, name, attrs, deps: vec![Addr::new("role", logical)] }
+            })
+            .collect()
+    }
+
+    async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+        // Listed by path prefix in wave one; the path is checked again here because not
+        // every endpoint filters (moto 5.2.5 ignores `PathPrefix` on this call).
+        let snap = live.iam().await?;
+        let path = cx.iam_path();
+        Ok(snap
+            .profiles
+            .iter()
+            .filter(|ip| ip.path == path)
+            .map(|ip| {
+                let name = ip.instance_profile_name.clone();
+                let tags: BTreeMap<String, String> =
+                    ip.tags().iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+                let addr = cx.addr_for("instance_profile", &name, &tags, wanted);
+                let mut attrs = Attrs::new();
+                attrs.insert("name".into(), json!(name));
+                attrs.insert("role".into(), ip.roles.first().map_or(Value::Null, |r| json!(r.role_name)));
+                attrs.insert("tags".into(), tags_value(&tags));
+                Observed {
+                    addr,
+                    name,
+                    id: ip.arn.clone(),
+                    attrs,
+                    ownership: Ownership::Ours,
+                    outputs: BTreeMap::from([("arn".to_string(), ip.arn.clone())]),
+                }
+            })
+            .collect())
+    }
+
+    async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
+        let aws = &cx.aws;
+        let tags = tags_from(attr(&d.attrs, "tags"));
+        aws.iam
+            .create_instance_profile()
+            .instance_profile_name(&d.name)
+            .path(cx.iam_path())
+            .set_tags(Some(iam_tags(&tags)))
+            .send()
+            .await
+            .map_err(|e| call_error("iam:CreateInstanceProfile", e))?;
+        if let Some(role) = attr(&d.attrs, "role").and_then(Value::as_str) {
+            add_role(cx, &d.name, role).await?;
+        }
+        p.say("waiting for the instance profile to be visible in IAM");
+        aws.iam
+            .wait_until_instance_profile_exists()
+            .instance_profile_name(&d.name)
+            .wait(Duration::from_secs(60))
+            .await
+            .map_err(|e| StepError::new("iam:GetInstanceProfile (waiting)", e.to_string()))?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        d: &Desired,
+        o: &Observed,
+        changes: &[AttrChange],
+        _p: &Progress<'_>,
+    ) -> Result<(), StepError> {
+        let aws = &cx.aws;
+        for c in changes {
+            match c.name.as_str() {
+                "role" => {
+                    if let Some(old) = c.before.as_ref().and_then(Value::as_str) {
+                        remove_role(cx, &d.name, old).await?;
+                    }
+                    if let Some(new) = c.after.as_ref().and_then(Value::as_str) {
+                        add_role(cx, &d.name, new).await?;
+                    }
+                }
+                "tags" => {
+                    let (set, remove) = tag_delta(&tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref()));
+                    if !set.is_empty() {
+                        aws.iam
+                            .tag_instance_profile()
+                            .instance_profile_name(&d.name)
+                            .set_tags(Some(iam_tags(&set)))
+                            .send()
+                            .await
+                            .map_err(|e| call_error("iam:TagInstanceProfile", e))?;
+                    }
+                    if !remove.is_empty() {
+                        aws.iam
+                            .untag_instance_profile()
+                            .instance_profile_name(&d.name)
+                            .set_tag_keys(Some(remove))
+                            .send()
+                            .await
+                            .map_err(|e| call_error("iam:UntagInstanceProfile", e))?;
+                    }
+                }
+                other => {
+                    return Err(StepError::new(
+                        "plan",
+                        format!("`{other}` of an instance profile cannot be changed in place"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, cx: &Cx, o: &Observed, _d: Option<&Desired>, _p: &Progress<'_>) -> Result<(), StepError> {
+        if let Some(role) = attr(&o.attrs, "role").and_then(Value::as_str) {
+            remove_role(cx, &o.name, role).await?;
+        }
+        match cx.aws.iam.delete_instance_profile().instance_profile_name(&o.name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
+            Err(e) => Err(call_error("iam:DeleteInstanceProfile", e)),
+        }
+    }
+}
+
+async fn add_role(cx: &Cx, profile: &str, role: &str) -> Result<(), StepError> {
+    cx.aws
+        .iam
+        .add_role_to_instance_profile()
+        .instance_profile_name(profile)
+        .role_name(role)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| call_error("iam:AddRoleToInstanceProfile", e))
+}
+
+async fn remove_role(cx: &Cx, profile: &str, role: &str) -> Result<(), StepError> {
+    match cx.aws.iam.remove_role_from_instance_profile().instance_profile_name(profile).role_name(role).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
+        Err(e) => Err(call_error("iam:RemoveRoleFromInstanceProfile", e)),
+    }
+}

@@ -1,0 +1,246 @@
+//! Providers: one per resource kind, each knowing how to express its part of the stack as
+//! [`Desired`] resources, read it from AWS, and create, update and delete it. The engine
+//! reaches them only through [`Provider`] and the [`Registry`], which also implements the
+//! executor's [`Operator`].
+//!
+//! Reads run in two waves: wave one ([`Live::prefetch`]) lists what the stack owns in one
+//! call per service (the tagging API, IAM's authorization details) while STS says which
+//! account this is; wave two reads the attributes of each resource in parallel.
+
+pub mod bucket;
+pub mod group;
+pub mod iam;
+pub mod instance_profile;
+pub mod live;
+pub mod policy;
+pub mod role;
+
+use crate::apply::{Operator, Progress, StepError};
+use crate::aws::Aws;
+use crate::engine::{Addr, Desired, Observed};
+use crate::plan::{AttrChange, KindRules};
+use async_trait::async_trait;
+use bumarket_stack::Stack;
+pub use live::Live;
+use std::collections::BTreeMap;
+
+/// Tag naming the stack that owns a resource.
+pub const TAG_STACK: &str = "bumarket-infra:stack";
+/// Tag holding the resource's logical address.
+pub const TAG_RESOURCE: &str = "bumarket-infra:resource";
+
+/// Everything a provider needs to act: clients, the checked stack, the account.
+#[derive(Debug)]
+pub struct Cx {
+    pub aws: Aws,
+    pub stack: Stack,
+    pub account: String,
+}
+
+impl Cx {
+    pub fn region(&self) -> &str {
+        &self.aws.region
+    }
+
+    /// The IAM path every IAM resource of the stack lives under.
+    pub fn iam_path(&self) -> String {
+        iam_path(&self.stack.name)
+    }
+
+    /// Tags for a resource: the stack's tags plus the ownership tags.
+    pub fn tags(&self, addr: &Addr) -> BTreeMap<String, String> {
+        let mut t = self.stack.tags.clone();
+        t.insert(TAG_STACK.into(), self.stack.name.clone());
+        t.insert(TAG_RESOURCE.into(), addr.0.clone());
+        t
+    }
+
+    /// Physical name of a named resource: the file's name or `<stack>-<logical>`.
+    pub fn physical_name(&self, given: Option<&String>, logical: &str) -> String {
+        given.cloned().unwrap_or_else(|| format!("{}-{}", self.stack.name, logical))
+    }
+
+    /// Address of a live resource that carries no address tag: the file's resource of that
+    /// name, else the name without the `<stack>-` prefix.
+    pub fn addr_for(&self, kind: &str, name: &str, tags: &BTreeMap<String, String>, wanted: &[&Desired]) -> Addr {
+        if let Some(a) = tags.get(TAG_RESOURCE) {
+            return Addr(a.clone());
+        }
+        if let Some(d) = wanted.iter().find(|d| d.name == name) {
+            return d.addr.clone();
+        }
+        let prefix = format!("{}-", self.stack.name);
+        Addr::new(kind, name.strip_prefix(&prefix).unwrap_or(name))
+    }
+
+    pub fn partition(&self) -> &'static str {
+        policy::partition(self.region())
+    }
+}
+
+pub fn iam_path(stack: &str) -> String {
+    format!("/bumarket-infra/{stack}/")
+}
+
+/// One resource kind.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The address prefix of this kind (`bucket`).
+    fn kind(&self) -> &'static str;
+    /// Lower layers are created first and deleted last.
+    fn layer(&self) -> u8;
+    /// Attributes whose change needs a new resource.
+    fn force_new(&self) -> &'static [&'static str] {
+        &["name"]
+    }
+    /// The file's resources of this kind.
+    fn desired(&self, cx: &Cx) -> Vec<Desired>;
+    /// Every live resource of this kind that the stack owns, plus any live resource that
+    /// has the name of one of `wanted` (marked foreign when it is not ours). Absent is not
+    /// an error.
+    async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError>;
+    async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError>;
+    async fn update(
+        &self,
+        cx: &Cx,
+        d: &Desired,
+        o: &Observed,
+        changes: &[AttrChange],
+        p: &Progress<'_>,
+    ) -> Result<(), StepError>;
+    async fn delete(&self, cx: &Cx, o: &Observed, d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError>;
+    /// Say why a delete must not happen (checked for every delete before anything runs).
+    async fn refuse_delete(&self, _cx: &Cx, _o: &Observed, _d: Option<&Desired>) -> Result<Option<String>, StepError> {
+        Ok(None)
+    }
+}
+
+/// All providers, in layer order.
+pub struct Registry {
+    pub cx: Cx,
+    providers: Vec<Box<dyn Provider>>,
+}
+
+impl Registry {
+    pub fn new(cx: Cx) -> Registry {
+        Registry {
+            cx,
+            providers: vec![
+                Box::new(bucket::Buckets),
+                Box::new(role::Roles),
+                Box::new(group::Groups),
+                Box::new(instance_profile::InstanceProfiles),
+            ],
+        }
+    }
+
+    fn provider(&self, addr: &Addr) -> &dyn Provider {
+        self.providers
+            .iter()
+            .find(|p| p.kind() == addr.kind())
+            .map(|p| p.as_ref())
+            .unwrap_or_else(|| panic!("no provider for `{addr}`"))
+    }
+
+    /// Every desired resource of the stack.
+    pub fn desired(&self) -> Vec<Desired> {
+        self.providers.iter().flat_map(|p| p.desired(&self.cx)).collect()
+    }
+
+    /// Read every kind in parallel (wave two; wave one is shared through `live`).
+    pub async fn read(&self, live: &Live, desired: &[Desired]) -> Result<Vec<Observed>, StepError> {
+        let reads = self.providers.iter().map(|p| {
+            let wanted: Vec<&Desired> = desired.iter().filter(|d| d.addr.kind() == p.kind()).collect();
+            async move { p.read(&self.cx, live, &wanted).await }
+        });
+        let results = futures::future::join_all(reads).await;
+        let mut all = Vec::new();
+        for r in results {
+            all.extend(r?);
+        }
+        Ok(all)
+    }
+
+    /// Reasons deletes in the plan would be refused, each with its address.
+    pub async fn refusals(&self, plan: &crate::plan::Plan) -> Result<Vec<(Addr, String)>, StepError> {
+        let checks = plan
+            .actions()
+            .filter(|r| matches!(r.action, crate::plan::Action::Delete | crate::plan::Action::Replace))
+            .filter_map(|r| r.observed.as_ref().map(|o| (r, o)))
+            .map(|(r, o)| async move {
+                let why = self.provider(&r.addr).refuse_delete(&self.cx, o, r.desired.as_ref()).await?;
+                Ok::<_, StepError>(why.map(|w| (r.addr.clone(), w)))
+            });
+        let results = futures::future::join_all(checks).await;
+        let mut out = Vec::new();
+        for r in results {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    /// Sections of the file that no provider manages yet.
+    pub fn not_managed(&self) -> Vec<String> {
+        let s = &self.cx.stack;
+        [
+            ("network", s.network.is_some()),
+            ("fleet", s.fleet.is_some()),
+            ("load_balancer", s.load_balancer.is_some()),
+            ("database", s.database.is_some()),
+            ("monitoring", s.monitoring.is_some()),
+            ("cloud9", s.cloud9.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| name.to_string())
+        .collect()
+    }
+}
+
+impl KindRules for Registry {
+    fn force_new(&self, addr: &Addr) -> &'static [&'static str] {
+        self.provider(addr).force_new()
+    }
+    fn layer(&self, addr: &Addr) -> u8 {
+        self.providers.iter().find(|p| p.kind() == addr.kind()).map_or(0, |p| p.layer())
+    }
+}
+
+#[async_trait]
+impl Operator for Registry {
+    async fn create(&self, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
+        self.provider(&d.addr).create(&self.cx, d, p).await
+    }
+    async fn update(
+        &self,
+        d: &Desired,
+        o: &Observed,
+        changes: &[AttrChange],
+        p: &Progress<'_>,
+    ) -> Result<(), StepError> {
+        self.provider(&d.addr).update(&self.cx, d, o, changes, p).await
+    }
+    async fn delete(&self, o: &Observed, d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError> {
+        self.provider(&o.addr).delete(&self.cx, o, d, p).await
+    }
+}
+
+/// `attrs` helper for providers: a JSON object's tags as a sorted string map value.
+pub fn tags_value(tags: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::to_value(tags).expect("tags serialise")
+}
+
+/// Tags from a JSON attribute value.
+pub fn tags_from(v: Option<&serde_json::Value>) -> BTreeMap<String, String> {
+    v.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+}
+
+/// What to set and what to remove to go from `before` to `after` tags.
+pub fn tag_delta(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let set = after.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let remove = before.keys().filter(|k| !after.contains_key(*k)).cloned().collect();
+    (set, remove)
+}
