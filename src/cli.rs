@@ -1,0 +1,83 @@
+//! The command line, as clap sees it: declarations only, no logic. `settings` turns it
+//! into checked settings; `run` carries out the command.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bumarket-infra",
+    version,
+    about = "One YAML file for a small web team's whole AWS stack: plan, apply, destroy.",
+    after_help = "Examples:\n  bumarket-infra validate\n  bumarket-infra plan --detailed-exitcode\n  bumarket-infra apply --auto-approve -f stacks/bumarket.yaml\n\nExit codes: 0 success (with --detailed-exitcode: no changes), 2 changes present (plan --detailed-exitcode), 1 error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The stack file.
+    #[arg(short = 'f', long = "file", global = true, default_value = "stacks/bumarket.yaml", value_name = "PATH")]
+    pub file: PathBuf,
+    /// AWS region; overrides the stack file's `region:`.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Named profile from the AWS config files (default: AWS_PROFILE, then `default`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator, a proxy); AWS_ENDPOINT_URL works too.
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Never colour output (NO_COLOR works too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Log more (-v: AWS calls, -vv: SDK details) to stderr.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the stack file offline; no AWS call.
+    #[command(after_help = "Example:\n  bumarket-infra validate -f stacks/bumarket.yaml")]
+    Validate,
+    /// Read live AWS and show what apply would do; changes nothing.
+    #[command(
+        after_help = "Examples:\n  bumarket-infra plan\n  bumarket-infra plan --json > plan.json\n  bumarket-infra plan --detailed-exitcode   # in CI: 0 no changes, 2 changes, 1 error"
+    )]
+    Plan {
+        /// Exit 2 when there are changes, 0 when none.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Print the plan as one JSON document on stdout (schema: docs/plan-json.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plan, ask, then make live AWS match the stack file.
+    #[command(after_help = "Examples:\n  bumarket-infra apply\n  bumarket-infra apply --auto-approve   # in CI")]
+    Apply {
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Delete everything the stack owns, in reverse dependency order.
+    #[command(after_help = "Example:\n  bumarket-infra destroy --auto-approve -f examples/minimal.yaml")]
+    Destroy {
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+    },
+    /// Show the stack's useful values (bucket names and ARNs, role ARNs, ...).
+    #[command(
+        after_help = "Examples:\n  bumarket-infra output\n  bumarket-infra output --json | jq -r '.\"bucket.images\".name'"
+    )]
+    Output {
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,140 @@
+//! The plan as people read it in a terminal or a pull request, without colour if need be.
+
+use super::Style;
+use crate::plan::{Action, AttrChange, Plan, Reason, ResourceChange};
+use serde_json::Value;
+use std::fmt::Write;
+
+/// Render a plan. `file` is the stack file's path as the user gave it.
+pub fn plan(p: &Plan, file: &str, style: Style) -> String {
+    let mut out = String::new();
+    if !p.not_managed.is_empty() {
+        let _ = writeln!(
+            out,
+            "Not managed yet by bumarket-infra {}: {} (these sections are checked but not applied).\n",
+            p.tool_version,
+            p.not_managed.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !p.has_changes() {
+        let _ = writeln!(out, "No changes. Live AWS matches {file} ({}).", count(p.resources.len(), "resource"));
+        return out;
+    }
+    let width = p.actions().map(|r| r.addr.0.len()).max().unwrap_or(0).max(20);
+    for r in p.actions() {
+        resource(&mut out, r, file, width, style);
+    }
+    let s = p.summary();
+    let _ = writeln!(out, "\nPlan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    out
+}
+
+/// `1 resource`, `3 resources`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn color_of(a: Action) -> &'static str {
+    match a {
+        Action::Create => "32",
+        Action::Update => "33",
+        Action::Replace => "35",
+        Action::Delete => "31",
+        Action::NoOp => "0",
+    }
+}
+
+fn resource(out: &mut String, r: &ResourceChange, file: &str, width: usize, style: Style) {
+    let sign = style.paint(color_of(r.action), &format!("{:>3}", r.action.symbol()));
+    let why = match (&r.reason, r.action) {
+        (Some(Reason::RemovedFromFile), _) => format!("(no longer in {file})"),
+        (Some(Reason::Duplicate), _) => "(duplicate copy of this resource)".to_string(),
+        (_, Action::Replace) => {
+            let forced: Vec<String> = r.forced_by().map(|f| format!("`{f}`")).collect();
+            format!("(replaced: {} cannot change in place)", forced.join(", "))
+        }
+        _ => String::new(),
+    };
+    let mut line = format!("{sign} {:<width$}  {}", r.addr.0, r.name);
+    if !why.is_empty() {
+        line.push_str("   ");
+        line.push_str(&why);
+    }
+    for n in &r.notes {
+        let _ = write!(line, "   ({n})");
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
+    let lines: Vec<(&str, String, String, bool)> = r.changes.iter().flat_map(attribute_lines).collect();
+    let width = lines.iter().map(|l| l.1.len()).max().unwrap_or(0);
+    for (sign, path, text, forces) in lines {
+        let forces = if forces { "   (forces replacement)" } else { "" };
+        let sign = style.paint(if sign == "-" { "31" } else { "33" }, sign);
+        let _ = writeln!(out, "      {sign} {path:<width$}   {text}{forces}");
+    }
+}
+
+/// One line per differing leaf of an attribute: (sign, path, values, forces replacement).
+fn attribute_lines(c: &AttrChange) -> Vec<(&'static str, String, String, bool)> {
+    let mut leaves = Vec::new();
+    if c.sensitive {
+        let hidden = Some(Value::String("(sensitive)".into()));
+        leaves.push((c.name.clone(), hidden.clone(), hidden));
+    } else {
+        diff(&c.name, c.before.as_ref(), c.after.as_ref(), &mut leaves);
+    }
+    leaves
+        .into_iter()
+        .filter_map(|(path, before, after)| {
+            let (sign, text) = match (before, after) {
+                (None, Some(a)) => ("+", short(&a)),
+                (Some(b), None) => ("-", short(&b)),
+                (Some(b), Some(a)) => ("~", format!("{} -> {}", short(&b), short(&a))),
+                (None, None) => return None,
+            };
+            Some((sign, path, text, c.forces_replacement))
+        })
+        .collect()
+}
+
+type Leaf = (String, Option<Value>, Option<Value>);
+
+/// Leaf-level differences between two JSON values, with paths like `lifecycle[0].days`.
+pub fn diff(path: &str, before: Option<&Value>, after: Option<&Value>, out: &mut Vec<Leaf>) {
+    let before = before.filter(|v| !v.is_null());
+    let after = after.filter(|v| !v.is_null());
+    match (before, after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                diff(&format!("{path}.{k}"), b.get(k), a.get(k), out);
+            }
+        }
+        (Some(Value::Array(b)), Some(Value::Array(a))) if a.len() == b.len() => {
+            for (i, (x, y)) in b.iter().zip(a).enumerate() {
+                diff(&format!("{path}[{i}]"), Some(x), Some(y), out);
+            }
+        }
+        (b, a) if b != a => out.push((path.to_string(), b.cloned(), a.cloned())),
+        _ => {}
+    }
+}
+
+/// A value on one line, cut when very long.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 120 {
+        format!("{}...", s.chars().take(117).collect::<String>())
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,256 @@
+//! Carries out one command. The flow of every command that touches AWS is the same:
+//! load and check the stack (no AWS call on bad input), read live state in two waves,
+//! build the plan, then render it or execute it.
+
+use crate::apply::{self, Outcome};
+use crate::aws::{Aws, Options};
+use crate::cli::{Cli, Command};
+use crate::plan::{self, Mode, Plan};
+use crate::render::{self, human::count, progress::Lines};
+use crate::resources::{Cx, Live, Registry};
+use crate::settings::Settings;
+use anyhow::{bail, Context, Result};
+use bumarket_stack::Stack;
+use std::io::{BufRead, Write};
+use std::time::Instant;
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok,
+    /// `plan --detailed-exitcode` found changes.
+    Changes,
+    Error,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(match e {
+            Exit::Ok => 0,
+            Exit::Error => 1,
+            Exit::Changes => 2,
+        })
+    }
+}
+
+/// Most AWS calls in flight at once during apply.
+const MAX_IN_FLIGHT: usize = 8;
+
+pub fn main(cli: Cli) -> Exit {
+    let settings = Settings::from(&cli);
+    init_tracing(settings.verbose);
+    match run(cli.command, &settings) {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Exit::Error
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "bumarket_infra=debug,warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+}
+
+fn run(command: Command, s: &Settings) -> Result<Exit> {
+    let Some(stack) = load(s) else { return Ok(Exit::Error) };
+    if let Command::Validate = command {
+        return Ok(validate(&stack, s));
+    }
+    if let Command::Apply { auto_approve: false } | Command::Destroy { auto_approve: false } = command {
+        if !s.interactive {
+            bail!("{} needs confirmation and there is no terminal to ask on: pass `--auto-approve` (for example in CI); nothing was changed",
+                if matches!(command, Command::Apply { .. }) { "apply" } else { "destroy" });
+        }
+    }
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            Command::Validate => unreachable!("handled above"),
+            Command::Plan { detailed_exitcode, json } => plan_cmd(stack, s, detailed_exitcode, json).await,
+            Command::Apply { auto_approve } => change_cmd(stack, s, Mode::Converge, auto_approve).await,
+            Command::Destroy { auto_approve } => change_cmd(stack, s, Mode::Destroy, auto_approve).await,
+            Command::Output { json } => output_cmd(stack, s, json).await,
+        }
+    })
+}
+
+/// Read and check the stack file; print every problem and return `None` when invalid.
+fn load(s: &Settings) -> Option<Stack> {
+    match bumarket_stack::load(&s.file) {
+        Ok(stack) => Some(stack),
+        Err(d) => {
+            eprint!("{d}");
+            None
+        }
+    }
+}
+
+fn validate(stack: &Stack, s: &Settings) -> Exit {
+    let a = &stack.access;
+    println!(
+        "`{}` is valid: stack `{}` in {}, {}, {}, {}.",
+        s.file.display(),
+        stack.name,
+        stack.region,
+        count(stack.buckets.len(), "bucket"),
+        count(a.roles.len(), "role"),
+        count(a.groups.len(), "group"),
+    );
+    Exit::Ok
+}
+
+/// Connect, read live state in two waves and build the plan.
+async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Plan)> {
+    let region = s.region.clone().unwrap_or_else(|| stack.region.clone());
+    let aws = Aws::connect(&Options {
+        region: region.clone(),
+        profile: s.profile.clone(),
+        endpoint_url: s.endpoint_url.clone(),
+    })
+    .await;
+    let started = Instant::now();
+    eprintln!("Reading live state of stack `{}` in {region} ...", stack.name);
+    let live = Live::new(aws.clone(), &stack.name);
+    // Wave one: who we are, and what the stack owns, in parallel.
+    let (account, listed) = tokio::join!(aws.account_id(), live.prefetch());
+    let account = account.map_err(|e| anyhow::anyhow!("{e}")).context(
+        "could not reach AWS: check the credentials (AWS_PROFILE, --profile, AWS_ACCESS_KEY_ID) and the region",
+    )?;
+    listed.map_err(|e| anyhow::anyhow!("reading the stack's resources: {e}"))?;
+    let name = stack.name.clone();
+    let registry = Registry::new(Cx { aws: aws.clone(), stack, account });
+    let desired = registry.desired();
+    // Wave two: each resource's attributes, in parallel.
+    let observed = registry.read(&live, &desired).await.map_err(|e| anyhow::anyhow!("reading live state: {e}"))?;
+    let found = observed.iter().filter(|o| o.is_ours()).count();
+    let mut plan = plan::build(&name, &region, mode, &desired, observed, &registry).map_err(|conflicts| {
+        let lines: Vec<String> = conflicts.iter().map(|c| format!("  - {c}")).collect();
+        anyhow::anyhow!("the plan cannot go ahead:\n{}\nnothing was changed", lines.join("\n"))
+    })?;
+    plan.not_managed = registry.not_managed();
+    eprintln!(
+        "  {} in the file, {} live; {} in {} round trips, {:.1} s",
+        count(desired.len(), "resource"),
+        found,
+        count(aws.calls.count(), "AWS call"),
+        aws.calls.depth(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok((registry, plan))
+}
+
+async fn plan_cmd(stack: Stack, s: &Settings, detailed: bool, json: bool) -> Result<Exit> {
+    let (_, plan) = prepare(stack, s, Mode::Converge).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&render::json::plan(&plan))?);
+    } else {
+        print!("{}", render::human::plan(&plan, &s.file.display().to_string(), s.style));
+    }
+    Ok(if detailed && plan.has_changes() { Exit::Changes } else { Exit::Ok })
+}
+
+async fn change_cmd(stack: Stack, s: &Settings, mode: Mode, auto_approve: bool) -> Result<Exit> {
+    let verb = if mode == Mode::Destroy { "destroy" } else { "apply" };
+    let (registry, plan) = prepare(stack, s, mode).await?;
+    print!("{}", render::human::plan(&plan, &s.file.display().to_string(), s.style));
+    if !plan.has_changes() {
+        return Ok(Exit::Ok);
+    }
+    let refusals =
+        registry.refusals(&plan).await.map_err(|e| anyhow::anyhow!("checking what would be deleted: {e}"))?;
+    if !refusals.is_empty() {
+        for (addr, why) in &refusals {
+            eprintln!("error: `{addr}`: {why}");
+        }
+        bail!("{verb} refused; nothing was changed");
+    }
+    if !auto_approve && !confirm(verb, &plan)? {
+        eprintln!("{verb} cancelled; nothing was changed.");
+        return Ok(Exit::Error);
+    }
+    registry.cx.aws.calls.clear();
+    let reporter = Lines { style: s.style, timestamps: s.timestamps };
+    let outcome = apply::execute(&plan, &registry, &reporter, MAX_IN_FLIGHT).await;
+    summary(verb, &outcome);
+    if outcome.ok() {
+        Ok(Exit::Ok)
+    } else {
+        Ok(Exit::Error)
+    }
+}
+
+fn confirm(verb: &str, plan: &Plan) -> Result<bool> {
+    let what = if verb == "destroy" {
+        format!("Destroy everything stack `{}` owns in {}?", plan.stack, plan.region)
+    } else {
+        format!("Apply these changes to stack `{}` in {}?", plan.stack, plan.region)
+    };
+    eprint!("\n{what} Only 'yes' will be accepted: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+fn summary(verb: &str, o: &Outcome) {
+    let n = |k: apply::StepKind| o.done.iter().filter(|(_, d)| *d == k).count();
+    let counts = format!(
+        "{} created, {} updated, {} deleted in {:.1} s",
+        n(apply::StepKind::Create),
+        n(apply::StepKind::Update),
+        n(apply::StepKind::Delete),
+        o.elapsed.as_secs_f64()
+    );
+    if o.ok() {
+        eprintln!("\n{} complete: {counts}.", capitalise(verb));
+        return;
+    }
+    eprintln!("\n{} failed: {counts}; {} failed, {} skipped.", capitalise(verb), o.failed.len(), o.skipped.len());
+    for (addr, e) in &o.failed {
+        eprintln!("error: `{addr}`: {e}");
+    }
+    for (addr, because) in &o.skipped {
+        eprintln!("  skipped `{addr}` (needs `{because}`)");
+    }
+    eprintln!("What finished is kept; fix the cause and run `bumarket-infra {verb}` again: it continues from here.");
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+async fn output_cmd(stack: Stack, s: &Settings, json: bool) -> Result<Exit> {
+    let (_, plan) = prepare(stack, s, Mode::Converge).await?;
+    let mut values = serde_json::Map::new();
+    for r in &plan.resources {
+        if let (Some(o), true) = (&r.observed, r.desired.is_some()) {
+            values.insert(r.addr.0.clone(), serde_json::to_value(&o.outputs)?);
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&values)?);
+        return Ok(Exit::Ok);
+    }
+    if values.is_empty() {
+        eprintln!("Nothing of stack `{}` exists yet: run `bumarket-infra apply` first.", plan.stack);
+        return Ok(Exit::Ok);
+    }
+    let width = values.keys().map(String::len).max().unwrap_or(0);
+    for (addr, outs) in &values {
+        for (i, (k, v)) in outs.as_object().into_iter().flatten().enumerate() {
+            let a = if i == 0 { addr.as_str() } else { "" };
+            println!("{a:<width$}  {k:<5} {}", v.as_str().unwrap_or_default());
+        }
+    }
+    Ok(Exit::Ok)
+}
