@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Run the moto server (the local AWS emulator) for tests and scripts/testbed.
+
+Usage: moto_serve.py HOST PORT [--parent-pid PID] [--quiet] [--no-fixups]
+
+PORT 0 lets the OS pick a free port (no race between choosing and binding).
+Once the server answers HTTP, one line goes to stdout:
+
+    READY http://HOST:PORT
+
+and nothing more is ever written to stdout (later output goes to stderr), so a
+caller may read that line and close the pipe. Request logs go to stderr.
+
+With --parent-pid the server exits by itself within 0.5 s once that process is
+gone, so a test process that dies never leaves a server behind.
+
+Wire fix-ups (--no-fixups turns them off): moto 5.2.5 names the XML root of a few
+S3 answers after the operation (`<GetBucketVersioningResponse>`) where AWS sends
+`<VersioningConfiguration>`; botocore does not care, the AWS SDK for Rust fails to
+parse them. FIXUPS renames those roots, nothing else (docs/moto-probe.md).
+
+Set MOTO_IAM_LOAD_MANAGED_POLICIES=true in the environment to get AWS-managed
+IAM policies (scripts/testbed and the Rust harness do).
+"""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+
+def parent_alive(pid: int, original_ppid: int) -> bool:
+    """True while `pid` exists (and, if it was our parent, is still our parent)."""
+    if original_ppid == pid and os.getppid() != pid:
+        return False  # reparented: our parent died
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    try:  # a zombie (dead, not yet reaped) counts as gone
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill(0)
+
+
+# S3 sub-resource (GET /bucket?KEY) -> (root moto sends, root AWS sends).
+FIXUPS = {
+    "versioning": (b"GetBucketVersioningResponse", b"VersioningConfiguration"),
+    "accelerate": (b"GetBucketAccelerateConfigurationResponse", b"AccelerateConfiguration"),
+    "notification": (b"GetBucketNotificationResponse", b"NotificationConfiguration"),
+}
+
+
+def fix_s3_roots(app):
+    """WSGI middleware: rename the wrong XML roots listed in FIXUPS."""
+
+    def wrapped(environ, start_response):
+        if environ.get("REQUEST_METHOD") != "GET":
+            return app(environ, start_response)
+        keys = {
+            part.split("=", 1)[0]
+            for part in environ.get("QUERY_STRING", "").split("&")
+        }
+        fix = next((FIXUPS[k] for k in keys if k in FIXUPS), None)
+        if fix is None:
+            return app(environ, start_response)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["args"] = (status, headers, exc_info)
+            return lambda data: None  # moto never uses write()
+
+        chunks = app(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status, headers, exc_info = captured["args"]
+        wrong, right = fix
+        if status.startswith("200") and b"<" + wrong in body:
+            body = body.replace(b"<" + wrong, b"<" + right, 1)
+            body = body.replace(b"</" + wrong + b">", b"</" + right + b">", 1)
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers, exc_info)
+        return [body]
+
+    return wrapped
+
+
+def wait_until_answering(url: str, timeout: float) -> None:
+    """Poll GET url until any HTTP answer arrives (proxies bypassed)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with opener.open(url, timeout=5) as resp:
+                resp.read()
+            return
+        except urllib.error.HTTPError:
+            return  # any HTTP status means the server answers
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("host")
+    parser.add_argument("port", type=int, help="0 = any free port")
+    parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument(
+        "--quiet", action="store_true", help="do not log every request to stderr"
+    )
+    parser.add_argument(
+        "--no-fixups", action="store_true", help="serve moto's answers unchanged"
+    )
+    args = parser.parse_args()
+
+    original_ppid = os.getppid()
+    if args.parent_pid is not None and not parent_alive(args.parent_pid, original_ppid):
+        print(f"moto_serve: parent {args.parent_pid} is already gone", file=sys.stderr)
+        return 1
+
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    # Imported late: the import takes about a second.
+    from werkzeug.serving import make_server
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+
+    # What moto.server.ThreadedMotoServer does, with the fix-ups around the app.
+    app = DomainDispatcherApplication(create_backend_app)
+    if not args.no_fixups:
+        app = fix_s3_roots(app)
+    server = make_server(
+        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    # moto builds some URLs in its answers (SQS queue URLs, ...) from MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(port)
+    url = f"http://{host}:{port}"
+    wait_until_answering(f"{url}/moto-api/", timeout=30)
+
+    print(f"READY {url}", flush=True)
+    # From now on stdout is stderr: the caller may have closed its end of stdout.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if args.parent_pid is not None and not parent_alive(args.parent_pid, original_ppid):
+            print(f"moto_serve: parent {args.parent_pid} is gone; exiting", file=sys.stderr)
+            break
+    # Do not wait for in-flight requests or daemon threads: exit now.
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,397 @@
+//! End-to-end test harness: the real `bumarket-infra` binary against a local AWS
+//! emulator (the moto server), checked with an independent client (awscli).
+//!
+//! Needs the test bed's virtualenv: run `scripts/testbed install` once (`scripts/test`
+//! does it). A missing or stale venv fails the test; it never skips it.
+//!
+//! ```ignore
+//! let emu = Emulator::shared();
+//! let stack = stack_copy("examples/small.yaml", "apply-twice");
+//! Cli::new(emu)
+//!     .args(["apply", "--yes"])
+//!     .args([&stack.path])
+//!     .env("AWS_REGION", "eu-west-1")
+//!     .run()
+//!     .success();
+//! let buckets = emu.aws("eu-west-1", &["s3api", "list-buckets"]);
+//! ```
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The repository root (the root crate's manifest directory).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The dummy credentials every child process gets.
+const ACCESS_KEY: &str = "testing";
+const SECRET_KEY: &str = "testing";
+
+/// How long a single run of the binary may take before the harness kills it.
+const RUN_GUARD: Duration = Duration::from_secs(5 * 60);
+
+/// Environment variables no child inherits: every `AWS_*` (profiles, regions, CA
+/// bundles, endpoints), the tool's own `BUMARKET*` settings, log filters, colour
+/// forcing and `CI`, so a test behaves the same in a terminal and in CI.
+fn scrub_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("AWS_")
+            || key.starts_with("BUMARKET")
+            || matches!(
+                key,
+                "RUST_LOG"
+                    | "CI"
+                    | "CLICOLOR_FORCE"
+                    | "FORCE_COLOR"
+                    | "HTTP_PROXY"
+                    | "HTTPS_PROXY"
+                    | "http_proxy"
+                    | "https_proxy"
+                    | "ALL_PROXY"
+                    | "all_proxy"
+            )
+        {
+            cmd.env_remove(key);
+        }
+    }
+    // No shared config or credentials files (they could carry a region or a profile),
+    // no instance-metadata probes (169.254.169.254 is off-limits), no proxy for loopback.
+    // An empty file rather than a missing one: the SDK warns about a missing one.
+    let empty = repo_root().join(".moto/empty-aws-config");
+    if !empty.exists() {
+        let _ = std::fs::create_dir_all(empty.parent().expect("has a parent"));
+        let _ = std::fs::write(&empty, "");
+    }
+    cmd.env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+}
+
+/// The AWS emulator the tests talk to.
+pub struct Emulator {
+    /// Base URL of the emulator, e.g. `http://127.0.0.1:41965`.
+    pub endpoint: String,
+    /// The test bed's awscli.
+    aws_bin: PathBuf,
+    /// The server's log (None when `BUMARKET_TEST_ENDPOINT` names a server).
+    log: Option<PathBuf>,
+}
+
+impl Emulator {
+    /// The emulator of this test process, started on first use.
+    ///
+    /// One moto server per test process, on a port the OS picks, run as
+    /// `.venv/bin/python scripts/moto_serve.py 127.0.0.1 0 --parent-pid <this pid>`
+    /// with `MOTO_IAM_LOAD_MANAGED_POLICIES=true`; it exits by itself within 0.5 s of
+    /// this process ending. Its log is `target/tmp/moto-<test binary>.log`.
+    /// If `BUMARKET_TEST_ENDPOINT` is set (e.g. to the URL `scripts/testbed start`
+    /// printed), that server is used instead and none is started.
+    ///
+    /// Panics (the test fails, never skips) when the venv is missing or stale, telling
+    /// to run `scripts/testbed install`. Tests share the server and run in parallel:
+    /// give every resource a name unique to the test (see [`stack_copy`]).
+    pub fn shared() -> &'static Emulator {
+        static SHARED: OnceLock<Emulator> = OnceLock::new();
+        SHARED.get_or_init(Emulator::start)
+    }
+
+    fn start() -> Emulator {
+        let root = repo_root();
+        let venv = root.join(".venv");
+        let python = venv.join("bin/python");
+        let aws_bin = venv.join("bin/aws");
+        let reqs = std::fs::read(root.join("scripts/requirements-testbed.txt"))
+            .expect("read scripts/requirements-testbed.txt");
+        let stamp = std::fs::read(venv.join(".testbed-requirements")).ok();
+        assert!(
+            python.exists() && aws_bin.exists() && stamp.as_deref() == Some(&reqs[..]),
+            "the AWS test bed in {} is missing or out of date: run `scripts/testbed install` \
+             (or `scripts/test`, which does it)",
+            venv.display()
+        );
+
+        if let Some(endpoint) = std::env::var("BUMARKET_TEST_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+            return Emulator { endpoint: endpoint.trim_end_matches('/').to_string(), aws_bin, log: None };
+        }
+
+        let exe = std::env::current_exe().expect("current_exe");
+        let stem = exe.file_stem().and_then(OsStr::to_str).unwrap_or("test");
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{stem}.log"));
+        let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+
+        let mut cmd = Command::new(&python);
+        scrub_env(&mut cmd);
+        let mut child = cmd
+            .arg(root.join("scripts/moto_serve.py"))
+            .args(["127.0.0.1", "0", "--parent-pid"])
+            .arg(std::process::id().to_string())
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", python.display()));
+
+        // moto_serve.py prints `READY <url>` once the server answers HTTP.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let Some(endpoint) = line.trim().strip_prefix("READY ").map(str::to_string) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(30).collect::<Vec<_>>();
+            panic!(
+                "the moto server did not start within 60 s; log {}:\n{}",
+                log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        };
+        // The child is not waited for: it outlives no test process by more than 0.5 s.
+        drop(child);
+        Emulator { endpoint, aws_bin, log: Some(log) }
+    }
+
+    /// Runs the independent client: `aws <args> --endpoint-url <endpoint> --region
+    /// <region> --output json` and parses its stdout as JSON (`Value::Null` when stdout
+    /// is empty, as for `s3api put-*`). Panics with stderr when it fails.
+    pub fn aws(&self, region: &str, args: &[&str]) -> Value {
+        self.try_aws(region, args)
+            .unwrap_or_else(|stderr| panic!("`aws {}` (region {region}) failed:\n{stderr}", args.join(" ")))
+    }
+
+    /// Like [`Emulator::aws`] but returns the client's stderr as the error, for calls
+    /// that are expected to fail: `assert!(err.contains("NoSuchBucket"))`.
+    pub fn try_aws(&self, region: &str, args: &[&str]) -> Result<Value, String> {
+        let mut cmd = Command::new(&self.aws_bin);
+        scrub_env(&mut cmd);
+        let out = cmd
+            .args(args)
+            .args(["--endpoint-url", &self.endpoint, "--region", region])
+            .args(["--output", "json"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", self.aws_bin.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stderr),
+                if stdout.trim().is_empty() { String::new() } else { format!("\nstdout: {stdout}") }
+            ));
+        }
+        if stdout.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("`aws {}` printed no JSON ({e}):\n{stdout}", args.join(" "))))
+    }
+
+    /// The server's log file, when this process started the server.
+    pub fn log(&self) -> Option<&Path> {
+        self.log.as_deref()
+    }
+}
+
+/// One run of the real binary, built fluently and started by [`Cli::run`].
+///
+/// Environment: the emulator's `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY` = `testing`, `NO_COLOR=1`, no region (set `AWS_REGION`
+/// with [`Cli::env`] or use the stack's), no profile, no shared AWS config, and none of
+/// `CI`, `RUST_LOG`, `BUMARKET*` inherited. Stdin is empty (not a terminal); the
+/// working directory is the repo root unless [`Cli::current_dir`] says otherwise.
+pub struct Cli {
+    cmd: Command,
+    stdin: String,
+    shown: String,
+}
+
+impl Cli {
+    /// A run of `bumarket-infra` against `emu`, with no arguments yet.
+    pub fn new(emu: &Emulator) -> Cli {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bumarket-infra"));
+        scrub_env(&mut cmd);
+        cmd.env("AWS_ENDPOINT_URL", &emu.endpoint).env("NO_COLOR", "1");
+        Cli { cmd, stdin: String::new(), shown: "bumarket-infra".to_string() }
+    }
+
+    /// Appends arguments (paths work too: anything `AsRef<OsStr>`).
+    pub fn args<I, S>(mut self, args: I) -> Cli
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for arg in args {
+            let arg = arg.as_ref();
+            self.shown.push(' ');
+            self.shown.push_str(&arg.to_string_lossy());
+            self.cmd.arg(arg);
+        }
+        self
+    }
+
+    /// Sets an environment variable for this run (e.g. `AWS_REGION`, `CI`, `RUST_LOG`).
+    pub fn env(mut self, key: &str, value: &str) -> Cli {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Feeds `text` on stdin (default: empty stdin).
+    pub fn stdin(mut self, text: &str) -> Cli {
+        self.stdin = text.to_string();
+        self
+    }
+
+    /// Runs in `dir` instead of the repo root.
+    pub fn current_dir(mut self, dir: &Path) -> Cli {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Runs the binary to the end and captures its output. Panics if it cannot start or
+    /// runs longer than 5 minutes (it is killed then).
+    pub fn run(mut self) -> Run {
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start `{}`: {e}", self.shown));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let text = std::mem::take(&mut self.stdin);
+        let feeder = thread::spawn(move || {
+            let _ = stdin.write_all(text.as_bytes()); // the binary may not read it all
+        });
+        let stdout = reader(child.stdout.take().expect("piped stdout"));
+        let stderr = reader(child.stderr.take().expect("piped stderr"));
+
+        let deadline = Instant::now() + RUN_GUARD;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for bumarket-infra") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let _ = feeder.join();
+        let run = Run {
+            code: status.and_then(|s| s.code()).unwrap_or(-1),
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+            shown: self.shown,
+        };
+        match status {
+            None => run.fail(&format!("was killed after {} s", RUN_GUARD.as_secs())),
+            Some(s) if s.code().is_none() => run.fail(&format!("died: {s}")),
+            Some(_) => run,
+        }
+    }
+}
+
+fn reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    /// Exit code (-1 never reaches a test: a run killed by a signal panics).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    shown: String,
+}
+
+impl Run {
+    /// Panics, showing the command, stdout and stderr, unless the exit code is 0.
+    #[track_caller]
+    pub fn success(self) -> Run {
+        self.code_is(0)
+    }
+
+    /// Panics, showing the command, stdout and stderr, unless the exit code is `code`.
+    #[track_caller]
+    pub fn code_is(self, code: i32) -> Run {
+        if self.code != code {
+            let why = format!("exited with {}, expected {code}", self.code);
+            self.fail(&why);
+        }
+        self
+    }
+
+    #[track_caller]
+    fn fail(&self, why: &str) -> ! {
+        panic!("`{}` {why}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.shown, self.stdout, self.stderr)
+    }
+}
+
+/// A stack file copied into a fresh temp dir under a unique stack name.
+pub struct TempStack {
+    /// The temp dir (deleted on drop: keep the `TempStack` alive during the test).
+    pub dir: tempfile::TempDir,
+    /// The copied stack file (same file name as the original).
+    pub path: PathBuf,
+    /// The new stack name: `<original name>-<unique_suffix>`.
+    pub name: String,
+}
+
+/// Copies the stack file `repo_relative` (an absolute path works too) into a temp dir,
+/// renaming the stack in its top-level `stack: <name>` line to
+/// `<name>-<unique_suffix>`, so tests can share one emulator in parallel without
+/// resetting it. Only that file is copied. Panics if the file has no such line.
+pub fn stack_copy(repo_relative: &str, unique_suffix: &str) -> TempStack {
+    let src = repo_root().join(repo_relative);
+    let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+    let mut name = None;
+    let mut out = String::with_capacity(text.len() + unique_suffix.len() + 1);
+    for line in text.split_inclusive('\n') {
+        if name.is_none() {
+            if let Some(rest) = line.strip_prefix("stack:") {
+                // `stack: shop  # comment`, `stack: "shop"`, `stack: 'shop'`
+                let value = rest.split(" #").next().unwrap_or("").trim();
+                let value = value.trim_matches(|c| c == '"' || c == '\'');
+                assert!(!value.is_empty(), "{}: empty `stack:` line", src.display());
+                let new = format!("{value}-{unique_suffix}");
+                out.push_str("stack: ");
+                out.push_str(&new);
+                out.push('\n');
+                name = Some(new);
+                continue;
+            }
+        }
+        out.push_str(line);
+    }
+    let name = name.unwrap_or_else(|| panic!("{}: no top-level `stack:` line", src.display()));
+    let dir = tempfile::Builder::new().prefix("bumarket-stack-").tempdir().expect("create temp dir");
+    let path = dir.path().join(src.file_name().expect("stack file name"));
+    std::fs::write(&path, out).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    TempStack { dir, path, name }
+}
