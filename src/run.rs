@@ -145,6 +145,8 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Pl
         aws.calls.depth(),
         started.elapsed().as_secs_f64()
     );
+    let ops: Vec<String> = aws.calls.by_operation().into_iter().map(|(op, n)| format!("{op} x{n}")).collect();
+    tracing::debug!("AWS calls of the read: {}", ops.join(", "));
     Ok((registry, plan))
 }
 

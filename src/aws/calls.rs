@@ -45,6 +45,15 @@ impl CallLog {
         self.calls.lock().expect("call log").len()
     }
 
+    /// How many calls of each `Service.Operation` were made.
+    pub fn by_operation(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for c in self.calls.lock().expect("call log").iter() {
+            *m.entry(format!("{}.{}", c.service, c.operation)).or_insert(0) += 1;
+        }
+        m
+    }
+
     /// Longest chain of calls that ran one after another.
     pub fn depth(&self) -> usize {
         depth(&self.snapshot())

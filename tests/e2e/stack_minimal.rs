@@ -2,10 +2,8 @@
 //! an independent client (awscli). Each test uses its own stack name, so tests share one
 //! emulator and run in parallel without resetting it.
 
-mod support;
-
+use crate::support::{stack_copy, Cli, Emulator, TempStack};
 use serde_json::Value;
-use support::{stack_copy, Cli, Emulator, TempStack};
 
 const REGION: &str = "ap-northeast-2";
 const ACCOUNT: &str = "123456789012";
@@ -258,5 +256,34 @@ fn what_leaves_the_file_is_deleted_and_a_partial_stack_converges() {
     assert!(plan.stdout.contains("(no longer in "), "{}", plan.stdout);
     apply(&stack);
     assert!(!iam_names(&stack, "groups").contains(&viewers));
+    cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+}
+
+#[test]
+fn a_failed_call_is_reported_the_rest_finishes_and_a_rerun_converges() {
+    let stack = stack_copy("examples/minimal.yaml", "partial");
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let broken = text.replacen(
+        "      instance_profile: true\n",
+        "      instance_profile: true\n      managed_policies: [NoSuchPolicyForTests]\n",
+        1,
+    );
+    assert_ne!(text, broken, "minimal.yaml's app role changed shape");
+    std::fs::write(&stack.path, &broken).unwrap();
+
+    let run = cli(&stack).args(["apply", "--auto-approve"]).run().code_is(1);
+    // The failure names the resource, the AWS call and AWS's message...
+    assert!(run.stderr.contains("error: `role.app`: iam:AttachRolePolicy: NoSuchEntity"), "{}", run.stderr);
+    // ...what depends on it is skipped, and everything else finished.
+    assert!(run.stderr.contains("skipped `instance_profile.app` (needs `role.app`)"), "{}", run.stderr);
+    assert_eq!(tagged(&stack).len(), 2, "both buckets are created");
+    assert_eq!(iam_names(&stack, "groups").len(), 2);
+    assert!(iam_names(&stack, "profiles").is_empty());
+
+    // Fixing the file and running again converges: no duplicate, nothing left over.
+    std::fs::write(&stack.path, &text).unwrap();
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    assert_eq!(iam_names(&stack, "profiles").len(), 1);
+    assert_eq!(tagged(&stack).len(), 2);
     cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
 }

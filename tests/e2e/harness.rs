@@ -1,12 +1,10 @@
 //! Smoke test of the end-to-end harness itself (tests/support): the emulator starts,
 //! the independent client round-trips and reports errors, the binary runs, and stack
-//! files are copied under unique names. Temporary: to be folded into the e2e binary.
-
-mod support;
+//! files are copied under unique names.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use support::{stack_copy, Cli, Emulator};
+use crate::support::{stack_copy, Cli, Emulator};
 
 /// A bucket name no other test (or earlier run against a long-lived server) uses.
 fn unique_bucket(tag: &str) -> String {

@@ -1,0 +1,11 @@
+//! The one end-to-end test binary: the real `bumarket-infra` against the moto server,
+//! results checked with an independent client (awscli). Tests share one emulator per
+//! process and isolate themselves by unique stack names, so they run in parallel.
+//!
+//! Needs the test bed: `scripts/test` installs it (`scripts/testbed install`).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod harness;
+mod stack_minimal;
