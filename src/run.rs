@@ -119,7 +119,7 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Pl
     .await;
     let started = Instant::now();
     eprintln!("Reading live state of stack `{}` in {region} ...", stack.name);
-    let live = Live::new(aws.clone(), &stack.name);
+    let live = Live::new(aws.clone(), &stack);
     // Wave one: who we are, and what the stack owns, in parallel.
     let (account, listed) = tokio::join!(aws.account_id(), live.prefetch());
     let account = account.map_err(|e| anyhow::anyhow!("{e}")).context(
@@ -127,10 +127,14 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Pl
     )?;
     listed.map_err(|e| anyhow::anyhow!("reading the stack's resources: {e}"))?;
     let name = stack.name.clone();
-    let registry = Registry::new(Cx { aws: aws.clone(), stack, account });
+    let image_id = live.image().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let registry = Registry::new(Cx::new(aws.clone(), stack, account, image_id));
     let desired = registry.desired();
     // Wave two: each resource's attributes, in parallel.
     let observed = registry.read(&live, &desired).await.map_err(|e| anyhow::anyhow!("reading live state: {e}"))?;
+    for o in observed.iter().filter(|o| o.is_ours()) {
+        registry.cx.set_id(&o.addr, &o.id);
+    }
     let found = observed.iter().filter(|o| o.is_ours()).count();
     let mut plan = plan::build(&name, &region, mode, &desired, observed, &registry).map_err(|conflicts| {
         let lines: Vec<String> = conflicts.iter().map(|c| format!("  - {c}")).collect();

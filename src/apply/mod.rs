@@ -160,6 +160,11 @@ fn steps<'p>(plan: &'p Plan, rules: &dyn KindRules) -> Vec<Step<'p>> {
             StepKind::Delete => {
                 let layer = rules.layer(&me.change.addr);
                 for (j, other) in steps.iter().enumerate() {
+                    // What references this resource in AWS goes first.
+                    if j != i && other.kind == StepKind::Delete && references(other.change, &me.change.addr) {
+                        preds.push(j);
+                        continue;
+                    }
                     let above = rules.layer(&other.change.addr) > layer;
                     let blocks = match other.kind {
                         StepKind::Delete => true,
@@ -177,6 +182,12 @@ fn steps<'p>(plan: &'p Plan, rules: &dyn KindRules) -> Vec<Step<'p>> {
         steps[i].preds = preds;
     }
     steps
+}
+
+/// True when `r` (as the file or AWS has it) references `addr`.
+fn references(r: &crate::plan::ResourceChange, addr: &Addr) -> bool {
+    r.observed.as_ref().is_some_and(|o| o.deps.contains(addr))
+        || r.desired.as_ref().is_some_and(|d| d.deps.contains(addr))
 }
 
 /// Run every step of the plan. Never returns early: each step ends done, failed or skipped.

@@ -75,6 +75,7 @@ fn change(addr: &str, action: Action, deps: &[&str]) -> ResourceChange {
         attrs: Attrs::new(),
         ownership: Ownership::Ours,
         outputs: Default::default(),
+        deps: deps.iter().map(|d| Addr((*d).into())).collect(),
     };
     ResourceChange {
         addr,
@@ -150,4 +151,18 @@ async fn independent_steps_run_concurrently_within_the_bound() {
     let out = execute(&p, &op, &Quiet, 4).await;
     assert!(out.ok());
     assert_eq!(op.in_flight.lock().unwrap().1, 4);
+}
+
+#[tokio::test]
+async fn deletes_follow_live_references_within_a_layer() {
+    // Two groups of one layer: the one whose rules reference the other goes first.
+    let p = plan(vec![
+        change("security_group.lb", Action::Delete, &[]),
+        change("security_group.app", Action::Delete, &["security_group.lb"]),
+        change("security_group.db", Action::Delete, &["security_group.app"]),
+    ]);
+    let op = Fake::default();
+    assert!(execute(&p, &op, &Quiet, 8).await.ok());
+    let log = op.log.lock().unwrap().clone();
+    assert_eq!(log, vec!["delete security_group.db", "delete security_group.app", "delete security_group.lb"]);
 }

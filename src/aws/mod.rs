@@ -27,6 +27,10 @@ pub struct Aws {
     pub region: String,
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub calls: Arc<CallLog>,
@@ -54,6 +58,11 @@ impl Aws {
             .interceptor(calls.interceptor())
             .build();
         let iam = aws_sdk_iam::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let ec2 = aws_sdk_ec2::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let elb =
+            aws_sdk_elasticloadbalancingv2::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let autoscaling = aws_sdk_autoscaling::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let ssm = aws_sdk_ssm::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let sts = aws_sdk_sts::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let tagging =
             aws_sdk_resourcegroupstagging::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
@@ -61,6 +70,10 @@ impl Aws {
             region: opts.region.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3),
             iam: aws_sdk_iam::Client::from_conf(iam),
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm),
             sts: aws_sdk_sts::Client::from_conf(sts),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
             calls,

@@ -68,6 +68,10 @@ pub struct Observed {
     pub ownership: Ownership,
     /// Values users want to see (`arn`, `url`, ...), shown by `output`.
     pub outputs: BTreeMap<String, String>,
+    /// Resources this one references in AWS (a subnet its VPC, a rule another group):
+    /// they are deleted only after it, even when the file no longer names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<Addr>,
 }
 
 impl Observed {

@@ -165,6 +165,7 @@ mod tests {
             attrs,
             ownership,
             outputs: Default::default(),
+            deps: vec![],
         }
     }
 

@@ -29,6 +29,7 @@ fn o(addr: &str, name: &str, attrs: serde_json::Value) -> Observed {
         attrs,
         ownership: Ownership::Ours,
         outputs: Default::default(),
+        deps: vec![],
     }
 }
 

@@ -256,6 +256,7 @@ fn observed(
         attrs,
         ownership,
         outputs: BTreeMap::from([("name".to_string(), name.to_string()), ("arn".to_string(), arn)]),
+        deps: vec![],
     }
 }
 

@@ -86,6 +86,7 @@ impl Provider for Groups {
                 attrs,
                 ownership,
                 outputs: BTreeMap::from([("arn".to_string(), arn)]),
+                deps: vec![],
             });
         }
         Ok(out)

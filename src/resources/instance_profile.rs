@@ -61,6 +61,7 @@ impl Provider for InstanceProfiles {
                 let tags: BTreeMap<String, String> =
                     ip.tags().iter().map(|t| (t.key.clone(), t.value.clone())).collect();
                 let addr = cx.addr_for("instance_profile", &name, &tags, wanted);
+                let role_addr = addr.0.strip_prefix("instance_profile.").map(|l| Addr::new("role", l));
                 let mut attrs = Attrs::new();
                 attrs.insert("name".into(), json!(name));
                 attrs.insert("role".into(), ip.roles.first().map_or(Value::Null, |r| json!(r.role_name)));
@@ -72,6 +73,7 @@ impl Provider for InstanceProfiles {
                     attrs,
                     ownership: Ownership::Ours,
                     outputs: BTreeMap::from([("arn".to_string(), ip.arn.clone())]),
+                    deps: role_addr.into_iter().collect(),
                 }
             })
             .collect())

@@ -1,9 +1,11 @@
 //! Wave one of every read: what the stack owns, listed once per service and shared by all
 //! providers. The tagging API returns every taggable resource carrying the stack's tag in
 //! one paginated call; IAM's authorization details return every role and group with their
-//! policies and tags in another. Each is fetched at most once per run.
+//! policies and tags in another; EC2's describes filtered by the stack's tag return the
+//! network and launch templates; SSM resolves the fleet's image. Each is fetched at most
+//! once per run, and only when the stack has a section that needs it.
 
-use super::{iam, TAG_STACK};
+use super::{ec2, iam, TAG_STACK};
 use crate::apply::StepError;
 use crate::aws::{call_error, Aws};
 use std::collections::BTreeMap;
@@ -19,27 +21,88 @@ pub struct Tagged {
 pub struct Live {
     aws: Aws,
     stack: String,
+    /// The stack has a network or fleet: EC2 is read.
+    uses_ec2: bool,
+    /// The SSM parameter naming the fleet's image, if any.
+    image_parameter: Option<String>,
     tagged: OnceCell<Result<Vec<Tagged>, StepError>>,
     iam: OnceCell<Result<iam::Snapshot, StepError>>,
+    ec2: OnceCell<Result<ec2::Snapshot, StepError>>,
+    image: OnceCell<Result<Option<String>, StepError>>,
 }
 
 impl Live {
-    pub fn new(aws: Aws, stack: &str) -> Live {
-        Live { aws, stack: stack.to_string(), tagged: OnceCell::new(), iam: OnceCell::new() }
+    pub fn new(aws: Aws, stack: &bumarket_stack::Stack) -> Live {
+        let image_parameter = stack.fleet.as_ref().and_then(|f| match &f.image {
+            bumarket_stack::Image::SsmParameter(p) => Some(p.clone()),
+            bumarket_stack::Image::Ami(_) => None,
+        });
+        Live {
+            aws,
+            stack: stack.name.clone(),
+            uses_ec2: stack.network.is_some() || stack.fleet.is_some(),
+            image_parameter,
+            tagged: OnceCell::new(),
+            iam: OnceCell::new(),
+            ec2: OnceCell::new(),
+            image: OnceCell::new(),
+        }
     }
 
-    /// Start both listings (call concurrently with anything else of wave one).
+    /// Start every listing the stack needs (call concurrently with the rest of wave one).
     pub async fn prefetch(&self) -> Result<(), StepError> {
-        let (a, b) = tokio::join!(self.tagged(), self.iam());
+        let ec2 = async {
+            if self.uses_ec2 {
+                self.ec2().await.map(drop)
+            } else {
+                Ok(())
+            }
+        };
+        let (a, b, c, d) = tokio::join!(self.tagged(), self.iam(), ec2, self.image());
         a?;
         b?;
+        c?;
+        d?;
         Ok(())
+    }
+
+    /// The stack's EC2 resources (network, launch templates).
+    pub async fn ec2(&self) -> Result<&ec2::Snapshot, StepError> {
+        let r = self.ec2.get_or_init(|| ec2::Snapshot::fetch(&self.aws, &self.stack)).await;
+        r.as_ref().map_err(Clone::clone)
+    }
+
+    /// The fleet's image id from its SSM public parameter (`None` without one).
+    pub async fn image(&self) -> Result<Option<String>, StepError> {
+        let r = self
+            .image
+            .get_or_init(|| async {
+                let Some(name) = &self.image_parameter else { return Ok(None) };
+                let out = self.aws.ssm.get_parameter().name(name).send().await.map_err(|e| {
+                    crate::aws::call_error("ssm:GetParameter", e)
+                        .hint(format!("the fleet's image parameter `{name}` must exist in this region"))
+                })?;
+                Ok(out.parameter.and_then(|p| p.value))
+            })
+            .await;
+        r.clone()
     }
 
     /// Everything tagged `bumarket-infra:stack=<stack>` in the region.
     pub async fn tagged(&self) -> Result<&[Tagged], StepError> {
         let r = self.tagged.get_or_init(|| fetch_tagged(&self.aws, &self.stack)).await;
         r.as_deref().map_err(Clone::clone)
+    }
+
+    /// The address tagged on a resource the tagging API listed (ALB, target group, ...).
+    pub async fn addr_of_arn(&self, arn: &str) -> Result<Option<crate::engine::Addr>, StepError> {
+        Ok(self
+            .tagged()
+            .await?
+            .iter()
+            .find(|t| t.arn == arn)
+            .and_then(|t| t.tags.get(super::TAG_RESOURCE))
+            .map(|a| crate::engine::Addr(a.clone())))
     }
 
     /// Every IAM role and group of the account, and the stack's instance profiles.

@@ -8,10 +8,14 @@
 //! account this is; wave two reads the attributes of each resource in parallel.
 
 pub mod bucket;
+pub mod ec2;
+pub mod fleet;
 pub mod group;
 pub mod iam;
 pub mod instance_profile;
+pub mod lb;
 pub mod live;
+pub mod network;
 pub mod policy;
 pub mod role;
 
@@ -29,15 +33,40 @@ pub const TAG_STACK: &str = "bumarket-infra:stack";
 /// Tag holding the resource's logical address.
 pub const TAG_RESOURCE: &str = "bumarket-infra:resource";
 
-/// Everything a provider needs to act: clients, the checked stack, the account.
+/// Everything a provider needs to act: clients, the checked stack, the account, values
+/// resolved at plan time, and the live ids of the stack's resources.
 #[derive(Debug)]
 pub struct Cx {
     pub aws: Aws,
     pub stack: Stack,
     pub account: String,
+    /// The fleet's image id, when it comes from an SSM parameter (resolved in wave one).
+    pub image_id: Option<String>,
+    /// Address → live id (VPC id, subnet id, ARN, ...): filled from the read, then by
+    /// each create, so a resource can name what it references.
+    pub ids: std::sync::Mutex<BTreeMap<Addr, String>>,
 }
 
 impl Cx {
+    pub fn new(aws: Aws, stack: Stack, account: String, image_id: Option<String>) -> Cx {
+        Cx { aws, stack, account, image_id, ids: Default::default() }
+    }
+
+    /// The live id of a resource this one references.
+    pub fn id_of(&self, addr: &Addr) -> Result<String, StepError> {
+        self.ids
+            .lock()
+            .expect("ids")
+            .get(addr)
+            .cloned()
+            .ok_or_else(|| StepError::new("plan", format!("`{addr}` does not exist (yet); it is needed here")))
+    }
+
+    /// Record the live id of a resource (after reading or creating it).
+    pub fn set_id(&self, addr: &Addr, id: impl Into<String>) {
+        self.ids.lock().expect("ids").insert(addr.clone(), id.into());
+    }
+
     pub fn region(&self) -> &str {
         &self.aws.region
     }
@@ -123,15 +152,16 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(cx: Cx) -> Registry {
-        Registry {
-            cx,
-            providers: vec![
-                Box::new(bucket::Buckets),
-                Box::new(role::Roles),
-                Box::new(group::Groups),
-                Box::new(instance_profile::InstanceProfiles),
-            ],
-        }
+        let mut providers: Vec<Box<dyn Provider>> = vec![
+            Box::new(bucket::Buckets),
+            Box::new(role::Roles),
+            Box::new(group::Groups),
+            Box::new(instance_profile::InstanceProfiles),
+        ];
+        providers.extend(network::providers());
+        providers.extend(lb::providers());
+        providers.extend(fleet::providers());
+        Registry { cx, providers }
     }
 
     fn provider(&self, addr: &Addr) -> &dyn Provider {
@@ -182,17 +212,18 @@ impl Registry {
     /// Sections of the file that no provider manages yet.
     pub fn not_managed(&self) -> Vec<String> {
         let s = &self.cx.stack;
+        let managed = |kind: &str| self.providers.iter().any(|p| p.kind() == kind);
         [
-            ("network", s.network.is_some()),
-            ("fleet", s.fleet.is_some()),
-            ("load_balancer", s.load_balancer.is_some()),
-            ("database", s.database.is_some()),
-            ("monitoring", s.monitoring.is_some()),
-            ("cloud9", s.cloud9.is_some()),
+            ("network", s.network.is_some(), "vpc"),
+            ("fleet", s.fleet.is_some(), "launch_template"),
+            ("load_balancer", s.load_balancer.is_some(), "load_balancer"),
+            ("database", s.database.is_some(), "database"),
+            ("monitoring", s.monitoring.is_some(), "alarm"),
+            ("cloud9", s.cloud9.is_some(), "cloud9"),
         ]
         .into_iter()
-        .filter(|(_, present)| *present)
-        .map(|(name, _)| name.to_string())
+        .filter(|(_, present, kind)| *present && !managed(kind))
+        .map(|(name, _, _)| name.to_string())
         .collect()
     }
 }

@@ -118,6 +118,7 @@ impl Provider for Roles {
                 attrs,
                 ownership,
                 outputs: BTreeMap::from([("arn".to_string(), arn)]),
+                deps: vec![],
             });
         }
         Ok(out)
