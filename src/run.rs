@@ -141,6 +141,7 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Pl
         anyhow::anyhow!("the plan cannot go ahead:\n{}\nnothing was changed", lines.join("\n"))
     })?;
     plan.not_managed = registry.not_managed();
+    registry.annotate(&mut plan);
     eprintln!(
         "  {} in the file, {} live; {} in {} round trips, {:.1} s",
         count(desired.len(), "resource"),

@@ -51,7 +51,11 @@ pub struct Progress<'a> {
     reporter: &'a dyn Reporter,
 }
 
-impl Progress<'_> {
+impl<'a> Progress<'a> {
+    pub fn new(addr: &'a Addr, reporter: &'a dyn Reporter) -> Progress<'a> {
+        Progress { addr, reporter }
+    }
+
     pub fn say(&self, message: impl Into<String>) {
         self.reporter.event(Event::Progress { addr: self.addr.clone(), message: message.into() });
     }
@@ -252,7 +256,7 @@ async fn run_step(
     let t = Instant::now();
     let c = step.change;
     reporter.event(Event::Started { addr: c.addr.clone(), kind: step.kind });
-    let p = Progress { addr: &c.addr, reporter };
+    let p = Progress::new(&c.addr, reporter);
     let missing = || StepError::new("plan", "the plan lacks the resource's state");
     let result = match step.kind {
         StepKind::Create => match &c.desired {

@@ -138,6 +138,8 @@ pub trait Provider: Send + Sync {
         p: &Progress<'_>,
     ) -> Result<(), StepError>;
     async fn delete(&self, cx: &Cx, o: &Observed, d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError>;
+    /// Add words to a planned change that the user must know (instances replaced, ...).
+    fn annotate(&self, _cx: &Cx, _change: &mut crate::plan::ResourceChange) {}
     /// Say why a delete must not happen (checked for every delete before anything runs).
     async fn refuse_delete(&self, _cx: &Cx, _o: &Observed, _d: Option<&Desired>) -> Result<Option<String>, StepError> {
         Ok(None)
@@ -189,6 +191,15 @@ impl Registry {
             all.extend(r?);
         }
         Ok(all)
+    }
+
+    /// Let each provider add its notes to the plan.
+    pub fn annotate(&self, plan: &mut crate::plan::Plan) {
+        for r in plan.resources.iter_mut().filter(|r| r.action != crate::plan::Action::NoOp) {
+            if let Some(p) = self.providers.iter().find(|p| p.kind() == r.addr.kind()) {
+                p.annotate(&self.cx, r);
+            }
+        }
     }
 
     /// Reasons deletes in the plan would be refused, each with its address.

@@ -366,7 +366,8 @@ pub struct TempStack {
 /// Copies the stack file `repo_relative` (an absolute path works too) into a temp dir,
 /// renaming the stack in its top-level `stack: <name>` line to
 /// `<name>-<unique_suffix>`, so tests can share one emulator in parallel without
-/// resetting it. Only that file is copied. Panics if the file has no such line.
+/// resetting it. The files beside it are copied too (user data scripts). Panics if the
+/// file has no such line.
 pub fn stack_copy(repo_relative: &str, unique_suffix: &str) -> TempStack {
     let src = repo_root().join(repo_relative);
     let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
@@ -391,6 +392,14 @@ pub fn stack_copy(repo_relative: &str, unique_suffix: &str) -> TempStack {
     }
     let name = name.unwrap_or_else(|| panic!("{}: no top-level `stack:` line", src.display()));
     let dir = tempfile::Builder::new().prefix("bumarket-stack-").tempdir().expect("create temp dir");
+    // Files beside the stack (user data scripts) are referenced relative to it.
+    let home = src.parent().expect("stack file's folder");
+    for entry in std::fs::read_dir(home).unwrap_or_else(|e| panic!("read {}: {e}", home.display())) {
+        let entry = entry.expect("folder entry");
+        if entry.file_type().is_ok_and(|t| t.is_file()) && entry.path() != src {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy a file beside the stack");
+        }
+    }
     let path = dir.path().join(src.file_name().expect("stack file name"));
     std::fs::write(&path, out).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     TempStack { dir, path, name }

@@ -1,8 +1,50 @@
-//! The fleet: launch template, Auto Scaling group and its CPU target-tracking policy.
+//! The fleet: the launch template, the Auto Scaling group over the public subnets, and
+//! its target-tracking policy on average CPU.
+//!
+//! A changed template makes a new version; the group notices through a fingerprint of
+//! the template's settings (kept as a tag on the group) and replaces its instances with
+//! a rolling instance refresh that keeps a minimum share healthy. The group's desired
+//! capacity is set at creation only and then left to the scaling policy.
 
-use super::Provider;
+pub mod autoscaling_group;
+pub mod launch_template;
+pub mod scaling_policy;
+pub mod wait;
+
+use super::{Cx, Provider};
+use crate::engine::Attrs;
+use sha2::{Digest, Sha256};
 
 /// This family's providers.
 pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![]
+    vec![
+        Box::new(launch_template::LaunchTemplates),
+        Box::new(autoscaling_group::Groups),
+        Box::new(scaling_policy::Policies),
+    ]
 }
+
+/// Physical name of the launch template and the group.
+pub fn app_name(cx: &Cx) -> String {
+    format!("{}-app", cx.stack.name)
+}
+
+/// Short hex SHA-256 of some bytes.
+pub fn short_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// What instances are made of: every template setting except its name and own tags.
+/// When it changes, running instances must be replaced.
+pub fn fingerprint(template_attrs: &Attrs) -> String {
+    let relevant: Attrs = template_attrs
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "name" | "tags"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    short_hash(serde_json::to_string(&relevant).expect("attrs serialise").as_bytes())
+}
+
+#[cfg(test)]
+mod tests;
