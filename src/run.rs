@@ -132,14 +132,17 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Pl
     let desired = registry.desired();
     // Wave two: each resource's attributes, in parallel.
     let observed = registry.read(&live, &desired).await.map_err(|e| anyhow::anyhow!("reading live state: {e}"))?;
-    for o in observed.iter().filter(|o| o.is_ours()) {
-        registry.cx.set_id(&o.addr, &o.id);
-    }
     let found = observed.iter().filter(|o| o.is_ours()).count();
     let mut plan = plan::build(&name, &region, mode, &desired, observed, &registry).map_err(|conflicts| {
         let lines: Vec<String> = conflicts.iter().map(|c| format!("  - {c}")).collect();
         anyhow::anyhow!("the plan cannot go ahead:\n{}\nnothing was changed", lines.join("\n"))
     })?;
+    // References resolve to the copy the planner kept (not a duplicate about to go).
+    for r in &plan.resources {
+        if let (Some(_), Some(o)) = (&r.desired, &r.observed) {
+            registry.cx.set_id(&o.addr, &o.id);
+        }
+    }
     plan.not_managed = registry.not_managed();
     registry.annotate(&mut plan);
     eprintln!(

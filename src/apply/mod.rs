@@ -243,6 +243,19 @@ pub async fn execute(plan: &Plan, op: &dyn Operator, reporter: &dyn Reporter, ma
             }
         }
     }
+    // Whatever never became ready waits on itself through a dependency cycle: a bug in
+    // a provider's dependencies, reported rather than passed over as done.
+    for step in steps.iter().enumerate().filter(|(i, _)| state[*i] == State::Pending).map(|(_, s)| s) {
+        let waits_on: Vec<String> = step
+            .preds
+            .iter()
+            .filter(|&&j| state[j] == State::Pending)
+            .map(|&j| format!("`{}`", steps[j].change.addr))
+            .collect();
+        let error = StepError::new("plan", format!("dependency cycle: it waits on {}", waits_on.join(", ")));
+        reporter.event(Event::Failed { addr: step.change.addr.clone(), kind: step.kind, error: error.clone() });
+        outcome.failed.push((step.change.addr.clone(), error));
+    }
     outcome.elapsed = started.elapsed();
     outcome
 }

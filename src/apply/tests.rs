@@ -166,3 +166,24 @@ async fn deletes_follow_live_references_within_a_layer() {
     let log = op.log.lock().unwrap().clone();
     assert_eq!(log, vec!["delete security_group.db", "delete security_group.app", "delete security_group.lb"]);
 }
+
+#[tokio::test]
+async fn a_dependency_cycle_fails_instead_of_passing_as_done() {
+    let p = plan(vec![
+        change("bucket.a", Action::Create, &["bucket.b"]),
+        change("bucket.b", Action::Create, &["bucket.a"]),
+        change("bucket.c", Action::Create, &[]),
+    ]);
+    let op = Fake::default();
+    let out = execute(&p, &op, &Quiet, 8).await;
+    assert!(!out.ok());
+    assert_eq!(out.done.len(), 1, "the rest still runs");
+    let failed: Vec<String> = out.failed.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+    assert_eq!(
+        failed,
+        vec![
+            "bucket.a: plan: dependency cycle: it waits on `bucket.b`",
+            "bucket.b: plan: dependency cycle: it waits on `bucket.a`"
+        ]
+    );
+}

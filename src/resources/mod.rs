@@ -18,6 +18,7 @@ pub mod live;
 pub mod network;
 pub mod policy;
 pub mod role;
+pub mod wait;
 
 use crate::apply::{Operator, Progress, StepError};
 use crate::aws::Aws;
@@ -60,6 +61,19 @@ impl Cx {
             .get(addr)
             .cloned()
             .ok_or_else(|| StepError::new("plan", format!("`{addr}` does not exist (yet); it is needed here")))
+    }
+
+    /// The live id of a resource, when it exists (read or created this run).
+    pub fn known_id(&self, addr: &Addr) -> Option<String> {
+        self.ids.lock().expect("ids").get(addr).cloned()
+    }
+
+    /// Forget the id of a deleted resource, unless the address already names another copy.
+    pub fn forget_id(&self, o: &Observed) {
+        let mut ids = self.ids.lock().expect("ids");
+        if ids.get(&o.addr) == Some(&o.id) {
+            ids.remove(&o.addr);
+        }
     }
 
     /// Record the live id of a resource (after reading or creating it).

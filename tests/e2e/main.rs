@@ -8,4 +8,5 @@
 mod support;
 
 mod harness;
+mod network;
 mod stack_minimal;

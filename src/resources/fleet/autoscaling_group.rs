@@ -7,13 +7,13 @@
 //! (its fingerprint, kept in a tag on the group) the running instances are replaced by a
 //! rolling instance refresh that keeps `min_healthy_percent` of them in service.
 
-use super::wait::{self, Poll};
 use super::{app_name, fingerprint};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
 use crate::plan::{attr, Action, AttrChange, ResourceChange};
 use crate::resources::ec2::named_tags;
+use crate::resources::wait::{self, Poll};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider, TAG_RESOURCE, TAG_STACK};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types as ast;

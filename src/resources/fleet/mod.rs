@@ -9,7 +9,6 @@
 pub mod autoscaling_group;
 pub mod launch_template;
 pub mod scaling_policy;
-pub mod wait;
 
 use super::{Cx, Provider};
 use crate::engine::Attrs;

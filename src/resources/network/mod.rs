@@ -1,8 +1,124 @@
-//! The network: VPC, subnets, internet gateway, route tables, security groups.
+//! The network: one VPC, a public and (with a database) a private subnet per availability
+//! zone, an internet gateway, a public and a private route table, and the security groups
+//! of the load balancer, the app instances and the database. One provider per kind, each
+//! in its own file; what they share lives here.
+//!
+//! Reads never call AWS per resource: everything comes from the EC2 snapshot listed in
+//! wave one by the stack's tag (only the VPC's two DNS attributes cost a call each).
+//! Live ids are shown as the addresses that own them, so a plan compares addresses.
 
-use super::Provider;
+mod internet_gateway;
+mod route_table;
+mod routes;
+mod rules;
+mod security_group;
+mod subnet;
+mod vpc;
+
+use super::ec2::{gone, tags_of, Snapshot};
+use super::{tags_value, Cx, Provider};
+use crate::apply::StepError;
+use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use aws_sdk_ec2::types::Tag;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// This family's providers.
 pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![]
+    vec![
+        Box::new(vpc::Vpcs),
+        Box::new(subnet::Subnets),
+        Box::new(internet_gateway::InternetGateways),
+        Box::new(route_table::RouteTables),
+        Box::new(security_group::SecurityGroups),
+    ]
+}
+
+/// The VPC's address: there is one per stack.
+pub(crate) fn vpc_addr() -> Addr {
+    Addr::new("vpc", "main")
+}
+
+/// How long a create waits for AWS to report a new VPC or subnet available.
+const WAIT: Duration = Duration::from_secs(300);
+
+/// A live id as the plan shows it: the address of the stack's resource that has it, or
+/// the raw id when the stack has no such resource (so the diff names it).
+pub(crate) fn shown(snap: &Snapshot, id: &str) -> String {
+    snap.addr_of(id).map_or_else(|| id.to_string(), |a| a.0)
+}
+
+/// An attribute value that may be an address (`security_group.lb`) or a raw live id:
+/// the live id, or `None` when it names a resource that does not exist (yet).
+pub(crate) fn resolve(cx: &Cx, value: &str) -> Option<String> {
+    if value.contains('.') {
+        cx.known_id(&Addr(value.to_string()))
+    } else {
+        Some(value.to_string())
+    }
+}
+
+/// The end of a delete: already gone counts as deleted; a deleted resource's id is
+/// forgotten, so nothing later in the run names it.
+pub(crate) fn deleted(cx: &Cx, o: &Observed, result: Result<(), StepError>) -> Result<(), StepError> {
+    match result {
+        Err(e) if !gone(&e) => Err(e),
+        _ => {
+            cx.forget_id(o);
+            Ok(())
+        }
+    }
+}
+
+/// Addresses of the stack among live ids, sorted and without repeats.
+pub(crate) fn stack_addrs<'a>(snap: &Snapshot, ids: impl IntoIterator<Item = &'a str>) -> Vec<Addr> {
+    let mut out: Vec<Addr> = ids.into_iter().filter_map(|id| snap.addr_of(id)).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// One live resource of the stack as the planner sees it: the address from its tag, the
+/// `Name` tag as its name, its tags among the attributes and its id as output.
+pub(crate) fn observed(
+    cx: &Cx,
+    kind: &str,
+    id: &str,
+    tags: &[Tag],
+    mut attrs: Attrs,
+    deps: Vec<Addr>,
+    wanted: &[&Desired],
+) -> Observed {
+    let tags = tags_of(tags);
+    let name = tags.get("Name").cloned().unwrap_or_else(|| id.to_string());
+    let addr = cx.addr_for(kind, &name, &tags, wanted);
+    attrs.insert("tags".into(), tags_value(&tags));
+    let deps = deps.into_iter().filter(|d| *d != addr).collect();
+    Observed {
+        addr,
+        name,
+        id: id.to_string(),
+        attrs,
+        // The snapshot holds only what carries the stack's tag.
+        ownership: Ownership::Ours,
+        outputs: BTreeMap::from([("id".to_string(), id.to_string())]),
+        deps,
+    }
+}
+
+/// The string in an attribute (`vpc`, `cidr`, ...), empty when absent.
+pub(crate) fn text<'a>(attrs: &'a Attrs, key: &str) -> &'a str {
+    attrs.get(key).and_then(|v| v.as_str()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_id_stays_raw_and_addresses_resolve_only_when_known() {
+        let snap = Snapshot::default();
+        assert_eq!(shown(&snap, "sg-0abc"), "sg-0abc");
+        assert!(stack_addrs(&snap, ["sg-0abc"]).is_empty());
+    }
 }

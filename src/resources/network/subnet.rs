@@ -1,0 +1,183 @@
+//! `subnet.public-<i>` and `subnet.private-<i>`: one subnet of each tier per availability
+//! zone, in the file's order, named `<stack>-public-0` and so on. Public subnets hold the
+//! load balancer and the app instances and give them public addresses; private ones hold
+//! the database and give none. CIDR, zone and VPC cannot change in place (a new subnet
+//! replaces the old one); the public-address setting and tags change in place.
+
+use super::{deleted, observed, shown, stack_addrs, text, vpc_addr, WAIT};
+use crate::apply::{Progress, StepError};
+use crate::aws::{call_error, is_code};
+use crate::engine::{Addr, Attrs, Desired, Observed};
+use crate::plan::{attr, AttrChange};
+use crate::resources::ec2::{converge_tags, named_tags, retry_while_in_use, tag_spec};
+use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
+use async_trait::async_trait;
+use aws_sdk_ec2::client::Waiters as _;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+use bumarket_stack::Cidr;
+use serde_json::{json, Value};
+
+pub struct Subnets;
+
+fn desired_tier(cx: &Cx, tier: &str, zones: &[String], cidrs: &[Cidr]) -> Vec<Desired> {
+    zones
+        .iter()
+        .zip(cidrs)
+        .enumerate()
+        .map(|(i, (zone, cidr))| {
+            let logical = format!("{tier}-{i}");
+            let addr = Addr::new("subnet", &logical);
+            let name = format!("{}-{logical}", cx.stack.name);
+            let mut attrs = Attrs::new();
+            attrs.insert("cidr".into(), json!(cidr.to_string()));
+            attrs.insert("availability_zone".into(), json!(zone));
+            attrs.insert("vpc".into(), json!(vpc_addr().0));
+            attrs.insert("map_public_ip_on_launch".into(), json!(tier == "public"));
+            attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
+            Desired { addr, name, attrs, deps: vec![vpc_addr()] }
+        })
+        .collect()
+}
+
+/// The route table of a subnet's tier: `route_table.public` for `subnet.public-0`.
+fn route_table_of(subnet: &Addr) -> Option<Addr> {
+    let (tier, _) = subnet.0.strip_prefix("subnet.")?.rsplit_once('-')?;
+    Some(Addr::new("route_table", tier))
+}
+
+async fn set_public_ip(cx: &Cx, id: &str, on: bool) -> Result<(), StepError> {
+    cx.aws
+        .ec2
+        .modify_subnet_attribute()
+        .subnet_id(id)
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| call_error("ec2:ModifySubnetAttribute", e))
+}
+
+#[async_trait]
+impl Provider for Subnets {
+    fn kind(&self) -> &'static str {
+        "subnet"
+    }
+    fn layer(&self) -> u8 {
+        1
+    }
+    fn force_new(&self) -> &'static [&'static str] {
+        &["cidr", "availability_zone", "vpc"]
+    }
+
+    fn desired(&self, cx: &Cx) -> Vec<Desired> {
+        let Some(net) = &cx.stack.network else { return vec![] };
+        let mut out = desired_tier(cx, "public", &net.availability_zones, &net.public_subnets);
+        out.extend(desired_tier(cx, "private", &net.availability_zones, &net.private_subnets));
+        out
+    }
+
+    async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+        let snap = live.ec2().await?;
+        let mut out = Vec::new();
+        for s in &snap.subnets {
+            let Some(id) = s.subnet_id() else { continue };
+            let vpc = s.vpc_id().unwrap_or_default();
+            let mut attrs = Attrs::new();
+            attrs.insert("cidr".into(), json!(s.cidr_block().unwrap_or_default()));
+            attrs.insert("availability_zone".into(), json!(s.availability_zone().unwrap_or_default()));
+            attrs.insert("vpc".into(), json!(shown(snap, vpc)));
+            attrs.insert("map_public_ip_on_launch".into(), json!(s.map_public_ip_on_launch().unwrap_or(false)));
+            out.push(observed(cx, "subnet", id, s.tags(), attrs, stack_addrs(snap, [vpc]), wanted));
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
+        let ec2 = &cx.aws.ec2;
+        let tags = tags_from(attr(&d.attrs, "tags"));
+        let vpc = cx.id_of(&Addr(text(&d.attrs, "vpc").to_string()))?;
+        let out = ec2
+            .create_subnet()
+            .vpc_id(vpc)
+            .cidr_block(text(&d.attrs, "cidr"))
+            .availability_zone(text(&d.attrs, "availability_zone"))
+            .tag_specifications(tag_spec(&tags, ResourceType::Subnet))
+            .send()
+            .await
+            .map_err(|e| call_error("ec2:CreateSubnet", e))?;
+        let id = out
+            .subnet
+            .and_then(|s| s.subnet_id)
+            .ok_or_else(|| StepError::new("ec2:CreateSubnet", "no subnet id in the answer"))?;
+        cx.set_id(&d.addr, &id);
+        p.say(format!("waiting for {id} to be available"));
+        ec2.wait_until_subnet_available()
+            .subnet_ids(&id)
+            .wait(WAIT)
+            .await
+            .map_err(|e| StepError::new("ec2:DescribeSubnets (waiting for the subnet)", e.to_string()))?;
+        if attr(&d.attrs, "map_public_ip_on_launch") == Some(&json!(true)) {
+            set_public_ip(cx, &id, true).await?;
+        }
+        // A subnet that replaces an old one joins its tier's route table, which the plan
+        // leaves alone (its list of subnet addresses did not change). A route table made
+        // in this run associates its subnets itself.
+        if let Some(table) = route_table_of(&d.addr).and_then(|rt| cx.known_id(&rt)) {
+            match ec2.associate_route_table().route_table_id(table).subnet_id(&id).send().await {
+                Ok(_) => {}
+                Err(e) if is_code(&e, "Resource.AlreadyAssociated") => {}
+                Err(e) => return Err(call_error("ec2:AssociateRouteTable", e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        _d: &Desired,
+        o: &Observed,
+        changes: &[AttrChange],
+        _p: &Progress<'_>,
+    ) -> Result<(), StepError> {
+        for c in changes {
+            match c.name.as_str() {
+                "map_public_ip_on_launch" => {
+                    set_public_ip(cx, &o.id, c.after.as_ref().and_then(Value::as_bool).unwrap_or(false)).await?
+                }
+                "tags" => converge_tags(cx, &o.id, &tags_from(c.before.as_ref()), &tags_from(c.after.as_ref())).await?,
+                other => {
+                    return Err(StepError::new("plan", format!("`{other}` of a subnet cannot be changed in place")))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, cx: &Cx, o: &Observed, _d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError> {
+        let result = retry_while_in_use(p, || async {
+            cx.aws
+                .ec2
+                .delete_subnet()
+                .subnet_id(&o.id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| call_error("ec2:DeleteSubnet", e))
+        })
+        .await;
+        deleted(cx, o, result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subnet_belongs_to_its_tier_route_table() {
+        assert_eq!(route_table_of(&Addr::new("subnet", "public-1")), Some(Addr::new("route_table", "public")));
+        assert_eq!(route_table_of(&Addr::new("subnet", "private-10")), Some(Addr::new("route_table", "private")));
+        assert_eq!(route_table_of(&Addr::new("vpc", "main")), None);
+    }
+}

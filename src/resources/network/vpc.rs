@@ -1,0 +1,165 @@
+//! `vpc.main`: the stack's one VPC, named `<stack>`, with the network's CIDR and DNS
+//! support and DNS hostnames on (instances and the database need names that resolve).
+//! The CIDR cannot change in place; a changed CIDR would replace the whole network, which
+//! is refused before anything runs. The DNS settings and tags change in place.
+//!
+//! Read: the VPC comes from the wave-one snapshot; its two DNS attributes are not part of
+//! `DescribeVpcs`, so each costs one `DescribeVpcAttribute` (both in parallel).
+
+use super::{deleted, observed, text, vpc_addr, WAIT};
+use crate::apply::{Progress, StepError};
+use crate::aws::call_error;
+use crate::engine::{Attrs, Desired, Observed};
+use crate::plan::{attr, AttrChange};
+use crate::resources::ec2::{converge_tags, named_tags, retry_while_in_use, tag_spec};
+use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
+use async_trait::async_trait;
+use aws_sdk_ec2::client::Waiters as _;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
+use serde_json::{json, Value};
+
+pub struct Vpcs;
+
+/// The two VPC attributes the stack sets.
+const DNS_SUPPORT: &str = "enable_dns_support";
+const DNS_HOSTNAMES: &str = "enable_dns_hostnames";
+
+async fn read_flag(cx: &Cx, id: &str, which: VpcAttributeName) -> Result<bool, StepError> {
+    let out = cx
+        .aws
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(id)
+        .attribute(which.clone())
+        .send()
+        .await
+        .map_err(|e| call_error("ec2:DescribeVpcAttribute", e))?;
+    let flag = match which {
+        VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames,
+        _ => out.enable_dns_support,
+    };
+    Ok(flag.and_then(|v| v.value).unwrap_or(false))
+}
+
+async fn set_flag(cx: &Cx, id: &str, key: &str, on: bool) -> Result<(), StepError> {
+    let v = AttributeBooleanValue::builder().value(on).build();
+    let req = cx.aws.ec2.modify_vpc_attribute().vpc_id(id);
+    // One attribute per call: AWS refuses both at once.
+    let req = if key == DNS_HOSTNAMES { req.enable_dns_hostnames(v) } else { req.enable_dns_support(v) };
+    req.send().await.map(drop).map_err(|e| call_error("ec2:ModifyVpcAttribute", e))
+}
+
+#[async_trait]
+impl Provider for Vpcs {
+    fn kind(&self) -> &'static str {
+        "vpc"
+    }
+    fn layer(&self) -> u8 {
+        0
+    }
+    fn force_new(&self) -> &'static [&'static str] {
+        &["cidr"]
+    }
+
+    fn desired(&self, cx: &Cx) -> Vec<Desired> {
+        let Some(net) = &cx.stack.network else { return vec![] };
+        let addr = vpc_addr();
+        let name = cx.stack.name.clone();
+        let mut attrs = Attrs::new();
+        attrs.insert("cidr".into(), json!(net.cidr.to_string()));
+        attrs.insert(DNS_SUPPORT.into(), json!(true));
+        attrs.insert(DNS_HOSTNAMES.into(), json!(true));
+        attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
+        vec![Desired { addr, name, attrs, deps: vec![] }]
+    }
+
+    async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+        let snap = live.ec2().await?;
+        let reads = snap.vpcs.iter().filter_map(|v| v.vpc_id().map(|id| (v, id))).map(|(v, id)| async move {
+            let (support, hostnames) = tokio::try_join!(
+                read_flag(cx, id, VpcAttributeName::EnableDnsSupport),
+                read_flag(cx, id, VpcAttributeName::EnableDnsHostnames)
+            )?;
+            let mut attrs = Attrs::new();
+            attrs.insert("cidr".into(), json!(v.cidr_block().unwrap_or_default()));
+            attrs.insert(DNS_SUPPORT.into(), json!(support));
+            attrs.insert(DNS_HOSTNAMES.into(), json!(hostnames));
+            Ok::<_, StepError>(observed(cx, "vpc", id, v.tags(), attrs, vec![], wanted))
+        });
+        futures::future::try_join_all(reads).await
+    }
+
+    async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
+        let ec2 = &cx.aws.ec2;
+        let tags = tags_from(attr(&d.attrs, "tags"));
+        let out = ec2
+            .create_vpc()
+            .cidr_block(text(&d.attrs, "cidr"))
+            .tag_specifications(tag_spec(&tags, ResourceType::Vpc))
+            .send()
+            .await
+            .map_err(|e| call_error("ec2:CreateVpc", e))?;
+        let id =
+            out.vpc.and_then(|v| v.vpc_id).ok_or_else(|| StepError::new("ec2:CreateVpc", "no VPC id in the answer"))?;
+        cx.set_id(&d.addr, &id);
+        p.say(format!("waiting for {id} to be available"));
+        ec2.wait_until_vpc_available()
+            .vpc_ids(&id)
+            .wait(WAIT)
+            .await
+            .map_err(|e| StepError::new("ec2:DescribeVpcs (waiting for the VPC)", e.to_string()))?;
+        // Support first: AWS refuses DNS hostnames in a VPC without DNS support.
+        for key in [DNS_SUPPORT, DNS_HOSTNAMES] {
+            set_flag(cx, &id, key, attr(&d.attrs, key) == Some(&json!(true))).await?;
+        }
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        _d: &Desired,
+        o: &Observed,
+        changes: &[AttrChange],
+        _p: &Progress<'_>,
+    ) -> Result<(), StepError> {
+        // Support before hostnames when turning on, hostnames before support when off.
+        let mut flags: Vec<&AttrChange> =
+            changes.iter().filter(|c| c.name == DNS_SUPPORT || c.name == DNS_HOSTNAMES).collect();
+        flags.sort_by_key(
+            |c| if c.after == Some(json!(true)) { c.name == DNS_HOSTNAMES } else { c.name == DNS_SUPPORT },
+        );
+        for c in flags {
+            set_flag(cx, &o.id, &c.name, c.after.as_ref().and_then(Value::as_bool).unwrap_or(false)).await?;
+        }
+        for c in changes {
+            match c.name.as_str() {
+                DNS_SUPPORT | DNS_HOSTNAMES => {}
+                "tags" => converge_tags(cx, &o.id, &tags_from(c.before.as_ref()), &tags_from(c.after.as_ref())).await?,
+                other => return Err(StepError::new("plan", format!("`{other}` of a VPC cannot be changed in place"))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, cx: &Cx, o: &Observed, _d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError> {
+        let result = retry_while_in_use(p, || async {
+            cx.aws.ec2.delete_vpc().vpc_id(&o.id).send().await.map(drop).map_err(|e| call_error("ec2:DeleteVpc", e))
+        })
+        .await;
+        deleted(cx, o, result)
+    }
+
+    async fn refuse_delete(&self, _cx: &Cx, o: &Observed, d: Option<&Desired>) -> Result<Option<String>, StepError> {
+        // A replacement: subnets, gateway, route tables and groups stay in the old VPC, so
+        // AWS would refuse the delete after everything else has changed.
+        Ok(d.map(|d| {
+            format!(
+                "changing `network.cidr` ({} -> {}) needs a new VPC, and everything in VPC {} would have to go first: run `bumarket-infra destroy`, then apply, or keep the CIDR",
+                text(&o.attrs, "cidr"),
+                text(&d.attrs, "cidr"),
+                o.id
+            )
+        }))
+    }
+}
