@@ -31,6 +31,12 @@ pub struct Aws {
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub firehose: aws_sdk_firehose::Client,
+    pub cloud9: aws_sdk_cloud9::Client,
     pub sts: aws_sdk_sts::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub calls: Arc<CallLog>,
@@ -63,6 +69,12 @@ impl Aws {
             aws_sdk_elasticloadbalancingv2::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let autoscaling = aws_sdk_autoscaling::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let ssm = aws_sdk_ssm::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let rds = aws_sdk_rds::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let sns = aws_sdk_sns::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let firehose = aws_sdk_firehose::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let cloud9 = aws_sdk_cloud9::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let sts = aws_sdk_sts::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let tagging =
             aws_sdk_resourcegroupstagging::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
@@ -74,6 +86,12 @@ impl Aws {
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
             autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
+            rds: aws_sdk_rds::Client::from_conf(rds),
+            sns: aws_sdk_sns::Client::from_conf(sns),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
+            firehose: aws_sdk_firehose::Client::from_conf(firehose),
+            cloud9: aws_sdk_cloud9::Client::from_conf(cloud9),
             sts: aws_sdk_sts::Client::from_conf(sts),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
             calls,

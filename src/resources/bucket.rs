@@ -52,6 +52,8 @@ fn desired_attrs(cx: &Cx, addr: &Addr, name: &str, b: &Bucket) -> Attrs {
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}
         }));
     }
+    // The load balancer's access logs, when this is the bucket they go to.
+    statements.extend(super::lb::log_delivery::for_bucket(cx, addr, name));
     statements.extend(b.policy_statements.iter().cloned());
     let mut tags = cx.tags(addr);
     if b.force_destroy {

@@ -8,6 +8,8 @@
 //! account this is; wave two reads the attributes of each resource in parallel.
 
 pub mod bucket;
+pub mod cloud9;
+pub mod database;
 pub mod ec2;
 pub mod fleet;
 pub mod group;
@@ -15,6 +17,7 @@ pub mod iam;
 pub mod instance_profile;
 pub mod lb;
 pub mod live;
+pub mod monitoring;
 pub mod network;
 pub mod policy;
 pub mod role;
@@ -177,6 +180,9 @@ impl Registry {
         providers.extend(network::providers());
         providers.extend(lb::providers());
         providers.extend(fleet::providers());
+        providers.extend(database::providers());
+        providers.extend(monitoring::providers());
+        providers.extend(cloud9::providers());
         Registry { cx, providers }
     }
 

@@ -8,5 +8,7 @@
 mod support;
 
 mod harness;
+mod load_balancer;
 mod network;
+mod stack_bumarket;
 mod stack_minimal;

@@ -1,0 +1,278 @@
+//! `cloud9.ide`: the team's Cloud9 EC2 environment in a public subnet of the stack,
+//! reached through Session Manager (no inbound port), stopping itself after the file's
+//! idle minutes, with every member of the file's developers group as a read-write member.
+//!
+//! Cloud9's API does not return an environment's instance type, image, subnet or stop
+//! time: those are set at creation (as an IAM role's description is). What is compared:
+//! the name, the connection type, the members and the tags. AWS stopped taking new
+//! Cloud9 customers in July 2024: when it refuses, the error says so and what to do.
+
+use crate::apply::{Progress, StepError};
+use crate::aws::{call_error, is_code};
+use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::plan::{attr, AttrChange};
+use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
+use async_trait::async_trait;
+use aws_sdk_cloud9::types as c9;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub struct Environments;
+
+/// What users see when AWS refuses to create an environment for a new account.
+pub const NO_NEW_CUSTOMERS: &str =
+    "AWS Cloud9 is no longer available to new customers (since July 2024; existing customers keep it): \
+remove the `cloud9:` section from the stack file, and develop on the fleet's instances through Session Manager \
+(`aws ssm start-session --target <instance-id>`; their role already allows it) or with AWS CloudShell";
+
+fn physical_name(cx: &Cx) -> String {
+    cx.stack.cloud9.as_ref().and_then(|c| c.name.clone()).unwrap_or_else(|| format!("{}-ide", cx.stack.name))
+}
+
+/// The users of the members group, as ARNs (the group is read live: people join and leave).
+async fn group_users(cx: &Cx) -> Result<BTreeSet<String>, StepError> {
+    let Some(group) = cx.stack.cloud9.as_ref().and_then(|c| c.members_group.as_ref()) else {
+        return Ok(BTreeSet::new());
+    };
+    let name = crate::resources::group::physical_name(cx, group);
+    match cx.aws.iam.get_group().group_name(&name).send().await {
+        Ok(out) => Ok(out.users.into_iter().map(|u| u.arn).collect()),
+        Err(e) if is_code(&e, "NoSuchEntity") => Ok(BTreeSet::new()),
+        Err(e) => Err(call_error("iam:GetGroup", e)),
+    }
+}
+
+/// The `members` attribute: the group's address when the environment's read-write
+/// members are exactly the group's users, else what is there (so the diff shows it).
+pub(crate) fn members_value(group: Option<&str>, users: &BTreeSet<String>, members: &BTreeSet<String>) -> Value {
+    match group {
+        Some(g) if users == members => json!(format!("group.{g}")),
+        _ => json!(members),
+    }
+}
+
+#[async_trait]
+impl Provider for Environments {
+    fn kind(&self) -> &'static str {
+        "cloud9"
+    }
+    fn layer(&self) -> u8 {
+        4
+    }
+
+    fn desired(&self, cx: &Cx) -> Vec<Desired> {
+        let Some(c) = &cx.stack.cloud9 else { return vec![] };
+        let addr = Addr::new("cloud9", "ide");
+        let name = physical_name(cx);
+        let mut attrs = Attrs::new();
+        attrs.insert("name".into(), json!(name));
+        attrs.insert("connection_type".into(), json!("CONNECT_SSM"));
+        attrs.insert("members".into(), c.members_group.as_ref().map_or(json!([]), |g| json!(format!("group.{g}"))));
+        attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
+        let mut deps = vec![Addr::new("subnet", &format!("public-{}", c.subnet_index))];
+        deps.extend(c.members_group.as_ref().map(|g| Addr::new("group", g)));
+        vec![Desired { addr, name, attrs, deps }]
+    }
+
+    async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+        // Ours are in the tagging API's list of wave one: no call at all without any.
+        let ours: Vec<(String, BTreeMap<String, String>)> = live
+            .tagged()
+            .await?
+            .iter()
+            .filter(|t| t.arn.contains(":cloud9:") && t.arn.contains(":environment:"))
+            .map(|t| (t.arn.rsplit(':').next().unwrap_or_default().to_string(), t.tags.clone()))
+            .collect();
+        if ours.is_empty() {
+            return Ok(vec![]);
+        }
+        let c9 = &cx.aws.cloud9;
+        let ids: Vec<String> = ours.iter().map(|(id, _)| id.clone()).collect();
+        let envs = c9
+            .describe_environments()
+            .set_environment_ids(Some(ids))
+            .send()
+            .await
+            .map_err(|e| call_error("cloud9:DescribeEnvironments", e))?
+            .environments
+            .unwrap_or_default();
+        let users = group_users(cx).await?;
+        let group = cx.stack.cloud9.as_ref().and_then(|c| c.members_group.as_deref());
+        let mut out = Vec::new();
+        for env in envs {
+            let id = env.id.clone().unwrap_or_default();
+            let tags = ours.iter().find(|(i, _)| *i == id).map(|(_, t)| t.clone()).unwrap_or_default();
+            let members: BTreeSet<String> = c9
+                .describe_environment_memberships()
+                .environment_id(&id)
+                .send()
+                .await
+                .map_err(|e| call_error("cloud9:DescribeEnvironmentMemberships", e))?
+                .memberships
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| m.permissions == c9::Permissions::ReadWrite)
+                .map(|m| m.user_arn)
+                .collect();
+            let name = env.name.clone().unwrap_or_default();
+            let mut attrs = Attrs::new();
+            attrs.insert("name".into(), json!(name));
+            attrs.insert("connection_type".into(), json!(env.connection_type.as_ref().map(|c| c.as_str())));
+            attrs.insert("members".into(), members_value(group, &users, &members));
+            attrs.insert("tags".into(), tags_value(&tags));
+            out.push(Observed {
+                addr: cx.addr_for("cloud9", &name, &tags, wanted),
+                name,
+                id: id.clone(),
+                attrs,
+                ownership: Ownership::Ours,
+                outputs: BTreeMap::from([("id".to_string(), id), ("arn".to_string(), env.arn.clone())]),
+                deps: vec![],
+            });
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, cx: &Cx, d: &Desired, _p: &Progress<'_>) -> Result<(), StepError> {
+        let c = cx.stack.cloud9.as_ref().ok_or_else(|| StepError::new("plan", "the stack has no `cloud9`"))?;
+        let subnet = cx.id_of(&Addr::new("subnet", &format!("public-{}", c.subnet_index)))?;
+        let tags: Vec<c9::Tag> = tags_from(attr(&d.attrs, "tags"))
+            .into_iter()
+            .map(|(k, v)| c9::Tag::builder().key(k).value(v).build().expect("key and value"))
+            .collect();
+        let created = cx
+            .aws
+            .cloud9
+            .create_environment_ec2()
+            .name(&d.name)
+            .description(format!("Cloud9 environment of stack {}", cx.stack.name))
+            .instance_type(&c.instance_type)
+            .image_id(&c.image_id)
+            .subnet_id(subnet)
+            .automatic_stop_time_minutes(i32::try_from(c.automatic_stop_minutes).unwrap_or(30))
+            .connection_type(c9::ConnectionType::ConnectSsm)
+            // Retrying a create whose answer was lost makes no second environment.
+            .client_request_token(format!("{}-{}", cx.stack.name, d.name))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| refused(call_error("cloud9:CreateEnvironmentEC2", e)))?;
+        let id = created.environment_id.unwrap_or_default();
+        cx.set_id(&d.addr, &id);
+        converge_members(cx, &id, &BTreeSet::new(), &group_users(cx).await?).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        d: &Desired,
+        o: &Observed,
+        changes: &[AttrChange],
+        _p: &Progress<'_>,
+    ) -> Result<(), StepError> {
+        let c9 = &cx.aws.cloud9;
+        for c in changes {
+            match c.name.as_str() {
+                "members" => {
+                    let before: BTreeSet<String> = match &c.before {
+                        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+                        _ => BTreeSet::new(),
+                    };
+                    converge_members(cx, &o.id, &before, &group_users(cx).await?).await?;
+                }
+                "tags" => {
+                    let arn = o.outputs.get("arn").cloned().unwrap_or_default();
+                    let (set, remove) = tag_delta(&tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref()));
+                    if !set.is_empty() {
+                        let tags = set
+                            .into_iter()
+                            .map(|(k, v)| c9::Tag::builder().key(k).value(v).build().expect("key and value"));
+                        c9.tag_resource()
+                            .resource_arn(&arn)
+                            .set_tags(Some(tags.collect()))
+                            .send()
+                            .await
+                            .map_err(|e| call_error("cloud9:TagResource", e))?;
+                    }
+                    if !remove.is_empty() {
+                        c9.untag_resource()
+                            .resource_arn(&arn)
+                            .set_tag_keys(Some(remove))
+                            .send()
+                            .await
+                            .map_err(|e| call_error("cloud9:UntagResource", e))?;
+                    }
+                }
+                "name" => {
+                    c9.update_environment()
+                        .environment_id(&o.id)
+                        .name(&d.name)
+                        .send()
+                        .await
+                        .map_err(|e| call_error("cloud9:UpdateEnvironment", e))?;
+                }
+                other => {
+                    return Err(StepError::new("plan", format!("`{other}` of a Cloud9 environment cannot be changed")))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, cx: &Cx, o: &Observed, _d: Option<&Desired>, _p: &Progress<'_>) -> Result<(), StepError> {
+        match cx.aws.cloud9.delete_environment().environment_id(&o.id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "NotFoundException") => Ok(()),
+            Err(e) => Err(call_error("cloud9:DeleteEnvironment", e)),
+        }
+    }
+
+    fn force_new(&self) -> &'static [&'static str] {
+        &["connection_type"]
+    }
+}
+
+/// Say plainly that AWS no longer onboards Cloud9 customers when that is why it refused.
+pub fn refused(e: StepError) -> StepError {
+    let m = e.message.to_lowercase();
+    if m.contains("no longer available") || m.contains("new customer") {
+        e.hint(NO_NEW_CUSTOMERS)
+    } else if m.starts_with("forbiddenexception") || m.starts_with("accessdenied") {
+        // Also what a missing IAM permission looks like: say both.
+        e.hint(format!("if the credentials may use Cloud9, this account is a new customer: {NO_NEW_CUSTOMERS}"))
+    } else {
+        e
+    }
+}
+
+/// Make the environment's read-write members the group's users (the owner stays).
+pub(crate) async fn converge_members(
+    cx: &Cx,
+    id: &str,
+    now: &BTreeSet<String>,
+    want: &BTreeSet<String>,
+) -> Result<(), StepError> {
+    let c9 = &cx.aws.cloud9;
+    for user in want.difference(now) {
+        match c9
+            .create_environment_membership()
+            .environment_id(id)
+            .user_arn(user)
+            .permissions(c9::MemberPermissions::ReadWrite)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_code(&e, "ConflictException") => {}
+            Err(e) => return Err(call_error("cloud9:CreateEnvironmentMembership", e)),
+        }
+    }
+    for user in now.difference(want) {
+        match c9.delete_environment_membership().environment_id(id).user_arn(user).send().await {
+            Ok(_) => {}
+            Err(e) if is_code(&e, "NotFoundException") => {}
+            Err(e) => return Err(call_error("cloud9:DeleteEnvironmentMembership", e)),
+        }
+    }
+    Ok(())
+}

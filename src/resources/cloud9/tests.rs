@@ -1,0 +1,101 @@
+//! Cloud9 with canned answers: the emulator has no Cloud9 at all (MOTO-NOTES: HTTP 500),
+//! so every call of this provider is tested against `aws-smithy-mocks`.
+
+use super::environment::{converge_members, members_value, Environments, NO_NEW_CUSTOMERS};
+use crate::apply::{Event, Progress, Reporter};
+use crate::aws::{Aws, Options};
+use crate::engine::Addr;
+use crate::resources::{Cx, Provider};
+use aws_sdk_cloud9::operation::create_environment_ec2::{CreateEnvironmentEC2Error, CreateEnvironmentEc2Output};
+use aws_sdk_cloud9::operation::create_environment_membership::CreateEnvironmentMembershipOutput;
+use aws_sdk_cloud9::operation::delete_environment_membership::DeleteEnvironmentMembershipOutput;
+use aws_sdk_cloud9::types::error::ForbiddenException;
+use aws_sdk_cloud9::types::ConnectionType;
+use aws_sdk_cloud9::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::error::ErrorMetadata;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn event(&self, _: Event) {}
+}
+
+async fn cx(rules: &[&Rule]) -> Cx {
+    let mut stack =
+        bumarket_stack::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"))).unwrap();
+    // The members come from IAM; these tests are about Cloud9's own calls.
+    stack.cloud9.as_mut().expect("bumarket.yaml has a cloud9 section").members_group = None;
+    let mut aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
+    aws.cloud9 = mock_client!(aws_sdk_cloud9, RuleMode::MatchAny, rules);
+    let cx = Cx::new(aws, stack, "123456789012".into(), None);
+    cx.set_id(&Addr::new("subnet", "public-0"), "subnet-0123");
+    cx
+}
+
+#[tokio::test]
+async fn create_sends_the_files_settings_reached_through_session_manager() {
+    let create = mock!(Client::create_environment_ec2)
+        .match_requests(|r| {
+            r.instance_type() == Some("t3.small")
+                && r.automatic_stop_time_minutes() == Some(30)
+                && r.subnet_id() == Some("subnet-0123")
+                && r.connection_type() == Some(&ConnectionType::ConnectSsm)
+                && r.tags().iter().any(|t| t.key == "bumarket-infra:resource" && t.value == "cloud9.ide")
+        })
+        .then_output(|| CreateEnvironmentEc2Output::builder().environment_id("env-1").build());
+    let cx = cx(&[&create]).await;
+    let d = Environments.desired(&cx).remove(0);
+    let addr = d.addr.clone();
+    Environments.create(&cx, &d, &Progress::new(&addr, &Quiet)).await.unwrap();
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(cx.known_id(&addr).as_deref(), Some("env-1"));
+}
+
+#[tokio::test]
+async fn a_refused_create_says_cloud9_takes_no_new_customers_and_what_to_do() {
+    let create = mock!(Client::create_environment_ec2).then_error(|| {
+        CreateEnvironmentEC2Error::ForbiddenException(
+            ForbiddenException::builder()
+                .message("AWS Cloud9 is no longer available to new customers.")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ForbiddenException")
+                        .message("AWS Cloud9 is no longer available to new customers.")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let cx = cx(&[&create]).await;
+    let d = Environments.desired(&cx).remove(0);
+    let err = Environments.create(&cx, &d, &Progress::new(&d.addr, &Quiet)).await.unwrap_err();
+    assert_eq!(err.call, "cloud9:CreateEnvironmentEC2");
+    assert_eq!(err.hint.as_deref(), Some(NO_NEW_CUSTOMERS));
+    assert!(err.to_string().contains("remove the `cloud9:` section"), "{err}");
+}
+
+#[tokio::test]
+async fn members_converge_to_the_groups_users_one_by_one() {
+    let add = mock!(Client::create_environment_membership)
+        .match_requests(|r| r.user_arn() == Some("arn:aws:iam::123456789012:user/new"))
+        .then_output(|| CreateEnvironmentMembershipOutput::builder().build());
+    let remove = mock!(Client::delete_environment_membership)
+        .match_requests(|r| r.user_arn() == Some("arn:aws:iam::123456789012:user/left"))
+        .then_output(|| DeleteEnvironmentMembershipOutput::builder().build());
+    let cx = cx(&[&add, &remove]).await;
+    let user = |n: &str| format!("arn:aws:iam::123456789012:user/{n}");
+    let now: BTreeSet<String> = [user("stays"), user("left")].into();
+    let want: BTreeSet<String> = [user("stays"), user("new")].into();
+    converge_members(&cx, "env-1", &now, &want).await.unwrap();
+    assert_eq!((add.num_calls(), remove.num_calls()), (1, 1));
+}
+
+#[test]
+fn members_match_the_file_only_when_they_are_exactly_the_groups_users() {
+    let users: BTreeSet<String> = ["arn:u1".to_string()].into();
+    assert_eq!(members_value(Some("developers"), &users, &users), serde_json::json!("group.developers"));
+    let extra: BTreeSet<String> = ["arn:u1".to_string(), "arn:u2".to_string()].into();
+    assert_eq!(members_value(Some("developers"), &users, &extra), serde_json::json!(["arn:u1", "arn:u2"]));
+}

@@ -1,0 +1,255 @@
+//! `listener.http` and `listener.https`: what the load balancer does with a request.
+//! Without a certificate, `listener.http` on `listen_port` forwards to `target_group.app`.
+//! With one, `listener.https` on `listen_port` (443 by default) terminates TLS with it
+//! (policy TLS 1.3/1.2) and forwards, and `listener.http` on 80 answers a permanent
+//! redirect to HTTPS (unless `listen_port` is 80 itself). Everything but the load balancer
+//! changes in place (`ModifyListener`).
+//!
+//! Reads: listeners are not in the tagging API. They are ours because their load balancer
+//! is: one `DescribeListeners` per load balancer the tagging API listed, in wave two (the
+//! ARN comes from wave one). The address follows from the protocol, so no tag is read;
+//! listeners are still tagged when created.
+
+use super::load_balancer;
+use crate::apply::{Progress, StepError};
+use crate::aws::{call_error, is_code};
+use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::plan::{attr, AttrChange};
+use crate::resources::{Cx, Live, Provider};
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, Certificate, Listener, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub struct Listeners;
+
+/// The TLS policy of the HTTPS listener: TLS 1.3 and 1.2 only (AWS's recommended policy).
+pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+fn forward(target_group: &str) -> Value {
+    json!({"type": "forward", "target_group": target_group})
+}
+
+fn redirect(port: u16) -> Value {
+    json!({"type": "redirect", "protocol": "HTTPS", "port": port.to_string(), "status_code": "HTTP_301"})
+}
+
+fn listener(cx: &Cx, name: &str, port: u16, action: Value, certificate: Option<&str>) -> Desired {
+    let addr = Addr::new("listener", name);
+    let target = action["target_group"].as_str().map(|t| Addr(t.to_string()));
+    let mut attrs = Attrs::new();
+    attrs.insert("load_balancer".into(), json!("load_balancer.main"));
+    attrs.insert("port".into(), json!(port));
+    attrs.insert("protocol".into(), json!(name.to_uppercase()));
+    if let Some(arn) = certificate {
+        attrs.insert("certificate".into(), json!(arn));
+        attrs.insert("ssl_policy".into(), json!(SSL_POLICY));
+    }
+    attrs.insert("default_action".into(), action);
+    let deps = std::iter::once(Addr::new("load_balancer", "main")).chain(target).collect();
+    Desired { addr, name: format!("{}:{port}", load_balancer::physical_name(cx)), attrs, deps }
+}
+
+/// The file's listeners (pure).
+pub fn desired(cx: &Cx) -> Vec<Desired> {
+    let Some(lb) = &cx.stack.load_balancer else { return vec![] };
+    let app = forward("target_group.app");
+    match &lb.certificate_arn {
+        None => vec![listener(cx, "http", lb.listen_port, app, None)],
+        Some(cert) => {
+            let mut out = vec![listener(cx, "https", lb.listen_port, app, Some(cert))];
+            if lb.listen_port != 80 {
+                // Redirect only once there is something to redirect to.
+                let mut http = listener(cx, "http", 80, redirect(lb.listen_port), None);
+                http.deps.push(Addr::new("listener", "https"));
+                out.push(http);
+            }
+            out
+        }
+    }
+}
+
+/// A listener's default action in the file's terms (addresses instead of ARNs).
+async fn action_value(live: &Live, a: &Action) -> Result<Value, StepError> {
+    Ok(match a.r#type().cloned().unwrap_or(ActionTypeEnum::Forward) {
+        ActionTypeEnum::Forward => {
+            let arn = a.target_group_arn().map(String::from).or_else(|| {
+                let groups = a.forward_config().map(|f| f.target_groups()).unwrap_or_default();
+                groups.first().and_then(|t| t.target_group_arn()).map(String::from)
+            });
+            let arn = arn.unwrap_or_default();
+            forward(&live.addr_of_arn(&arn).await?.map_or(arn, |a| a.0))
+        }
+        ActionTypeEnum::Redirect => {
+            let r = a.redirect_config();
+            json!({"type": "redirect", "protocol": r.and_then(|r| r.protocol()), "port": r.and_then(|r| r.port()),
+                   "status_code": r.and_then(|r| r.status_code()).map(|c| c.as_str())})
+        }
+        ActionTypeEnum::FixedResponse => {
+            json!({"type": "fixed-response", "status_code": a.fixed_response_config().map(|f| f.status_code())})
+        }
+        other => json!({"type": other.as_str()}),
+    })
+}
+
+async fn observed(live: &Live, lb_arn: &str, l: &Listener) -> Result<Observed, StepError> {
+    let protocol = l.protocol().map_or("", |p| p.as_str());
+    let port = l.port().unwrap_or_default();
+    let lb = live.addr_of_arn(lb_arn).await?;
+    let mut actions: Vec<&Action> = l.default_actions().iter().collect();
+    actions.sort_by_key(|a| a.order());
+    let action = match actions.first() {
+        Some(a) => action_value(live, a).await?,
+        None => Value::Null,
+    };
+    let mut attrs = Attrs::new();
+    attrs.insert("load_balancer".into(), json!(lb.as_ref().map_or(lb_arn, |a| a.0.as_str())));
+    attrs.insert("port".into(), json!(port));
+    attrs.insert("protocol".into(), json!(protocol));
+    // moto reports an SSL policy on plain HTTP listeners too: only HTTPS has these.
+    if protocol == "HTTPS" {
+        attrs.insert("certificate".into(), json!(l.certificates().first().and_then(|c| c.certificate_arn())));
+        attrs.insert("ssl_policy".into(), json!(l.ssl_policy()));
+    }
+    let target = action["target_group"].as_str().filter(|t| t.starts_with("target_group.")).map(|t| Addr(t.into()));
+    attrs.insert("default_action".into(), action);
+    let lb_name = super::tags::name_in_arn(lb_arn).unwrap_or_default();
+    Ok(Observed {
+        addr: Addr::new("listener", if protocol == "HTTPS" { "https" } else { "http" }),
+        name: format!("{lb_name}:{port}"),
+        id: l.listener_arn().unwrap_or_default().to_string(),
+        attrs,
+        ownership: Ownership::Ours,
+        outputs: BTreeMap::new(),
+        deps: lb.into_iter().chain(target).collect(),
+    })
+}
+
+/// The listeners of one load balancer (none when it is gone).
+async fn of(cx: &Cx, lb_arn: &str) -> Result<Vec<Listener>, StepError> {
+    let mut out = Vec::new();
+    let mut pages = cx.aws.elb.describe_listeners().load_balancer_arn(lb_arn).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => out.extend(page.listeners.unwrap_or_default()),
+            Err(e) if is_code(&e, "LoadBalancerNotFound") => return Ok(vec![]),
+            Err(e) => return Err(call_error("elbv2:DescribeListeners", e)),
+        }
+    }
+    Ok(out)
+}
+
+/// The SDK action for a default action of the file.
+fn sdk_action(cx: &Cx, v: &Value) -> Result<Action, StepError> {
+    let s = |k: &str| v[k].as_str().map(String::from);
+    match v["type"].as_str() {
+        Some("forward") => {
+            let arn = cx.id_of(&Addr(s("target_group").unwrap_or_default()))?;
+            Ok(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(arn).build())
+        }
+        Some("redirect") => {
+            let code = RedirectActionStatusCodeEnum::from(v["status_code"].as_str().unwrap_or("HTTP_301"));
+            let config =
+                RedirectActionConfig::builder().set_protocol(s("protocol")).set_port(s("port")).status_code(code);
+            Ok(Action::builder().r#type(ActionTypeEnum::Redirect).redirect_config(config.build()).build())
+        }
+        other => Err(StepError::new("plan", format!("listener action `{}` is not supported", other.unwrap_or("none")))),
+    }
+}
+
+fn certificates(d: &Desired) -> Option<Vec<Certificate>> {
+    let arn = attr(&d.attrs, "certificate")?.as_str()?;
+    Some(vec![Certificate::builder().certificate_arn(arn).build()])
+}
+
+#[async_trait]
+impl Provider for Listeners {
+    fn kind(&self) -> &'static str {
+        "listener"
+    }
+    fn layer(&self) -> u8 {
+        4
+    }
+    fn force_new(&self) -> &'static [&'static str] {
+        &["load_balancer"]
+    }
+
+    fn desired(&self, cx: &Cx) -> Vec<Desired> {
+        desired(cx)
+    }
+
+    async fn read(&self, cx: &Cx, live: &Live, _wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+        let lbs: Vec<String> = live
+            .tagged()
+            .await?
+            .iter()
+            .filter(|t| t.arn.contains(":loadbalancer/app/"))
+            .map(|t| t.arn.clone())
+            .collect();
+        let found = futures::future::try_join_all(lbs.iter().map(|arn| of(cx, arn))).await?;
+        let mut out = Vec::new();
+        for (arn, listeners) in lbs.iter().zip(found) {
+            for l in &listeners {
+                out.push(observed(live, arn, l).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, cx: &Cx, d: &Desired, _p: &Progress<'_>) -> Result<(), StepError> {
+        let a = &d.attrs;
+        let lb = cx.id_of(&Addr(attr(a, "load_balancer").and_then(Value::as_str).unwrap_or_default().to_string()))?;
+        let out = cx
+            .aws
+            .elb
+            .create_listener()
+            .load_balancer_arn(lb)
+            .set_port(attr(a, "port").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()))
+            .protocol(ProtocolEnum::from(attr(a, "protocol").and_then(Value::as_str).unwrap_or("HTTP")))
+            .set_certificates(certificates(d))
+            .set_ssl_policy(attr(a, "ssl_policy").and_then(Value::as_str).map(String::from))
+            .default_actions(sdk_action(cx, attr(a, "default_action").unwrap_or(&Value::Null))?)
+            .set_tags(Some(super::tags::to_tags(&cx.tags(&d.addr))))
+            .send()
+            .await
+            .map_err(|e| call_error("elbv2:CreateListener", e))?;
+        let arn = out.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default();
+        cx.set_id(&d.addr, arn);
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        d: &Desired,
+        o: &Observed,
+        _changes: &[AttrChange],
+        _p: &Progress<'_>,
+    ) -> Result<(), StepError> {
+        // One call sets the whole listener as the file has it.
+        let a = &d.attrs;
+        cx.aws
+            .elb
+            .modify_listener()
+            .listener_arn(&o.id)
+            .set_port(attr(a, "port").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()))
+            .protocol(ProtocolEnum::from(attr(a, "protocol").and_then(Value::as_str).unwrap_or("HTTP")))
+            .set_certificates(certificates(d))
+            .set_ssl_policy(attr(a, "ssl_policy").and_then(Value::as_str).map(String::from))
+            .default_actions(sdk_action(cx, attr(a, "default_action").unwrap_or(&Value::Null))?)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| call_error("elbv2:ModifyListener", e))
+    }
+
+    async fn delete(&self, cx: &Cx, o: &Observed, _d: Option<&Desired>, _p: &Progress<'_>) -> Result<(), StepError> {
+        match cx.aws.elb.delete_listener().listener_arn(&o.id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "ListenerNotFound") => Ok(()),
+            Err(e) => Err(call_error("elbv2:DeleteListener", e)),
+        }
+    }
+}

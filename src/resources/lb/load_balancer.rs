@@ -1,0 +1,304 @@
+//! `load_balancer.main`: the internet-facing application load balancer `<stack>-lb` over
+//! every public subnet, behind `security_group.lb`, with the file's attributes (deletion
+//! protection, dropping invalid headers, idle timeout, access logs into a stack bucket).
+//! Subnets, security groups, attributes and tags change in place; name and scheme force a
+//! new one. Create waits until it is `active`; delete waits until it is gone, so the
+//! network it sat in can go next. With deletion protection on, deleting it is refused
+//! before anything runs.
+//!
+//! Reads: the tagging API (wave one) lists the stack's load balancers with their tags, and
+//! wave two asks `DescribeLoadBalancers` once for all of them and
+//! `DescribeLoadBalancerAttributes` for each, in parallel. A wanted name it did not list
+//! costs one `DescribeLoadBalancers` by name (and `DescribeTags` when found).
+
+use super::attributes::{self, NAMES};
+use super::tags::{self, name_in_arn, to_tags};
+use super::wait::{self, Until};
+use crate::apply::{Progress, StepError};
+use crate::aws::{call_error, is_code};
+use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::plan::{attr, AttrChange};
+use crate::resources::{bucket, tags_from, tags_value, Cx, Live, Provider};
+use async_trait::async_trait;
+use aws_sdk_elasticloadbalancingv2::types::{
+    IpAddressType, LoadBalancer, LoadBalancerSchemeEnum, LoadBalancerTypeEnum,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub struct LoadBalancers;
+
+/// The load balancer's physical name (at most 27 characters: stack names have 24).
+pub fn physical_name(cx: &Cx) -> String {
+    format!("{}-lb", cx.stack.name)
+}
+
+/// The address clients use: HTTPS with a certificate, the port only when not the default.
+pub fn url(cx: &Cx, dns: &str) -> String {
+    let lb = cx.stack.load_balancer.as_ref();
+    let https = lb.is_some_and(|l| l.certificate_arn.is_some());
+    let (scheme, default) = if https { ("https", 443) } else { ("http", 80) };
+    match lb.map_or(default, |l| l.listen_port) {
+        p if p == default => format!("{scheme}://{dns}/"),
+        p => format!("{scheme}://{dns}:{p}/"),
+    }
+}
+
+fn desired_attrs(cx: &Cx, addr: &Addr, name: &str, subnets: &[Addr]) -> Option<Attrs> {
+    let lb = cx.stack.load_balancer.as_ref()?;
+    let logs_bucket = lb.access_logs.as_ref().map(|l| bucket::physical_name(cx, &l.bucket));
+    let mut a = attributes::desired(lb, logs_bucket.as_deref());
+    a.insert("name".into(), json!(name));
+    a.insert("scheme".into(), json!("internet-facing"));
+    a.insert("subnets".into(), json!(subnets));
+    a.insert("security_groups".into(), json!(["security_group.lb"]));
+    a.insert("tags".into(), tags_value(&cx.tags(addr)));
+    Some(a)
+}
+
+/// Live ids → addresses of the stack (an id of something else stays as it is), sorted.
+fn addrs(ids: impl Iterator<Item = String>, known: &crate::resources::ec2::Snapshot) -> Vec<String> {
+    let mut out: Vec<String> = ids.map(|id| known.addr_of(&id).map_or(id, |a| a.0)).collect();
+    out.sort();
+    out
+}
+
+async fn observed(
+    cx: &Cx,
+    live: &Live,
+    lb: &LoadBalancer,
+    mut attrs: Attrs,
+    tags: BTreeMap<String, String>,
+    wanted: &[&Desired],
+    ownership: Ownership,
+) -> Result<Observed, StepError> {
+    let name = lb.load_balancer_name().unwrap_or_default();
+    let ec2 = live.ec2().await?;
+    let subnets = addrs(lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(String::from)), ec2);
+    let groups = addrs(lb.security_groups().iter().cloned(), ec2);
+    let mut deps: Vec<Addr> =
+        subnets.iter().chain(&groups).filter(|a| a.contains('.')).map(|a| Addr(a.clone())).collect();
+    if let Some(b) = attrs.get("access_logs").and_then(|l| l["bucket"].as_str()) {
+        deps.extend(live.addr_of_arn(&format!("arn:{}:s3:::{b}", cx.partition())).await?);
+    }
+    attrs.insert("name".into(), json!(name));
+    attrs.insert("scheme".into(), json!(lb.scheme().map(|s| s.as_str())));
+    attrs.insert("subnets".into(), json!(subnets));
+    attrs.insert("security_groups".into(), json!(groups));
+    attrs.insert("tags".into(), tags_value(&tags));
+    let dns = lb.dns_name().unwrap_or_default();
+    Ok(Observed {
+        addr: cx.addr_for("load_balancer", name, &tags, wanted),
+        name: name.to_string(),
+        id: lb.load_balancer_arn().unwrap_or_default().to_string(),
+        attrs,
+        ownership,
+        outputs: BTreeMap::from([("dns_name".to_string(), dns.to_string()), ("url".to_string(), url(cx, dns))]),
+        deps,
+    })
+}
+
+/// Load balancers by ARN (20 a call); ARNs the tagging API still lists after a delete
+/// are skipped (AWS then fails the whole call, so each is asked alone).
+async fn describe(cx: &Cx, arns: &[String]) -> Result<Vec<LoadBalancer>, StepError> {
+    let elb = &cx.aws.elb;
+    let ask = |arns: Vec<String>| async move {
+        match elb.describe_load_balancers().set_load_balancer_arns(Some(arns)).send().await {
+            Ok(out) => Ok(Some(out.load_balancers.unwrap_or_default())),
+            Err(e) if is_code(&e, "LoadBalancerNotFound") => Ok(None),
+            Err(e) => Err(call_error("elbv2:DescribeLoadBalancers", e)),
+        }
+    };
+    let mut out = Vec::new();
+    for chunk in arns.chunks(20) {
+        match ask(chunk.to_vec()).await? {
+            Some(found) => out.extend(found),
+            None if chunk.len() > 1 => {
+                let each = futures::future::try_join_all(chunk.iter().map(|a| ask(vec![a.clone()]))).await?;
+                out.extend(each.into_iter().flatten().flatten());
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// A wanted load balancer the tagging API did not list: absent, or found with its tags
+/// (and its attributes, when it is ours).
+async fn by_name(cx: &Cx, name: &str) -> Result<Option<(LoadBalancer, BTreeMap<String, String>, Attrs)>, StepError> {
+    let lb = match cx.aws.elb.describe_load_balancers().names(name).send().await {
+        Ok(out) => out.load_balancers.unwrap_or_default().into_iter().next(),
+        Err(e) if is_code(&e, "LoadBalancerNotFound") => None,
+        Err(e) => return Err(call_error("elbv2:DescribeLoadBalancers", e)),
+    };
+    let Some(lb) = lb else { return Ok(None) };
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    let tags = tags::read(cx, arn).await?;
+    let attrs = match tags::ownership(cx, "load balancer", &tags) {
+        Ownership::Ours => attributes::read(cx, arn).await?.unwrap_or_default(),
+        Ownership::Foreign(_) => Attrs::new(),
+    };
+    Ok(Some((lb, tags, attrs)))
+}
+
+/// Live ids of the addresses in a list attribute.
+fn ids_of(cx: &Cx, v: Option<&Value>) -> Result<Vec<String>, StepError> {
+    let list = v.and_then(Value::as_array).cloned().unwrap_or_default();
+    list.iter().filter_map(Value::as_str).map(|a| cx.id_of(&Addr(a.to_string()))).collect()
+}
+
+fn protected(attrs: &Attrs) -> bool {
+    attr(attrs, "deletion_protection") == Some(&json!(true))
+}
+
+#[async_trait]
+impl Provider for LoadBalancers {
+    fn kind(&self) -> &'static str {
+        "load_balancer"
+    }
+    fn layer(&self) -> u8 {
+        3
+    }
+    fn force_new(&self) -> &'static [&'static str] {
+        &["name", "scheme"]
+    }
+
+    fn desired(&self, cx: &Cx) -> Vec<Desired> {
+        let addr = Addr::new("load_balancer", "main");
+        let name = physical_name(cx);
+        let count = cx.stack.network.as_ref().map_or(0, |n| n.public_subnets.len());
+        let mut subnets: Vec<Addr> = (0..count).map(|i| Addr::new("subnet", &format!("public-{i}"))).collect();
+        subnets.sort();
+        let Some(attrs) = desired_attrs(cx, &addr, &name, &subnets) else { return vec![] };
+        let logs = cx.stack.load_balancer.as_ref().and_then(|l| l.access_logs.as_ref());
+        let mut deps = subnets;
+        deps.push(Addr::new("security_group", "lb"));
+        deps.extend(logs.map(|l| Addr::new("bucket", &l.bucket)));
+        vec![Desired { addr, name, attrs, deps }]
+    }
+
+    async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+        let listed: BTreeMap<String, BTreeMap<String, String>> = live
+            .tagged()
+            .await?
+            .iter()
+            .filter(|t| t.arn.contains(":loadbalancer/app/"))
+            .map(|t| (t.arn.clone(), t.tags.clone()))
+            .collect();
+        let arns: Vec<String> = listed.keys().cloned().collect();
+        let unlisted: Vec<&&Desired> =
+            wanted.iter().filter(|d| !arns.iter().any(|a| name_in_arn(a) == Some(d.name.as_str()))).collect();
+        let (lbs, attrs, found) = tokio::try_join!(
+            describe(cx, &arns),
+            futures::future::try_join_all(
+                arns.iter().map(|a| async move { Ok((a.clone(), attributes::read(cx, a).await?)) })
+            ),
+            futures::future::try_join_all(unlisted.iter().map(|d| by_name(cx, &d.name)))
+        )?;
+        let mut attrs: BTreeMap<String, Option<Attrs>> = attrs.into_iter().collect();
+        let mut out = Vec::new();
+        for lb in &lbs {
+            let arn = lb.load_balancer_arn().unwrap_or_default();
+            // Gone between the two calls: nothing to plan for it.
+            let Some(Some(a)) = attrs.remove(arn) else { continue };
+            let tags = listed.get(arn).cloned().unwrap_or_default();
+            out.push(observed(cx, live, lb, a, tags, wanted, Ownership::Ours).await?);
+        }
+        for (lb, tags, a) in found.into_iter().flatten() {
+            let ownership = tags::ownership(cx, "load balancer", &tags);
+            out.push(observed(cx, live, &lb, a, tags, wanted, ownership).await?);
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
+        let a = &d.attrs;
+        let out = cx
+            .aws
+            .elb
+            .create_load_balancer()
+            .name(&d.name)
+            .r#type(LoadBalancerTypeEnum::Application)
+            .scheme(LoadBalancerSchemeEnum::from(
+                attr(a, "scheme").and_then(Value::as_str).unwrap_or("internet-facing"),
+            ))
+            .ip_address_type(IpAddressType::Ipv4)
+            .set_subnets(Some(ids_of(cx, attr(a, "subnets"))?))
+            .set_security_groups(Some(ids_of(cx, attr(a, "security_groups"))?))
+            .set_tags(Some(to_tags(&tags_from(attr(a, "tags")))))
+            .send()
+            .await
+            .map_err(|e| call_error("elbv2:CreateLoadBalancer", e))?;
+        let arn = out.load_balancers().first().and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_string();
+        cx.set_id(&d.addr, &arn);
+        attributes::modify(cx, &arn, NAMES.iter().filter_map(|k| a.get(*k).map(|v| (*k, v)))).await?;
+        wait::until(&cx.aws.elb, &arn, Until::Active, wait::timeout(cx), wait::EVERY, &|m| p.say(m)).await
+    }
+
+    async fn update(
+        &self,
+        cx: &Cx,
+        _d: &Desired,
+        o: &Observed,
+        changes: &[AttrChange],
+        _p: &Progress<'_>,
+    ) -> Result<(), StepError> {
+        let elb = &cx.aws.elb;
+        let mut settings = Vec::new();
+        for c in changes {
+            match c.name.as_str() {
+                "subnets" => {
+                    let req =
+                        elb.set_subnets().load_balancer_arn(&o.id).set_subnets(Some(ids_of(cx, c.after.as_ref())?));
+                    req.send().await.map_err(|e| call_error("elbv2:SetSubnets", e))?;
+                }
+                "security_groups" => {
+                    let ids = ids_of(cx, c.after.as_ref())?;
+                    let req = elb.set_security_groups().load_balancer_arn(&o.id).set_security_groups(Some(ids));
+                    req.send().await.map_err(|e| call_error("elbv2:SetSecurityGroups", e))?;
+                }
+                "tags" => {
+                    tags::converge(cx, &o.id, &tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref())).await?
+                }
+                name if NAMES.contains(&name) => settings.push((name, c.after.clone().unwrap_or(Value::Null))),
+                other => {
+                    return Err(StepError::new(
+                        "plan",
+                        format!("`{other}` of a load balancer cannot be changed in place"),
+                    ))
+                }
+            }
+        }
+        attributes::modify(cx, &o.id, settings.iter().map(|(k, v)| (*k, v))).await
+    }
+
+    async fn delete(&self, cx: &Cx, o: &Observed, d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError> {
+        if protected(&o.attrs) && d.is_some_and(|d| !protected(&d.attrs)) {
+            // A replacement the file allows: protection goes off first.
+            attributes::modify(cx, &o.id, [("deletion_protection", &json!(false))]).await?;
+        }
+        match cx.aws.elb.delete_load_balancer().load_balancer_arn(&o.id).send().await {
+            Ok(_) => {}
+            Err(e) if is_code(&e, "LoadBalancerNotFound") => return Ok(()),
+            Err(e) if is_code(&e, "OperationNotPermitted") => {
+                return Err(call_error("elbv2:DeleteLoadBalancer", e).hint(turn_off_hint(cx)))
+            }
+            Err(e) => return Err(call_error("elbv2:DeleteLoadBalancer", e)),
+        }
+        wait::until(&cx.aws.elb, &o.id, Until::Gone, wait::timeout(cx), wait::EVERY, &|m| p.say(m)).await
+    }
+
+    async fn refuse_delete(&self, cx: &Cx, o: &Observed, d: Option<&Desired>) -> Result<Option<String>, StepError> {
+        if !protected(&o.attrs) || d.is_some_and(|d| !protected(&d.attrs)) {
+            return Ok(None);
+        }
+        Ok(Some(format!("load balancer `{}` has deletion protection on; {}", o.name, turn_off_hint(cx))))
+    }
+}
+
+fn turn_off_hint(cx: &Cx) -> String {
+    match &cx.stack.load_balancer {
+        Some(_) => "set `deletion_protection: false` under `load_balancer:` in the stack file and run `bumarket-infra apply` first".into(),
+        None => "put the `load_balancer:` section back with `deletion_protection: false` and run `bumarket-infra apply` first, then remove it".into(),
+    }
+}

@@ -1,0 +1,224 @@
+//! The seed's whole stack (stacks/bumarket.yaml) against the emulator: network, fleet,
+//! load balancer, buckets and IAM, checked with the independent client. Sections this
+//! version does not manage yet (database, monitoring, cloud9) are listed by plan and
+//! left alone.
+//!
+//! Emulator gaps named here: moto has no instance refresh (HTTP 500), so the template
+//! change is made on a fleet scaled to zero (nothing to replace); the refresh itself is
+//! tested with canned answers in src/resources/fleet/tests.rs. moto has no Cloud9 at all,
+//! so the copies drop the `cloud9:` section (tested in src/resources/cloud9/tests.rs).
+
+use crate::support::{stack_copy, Cli, Emulator, TempStack};
+use serde_json::Value;
+
+const REGION: &str = "ap-northeast-2";
+
+fn cli(stack: &TempStack) -> Cli {
+    Cli::new(Emulator::shared()).args(["-f", stack.path.to_str().unwrap()])
+}
+
+fn aws(args: &[&str]) -> Value {
+    Emulator::shared().aws(REGION, args)
+}
+
+fn stack_filter(stack: &TempStack) -> String {
+    format!("Name=tag:bumarket-infra:stack,Values={}", stack.name)
+}
+
+/// The seed's stack as the emulator can hold it: without the `cloud9:` section.
+fn seed_stack(suffix: &str) -> TempStack {
+    let stack = stack_copy("stacks/bumarket.yaml", suffix);
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let mut kept = String::new();
+    let mut skipping = false;
+    for line in text.split_inclusive('\n') {
+        let top_level = !line.starts_with([' ', '#', '\n']);
+        if top_level {
+            skipping = line.starts_with("cloud9:");
+        }
+        if !skipping {
+            kept.push_str(line);
+        }
+    }
+    assert_ne!(kept, text, "stacks/bumarket.yaml has a cloud9 section");
+    std::fs::write(&stack.path, kept).unwrap();
+    stack
+}
+
+fn edit(stack: &TempStack, from: &str, to: &str) {
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let edited = text.replacen(from, to, 1);
+    assert_ne!(text, edited, "stacks/bumarket.yaml no longer has `{from}`");
+    std::fs::write(&stack.path, edited).unwrap();
+}
+
+/// (protocol, from port, to port, cidr or source group id) of a rule list.
+fn rules(perms: &Value) -> Vec<(String, i64, i64, String)> {
+    let mut out = Vec::new();
+    for p in perms.as_array().unwrap() {
+        let proto = p["IpProtocol"].as_str().unwrap().to_string();
+        let (from, to) = (p["FromPort"].as_i64().unwrap_or(-1), p["ToPort"].as_i64().unwrap_or(-1));
+        for r in p["IpRanges"].as_array().unwrap() {
+            out.push((proto.clone(), from, to, r["CidrIp"].as_str().unwrap().to_string()));
+        }
+        for g in p["UserIdGroupPairs"].as_array().unwrap() {
+            out.push((proto.clone(), from, to, g["GroupId"].as_str().unwrap().to_string()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_seed_stack_applies_converges_and_destroys() {
+    let stack = seed_stack("e2e");
+    let run = cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    assert!(run.stdout.contains("Not managed yet"), "{}", run.stdout);
+    let f = stack_filter(&stack);
+
+    // Network: one VPC, public and private subnets in two zones.
+    let vpcs = aws(&["ec2", "describe-vpcs", "--filters", &f])["Vpcs"].clone();
+    assert_eq!(vpcs.as_array().unwrap().len(), 1);
+    assert_eq!(vpcs[0]["CidrBlock"], "10.0.0.0/16");
+    let subnets = aws(&["ec2", "describe-subnets", "--filters", &f])["Subnets"].clone();
+    let mut zones: Vec<(String, String)> = subnets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["CidrBlock"].as_str().unwrap().into(), s["AvailabilityZone"].as_str().unwrap().into()))
+        .collect();
+    zones.sort();
+    assert_eq!(
+        zones,
+        [
+            ("10.0.0.0/24", "ap-northeast-2a"),
+            ("10.0.1.0/24", "ap-northeast-2c"),
+            ("10.0.10.0/24", "ap-northeast-2a"),
+            ("10.0.11.0/24", "ap-northeast-2c")
+        ]
+        .map(|(c, z)| (c.to_string(), z.to_string()))
+    );
+
+    // Security groups allow exactly the seed's request path; no SSH anywhere.
+    let groups = aws(&["ec2", "describe-security-groups", "--filters", &f])["SecurityGroups"].clone();
+    let group = |suffix: &str| {
+        let name = format!("{}-{suffix}", stack.name);
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["GroupName"] == name.as_str())
+            .unwrap_or_else(|| panic!("no group {name}"))
+            .clone()
+    };
+    let (lb, app, db) = (group("lb"), group("app"), group("db"));
+    let id = |g: &Value| g["GroupId"].as_str().unwrap().to_string();
+    assert_eq!(rules(&lb["IpPermissions"]), vec![("tcp".into(), 80, 80, "0.0.0.0/0".into())]);
+    assert_eq!(rules(&app["IpPermissions"]), vec![("tcp".into(), 8000, 8000, id(&lb))]);
+    assert_eq!(rules(&db["IpPermissions"]), vec![("tcp".into(), 1521, 1521, id(&app))]);
+    for g in groups.as_array().unwrap() {
+        assert!(!rules(&g["IpPermissions"]).iter().any(|r| r.1 <= 22 && 22 <= r.2), "SSH open in {}", g["GroupName"]);
+    }
+
+    // The launch template: type, IMDSv2, encrypted root volume, profile, user data.
+    let lt_name = format!("{}-app", stack.name);
+    let versions = aws(&[
+        "ec2",
+        "describe-launch-template-versions",
+        "--launch-template-name",
+        &lt_name,
+        "--versions",
+        "$Default",
+    ]);
+    let data = &versions["LaunchTemplateVersions"][0]["LaunchTemplateData"];
+    assert_eq!(data["InstanceType"], "t2.micro");
+    assert_eq!(data["MetadataOptions"]["HttpTokens"], "required");
+    assert_eq!(data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"], true);
+    assert_eq!(data["IamInstanceProfile"]["Name"], format!("{}-app", stack.name).as_str());
+    assert!(data["UserData"].as_str().is_some_and(|u| !u.is_empty()));
+    assert_eq!(data["SecurityGroupIds"], serde_json::json!([id(&app)]));
+
+    // The group, its policy, the load balancer, listener and target group.
+    let asg = aws(&["autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", &lt_name]);
+    let g = &asg["AutoScalingGroups"][0];
+    assert_eq!(
+        (g["MinSize"].as_i64(), g["MaxSize"].as_i64(), g["DesiredCapacity"].as_i64()),
+        (Some(1), Some(4), Some(1))
+    );
+    assert_eq!(g["HealthCheckType"], "ELB");
+    let tg_arn = g["TargetGroupARNs"][0].as_str().expect("the group is registered in a target group").to_string();
+    let policies = aws(&["autoscaling", "describe-policies", "--auto-scaling-group-name", &lt_name]);
+    let t = &policies["ScalingPolicies"][0]["TargetTrackingConfiguration"];
+    assert_eq!(t["TargetValue"], 60.0);
+    assert_eq!(t["PredefinedMetricSpecification"]["PredefinedMetricType"], "ASGAverageCPUUtilization");
+    let tg = &aws(&["elbv2", "describe-target-groups", "--target-group-arns", &tg_arn])["TargetGroups"][0];
+    assert_eq!(tg["Port"], 8000);
+    assert_eq!(tg["HealthCheckPath"], "/health/");
+    let lbs = aws(&["elbv2", "describe-load-balancers", "--names", &format!("{}-lb", stack.name)]);
+    let alb = &lbs["LoadBalancers"][0];
+    assert_eq!(alb["Scheme"], "internet-facing");
+    assert_eq!(alb["AvailabilityZones"].as_array().unwrap().len(), 2);
+    let listeners =
+        aws(&["elbv2", "describe-listeners", "--load-balancer-arn", alb["LoadBalancerArn"].as_str().unwrap()]);
+    let l = &listeners["Listeners"][0];
+    assert_eq!(l["Port"], 80);
+    assert_eq!(l["DefaultActions"][0]["TargetGroupArn"], tg_arn.as_str());
+
+    // Converged: nothing to do, and a second apply creates no duplicate.
+    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    assert_eq!(aws(&["ec2", "describe-vpcs", "--filters", &f])["Vpcs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        aws(&["ec2", "describe-security-groups", "--filters", &f])["SecurityGroups"].as_array().unwrap().len(),
+        3
+    );
+
+    let out: Value = serde_json::from_str(&cli(&stack).args(["output", "--json"]).run().success().stdout).unwrap();
+    let url = out["load_balancer.main"]["url"].as_str().expect("output has the load balancer's URL");
+    assert!(url.starts_with("http://") && url.contains(alb["DNSName"].as_str().unwrap()), "{url}");
+
+    let run = cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+    assert!(run.stderr.contains("Destroy complete"), "{}", run.stderr);
+    assert!(aws(&["ec2", "describe-vpcs", "--filters", &f])["Vpcs"].as_array().unwrap().is_empty());
+    assert!(aws(&["autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", &lt_name])
+        ["AutoScalingGroups"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let tag = format!("Key=bumarket-infra:stack,Values={}", stack.name);
+    let left = aws(&["resourcegroupstaggingapi", "get-resources", "--tag-filters", &tag]);
+    // Terminated instances stay visible for a while (on AWS too); nothing else may stay.
+    for m in left["ResourceTagMappingList"].as_array().unwrap() {
+        let arn = m["ResourceARN"].as_str().unwrap();
+        let instance = arn.split(":instance/").nth(1).unwrap_or_else(|| panic!("{arn} was left behind"));
+        let d = aws(&["ec2", "describe-instances", "--instance-ids", instance]);
+        assert_eq!(d["Reservations"][0]["Instances"][0]["State"]["Name"], "terminated", "{arn}");
+    }
+}
+
+#[test]
+fn a_template_change_makes_a_new_version_and_plans_clean_after() {
+    let stack = seed_stack("tpl");
+    // Nothing to replace on an empty fleet: moto cannot run an instance refresh.
+    edit(&stack, "min_size: 1 ", "min_size: 0 ");
+    edit(&stack, "desired_capacity: 1\n", "desired_capacity: 0\n");
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    edit(&stack, "instance_type: t2.micro", "instance_type: t3.small");
+
+    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(2);
+    assert!(plan.stdout.contains("~ launch_template.app"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("new version, made the default"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("\"t2.micro\" -> \"t3.small\""), "{}", plan.stdout);
+    assert!(plan.stdout.contains("~ autoscaling_group.app"), "{}", plan.stdout);
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+
+    let name = format!("{}-app", stack.name);
+    let versions = aws(&["ec2", "describe-launch-templates", "--launch-template-names", &name]);
+    assert_eq!(versions["LaunchTemplates"][0]["DefaultVersionNumber"], 2);
+    let data =
+        aws(&["ec2", "describe-launch-template-versions", "--launch-template-name", &name, "--versions", "$Default"]);
+    assert_eq!(data["LaunchTemplateVersions"][0]["LaunchTemplateData"]["InstanceType"], "t3.small");
+    cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+}
