@@ -17,7 +17,9 @@ gone, so a test process that dies never leaves a server behind.
 Wire fix-ups (--no-fixups turns them off): moto 5.2.5 names the XML root of a few
 S3 answers after the operation (`<GetBucketVersioningResponse>`) where AWS sends
 `<VersioningConfiguration>`; botocore does not care, the AWS SDK for Rust fails to
-parse them. FIXUPS renames those roots, nothing else (docs/moto-probe.md).
+parse them. FIXUPS renames those roots, nothing else (docs/moto-probe.md). And the
+SDK speaks CloudWatch's rpc-v2-cbor protocol, which moto does not know (HTTP 404):
+cloudwatch_cbor translates those calls to JSON 1.0 and the answers back.
 
 Set MOTO_IAM_LOAD_MANAGED_POLICIES=true in the environment to get AWS-managed
 IAM policies (scripts/testbed and the Rust harness do).
@@ -97,6 +99,62 @@ def fix_s3_roots(app):
     return wrapped
 
 
+# CloudWatch calls in the rpc-v2-cbor protocol (the AWS SDK for Rust's) are sent here.
+CLOUDWATCH_CBOR = "/service/GraniteServiceVersion20100801/operation/"
+
+
+def cloudwatch_cbor(app):
+    """WSGI middleware: moto 5.2.5 answers CloudWatch's rpc-v2-cbor calls with 404, so
+    they are turned into the JSON 1.0 calls it knows, and the answers back into CBOR."""
+    import io
+    import json
+
+    import cbor_json
+
+    def wrapped(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(CLOUDWATCH_CBOR):
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        body = json.dumps(cbor_json.decode(raw) if raw else {}).encode()
+        inner = dict(environ)
+        inner.pop("HTTP_SMITHY_PROTOCOL", None)
+        inner.update({
+            "PATH_INFO": "/",
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            "HTTP_X_AMZ_TARGET": "GraniteServiceVersion20100801." + path.rsplit("/", 1)[-1],
+            "HTTP_X_AMZN_QUERY_MODE": "true",
+        })
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = status
+            return lambda data: None  # moto never uses write()
+
+        chunks = app(inner, capture)
+        try:
+            text = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status = captured["status"]
+        out = json.loads(text) if text.strip() else {}
+        headers = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+        if int(status.split()[0]) >= 400:
+            code = out.get("__type", "Error").split("#")[-1]
+            out = {"__type": code, "message": out.get("message", "")}
+            headers.append(("x-amzn-query-error", code + ";Sender"))
+        payload = cbor_json.encode(out)
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(status, headers)
+        return [payload]
+
+    return wrapped
+
+
 def wait_until_answering(url: str, timeout: float) -> None:
     """Poll GET url until any HTTP answer arrives (proxies bypassed)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -147,7 +205,7 @@ def main() -> int:
     # What moto.server.ThreadedMotoServer does, with the fix-ups around the app.
     app = DomainDispatcherApplication(create_backend_app)
     if not args.no_fixups:
-        app = fix_s3_roots(app)
+        app = cloudwatch_cbor(fix_s3_roots(app))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

@@ -35,7 +35,6 @@ pub struct Aws {
     pub sns: aws_sdk_sns::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    pub firehose: aws_sdk_firehose::Client,
     pub cloud9: aws_sdk_cloud9::Client,
     pub sts: aws_sdk_sts::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
@@ -73,7 +72,6 @@ impl Aws {
         let sns = aws_sdk_sns::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let firehose = aws_sdk_firehose::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let cloud9 = aws_sdk_cloud9::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let sts = aws_sdk_sts::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let tagging =
@@ -90,7 +88,6 @@ impl Aws {
             sns: aws_sdk_sns::Client::from_conf(sns),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
-            firehose: aws_sdk_firehose::Client::from_conf(firehose),
             cloud9: aws_sdk_cloud9::Client::from_conf(cloud9),
             sts: aws_sdk_sts::Client::from_conf(sts),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),

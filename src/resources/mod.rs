@@ -255,6 +255,12 @@ impl Registry {
         .into_iter()
         .filter(|(_, present, kind)| *present && !managed(kind))
         .map(|(name, _, _)| name.to_string())
+        .chain(
+            s.monitoring
+                .as_ref()
+                .filter(|m| m.database_logs_to_bucket.is_some())
+                .map(|_| "monitoring.database_logs_to_bucket".to_string()),
+        )
         .collect()
     }
 }

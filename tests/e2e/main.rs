@@ -7,8 +7,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod database;
 mod harness;
 mod load_balancer;
+mod monitoring;
 mod network;
 mod stack_bumarket;
 mod stack_minimal;

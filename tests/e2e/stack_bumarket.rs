@@ -42,7 +42,18 @@ fn seed_stack(suffix: &str) -> TempStack {
     }
     assert_ne!(kept, text, "stacks/bumarket.yaml has a cloud9 section");
     std::fs::write(&stack.path, kept).unwrap();
+    // The seed fixes the database's identifier; tests in parallel each need their own.
+    edit(&stack, "  identifier: bumarket-db\n", "");
     stack
+}
+
+/// Turn the database's deletion protection off (the file's way to allow destroy).
+fn allow_database_deletion(stack: &TempStack) {
+    edit(
+        stack,
+        "  deletion_protection: true    # default\n  apply_immediately",
+        "  deletion_protection: false\n  apply_immediately",
+    );
 }
 
 fn edit(stack: &TempStack, from: &str, to: &str) {
@@ -73,7 +84,7 @@ fn rules(perms: &Value) -> Vec<(String, i64, i64, String)> {
 fn the_seed_stack_applies_converges_and_destroys() {
     let stack = seed_stack("e2e");
     let run = cli(&stack).args(["apply", "--auto-approve"]).run().success();
-    assert!(run.stdout.contains("Not managed yet"), "{}", run.stdout);
+    assert!(!run.stdout.contains("Not managed yet"), "every section of the seed stack is managed: {}", run.stdout);
     let f = stack_filter(&stack);
 
     // Network: one VPC, public and private subnets in two zones.
@@ -164,6 +175,54 @@ fn the_seed_stack_applies_converges_and_destroys() {
     assert_eq!(l["Port"], 80);
     assert_eq!(l["DefaultActions"][0]["TargetGroupArn"], tg_arn.as_str());
 
+    // The database: the seed's backups, private, encrypted, protected, logs exported.
+    let db_id = format!("{}-db", stack.name);
+    let rds = aws(&["rds", "describe-db-instances", "--db-instance-identifier", &db_id])["DBInstances"][0].clone();
+    assert_eq!(rds["Engine"], "oracle-ee");
+    assert_eq!(rds["BackupRetentionPeriod"], 7);
+    assert_eq!(rds["PreferredBackupWindow"], "00:00-00:30");
+    assert_eq!((rds["StorageEncrypted"].as_bool(), rds["PubliclyAccessible"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(rds["DeletionProtection"], true);
+    let mut exports: Vec<&str> =
+        rds["EnabledCloudwatchLogsExports"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    exports.sort();
+    assert_eq!(exports, ["alert", "audit", "listener", "trace"]);
+    assert_eq!(rds["VpcSecurityGroups"][0]["VpcSecurityGroupId"], id(&db).as_str(), "only the db group guards it");
+    // The master password exists only in Secrets Manager: no output of ours shows it.
+    let secret_arn = rds["MasterUserSecret"]["SecretArn"].as_str().expect("RDS manages the password").to_string();
+    let secret = aws(&["secretsmanager", "get-secret-value", "--secret-id", &secret_arn]);
+    let password: Value = serde_json::from_str(secret["SecretString"].as_str().unwrap()).unwrap();
+    let password = password["password"].as_str().unwrap().to_string();
+    let mut everything = format!("{}{}", run.stdout, run.stderr);
+    for args in [vec!["plan"], vec!["plan", "--json"], vec!["output"], vec!["output", "--json"]] {
+        let r = cli(&stack).args(args).run().success();
+        everything.push_str(&r.stdout);
+        everything.push_str(&r.stderr);
+    }
+    assert!(!everything.contains(&password), "the database password leaked into our output");
+    assert!(everything.contains(&secret_arn), "output says where the secret is");
+
+    // Monitoring: alarms mail the team through the topic; dashboard; logs kept 180 days.
+    let alarms = aws(&["cloudwatch", "describe-alarms", "--alarm-name-prefix", &format!("{}-", stack.name)]);
+    let alarms = alarms["MetricAlarms"].as_array().unwrap().clone();
+    assert_eq!(alarms.len(), 5, "fleet CPU, unhealthy hosts, 5xx, database CPU and free storage");
+    let topic = format!("arn:aws:sns:{REGION}:123456789012:{}-alerts", stack.name);
+    assert!(alarms.iter().all(|a| a["AlarmActions"] == serde_json::json!([topic])), "every alarm notifies the team");
+    let cpu = alarms.iter().find(|a| a["MetricName"] == "CPUUtilization" && a["Namespace"] == "AWS/EC2").unwrap();
+    assert_eq!(cpu["Threshold"], 60.0);
+    let subs = aws(&["sns", "list-subscriptions-by-topic", "--topic-arn", &topic]);
+    assert_eq!(subs["Subscriptions"][0]["Protocol"], "email");
+    aws(&["cloudwatch", "get-dashboard", "--dashboard-name", &stack.name]);
+    let groups = aws(&[
+        "logs",
+        "describe-log-groups",
+        "--log-group-name-prefix",
+        &format!("/aws/rds/instance/{}-db/", stack.name),
+    ]);
+    let groups = groups["logGroups"].as_array().unwrap().clone();
+    assert_eq!(groups.len(), 4);
+    assert!(groups.iter().all(|g| g["retentionInDays"] == 180));
+
     // Converged: nothing to do, and a second apply creates no duplicate.
     let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
@@ -178,8 +237,19 @@ fn the_seed_stack_applies_converges_and_destroys() {
     let url = out["load_balancer.main"]["url"].as_str().expect("output has the load balancer's URL");
     assert!(url.starts_with("http://") && url.contains(alb["DNSName"].as_str().unwrap()), "{url}");
 
+    // The seed's database is protected: destroy deletes nothing at all and says why.
+    let db_id = format!("{}-db", stack.name);
+    let refused = cli(&stack).args(["destroy", "--auto-approve"]).run().code_is(1);
+    assert!(refused.stderr.contains("deletion_protection: false"), "{}", refused.stderr);
+    assert_eq!(aws(&["ec2", "describe-vpcs", "--filters", &f])["Vpcs"].as_array().unwrap().len(), 1);
+    aws(&["rds", "describe-db-instances", "--db-instance-identifier", &db_id]);
+    allow_database_deletion(&stack);
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
     let run = cli(&stack).args(["destroy", "--auto-approve"]).run().success();
     assert!(run.stderr.contains("Destroy complete"), "{}", run.stderr);
+    let snapshots =
+        aws(&["rds", "describe-db-snapshots", "--db-instance-identifier", &db_id, "--snapshot-type", "manual"]);
+    assert_eq!(snapshots["DBSnapshots"].as_array().unwrap().len(), 1, "a final snapshot is kept: {snapshots}");
     assert!(aws(&["ec2", "describe-vpcs", "--filters", &f])["Vpcs"].as_array().unwrap().is_empty());
     assert!(aws(&["autoscaling", "describe-auto-scaling-groups", "--auto-scaling-group-names", &lt_name])
         ["AutoScalingGroups"]
@@ -188,9 +258,13 @@ fn the_seed_stack_applies_converges_and_destroys() {
         .is_empty());
     let tag = format!("Key=bumarket-infra:stack,Values={}", stack.name);
     let left = aws(&["resourcegroupstaggingapi", "get-resources", "--tag-filters", &tag]);
-    // Terminated instances stay visible for a while (on AWS too); nothing else may stay.
+    // Terminated instances stay visible for a while (on AWS too) and the database's
+    // snapshots are kept on purpose; nothing else may stay.
     for m in left["ResourceTagMappingList"].as_array().unwrap() {
         let arn = m["ResourceARN"].as_str().unwrap();
+        if arn.contains(":snapshot:") {
+            continue;
+        }
         let instance = arn.split(":instance/").nth(1).unwrap_or_else(|| panic!("{arn} was left behind"));
         let d = aws(&["ec2", "describe-instances", "--instance-ids", instance]);
         assert_eq!(d["Reservations"][0]["Instances"][0]["State"]["Name"], "terminated", "{arn}");
@@ -220,5 +294,8 @@ fn a_template_change_makes_a_new_version_and_plans_clean_after() {
         aws(&["ec2", "describe-launch-template-versions", "--launch-template-name", &name, "--versions", "$Default"]);
     assert_eq!(data["LaunchTemplateVersions"][0]["LaunchTemplateData"]["InstanceType"], "t3.small");
     cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    allow_database_deletion(&stack);
+    edit(&stack, "final_snapshot: true", "final_snapshot: false");
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
     cli(&stack).args(["destroy", "--auto-approve"]).run().success();
 }

@@ -1,0 +1,109 @@
+//! ModifyDBInstance for `database.main`: only the attributes that changed, with the
+//! file's `apply_immediately` (false: RDS holds restarts for the maintenance window), log
+//! exports as lists to enable and disable; and the name of the final snapshot a delete
+//! keeps.
+
+use super::attrs::MANAGED;
+use super::instance::refuse_secret;
+use crate::apply::StepError;
+use crate::engine::{Addr, Desired, Observed};
+use crate::plan::{attr, AttrChange};
+use crate::resources::Cx;
+use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
+use aws_sdk_rds::types::CloudwatchLogsExportConfiguration;
+use bumarket_stack::Database;
+use serde_json::Value;
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+}
+
+/// `<stack>-final-<UTC yyyymmddhhmmss>`.
+pub fn final_snapshot_name(stack: &str, now: std::time::SystemTime) -> String {
+    let stamp = aws_smithy_types::DateTime::from(now)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect::<String>();
+    format!("{stack}-final-{stamp}")
+}
+
+/// ModifyDBInstance with only the changed attributes.
+pub fn modify_request(
+    cx: &Cx,
+    db: &Database,
+    d: &Desired,
+    o: &Observed,
+    changes: &[AttrChange],
+) -> Result<ModifyDBInstanceFluentBuilder, StepError> {
+    let changed = |k: &str| changes.iter().any(|c| c.name == k);
+    let mut r = cx.aws.rds.modify_db_instance().db_instance_identifier(&d.name).apply_immediately(db.apply_immediately);
+    let s = &db.storage;
+    if changed("instance_class") {
+        r = r.db_instance_class(&db.instance_class);
+    }
+    if changed("engine_version") {
+        r = r.engine_version(&db.engine_version);
+    }
+    if changed("license_model") {
+        r = r.set_license_model(db.license_model.clone());
+    }
+    if changed("port") {
+        r = r.db_port_number(i32::from(db.port));
+    }
+    if changed("storage") {
+        r = r
+            .allocated_storage(i32::try_from(s.size_gb).unwrap_or(20))
+            .max_allocated_storage(s.max_size_gb.and_then(|m| i32::try_from(m).ok()).unwrap_or(0))
+            .storage_type(&s.storage_type);
+    }
+    if changed("password") {
+        refuse_secret(db)?;
+        if attr(&o.attrs, "password").and_then(Value::as_str) != Some(MANAGED) {
+            r = r.manage_master_user_password(true);
+        }
+    }
+    if changed("backup_retention_days") {
+        r = r.backup_retention_period(i32::try_from(db.backup_retention_days).unwrap_or(7));
+    }
+    if changed("backup_window") {
+        r = r.preferred_backup_window(&db.backup_window);
+    }
+    if changed("maintenance_window") {
+        r = r.preferred_maintenance_window(&db.maintenance_window);
+    }
+    if changed("log_exports") {
+        let before = strings(attr(&o.attrs, "log_exports"));
+        let after = strings(attr(&d.attrs, "log_exports"));
+        let config = CloudwatchLogsExportConfiguration::builder()
+            .set_enable_log_types(Some(after.iter().filter(|l| !before.contains(l)).cloned().collect()))
+            .set_disable_log_types(Some(before.iter().filter(|l| !after.contains(l)).cloned().collect()))
+            .build();
+        r = r.cloudwatch_logs_export_configuration(config);
+    }
+    if changed("deletion_protection") {
+        r = r.deletion_protection(db.deletion_protection);
+    }
+    if changed("publicly_accessible") {
+        r = r.publicly_accessible(false);
+    }
+    if changed("multi_az") {
+        r = r.multi_az(db.multi_az);
+    }
+    if changed("copy_tags_to_snapshot") {
+        r = r.copy_tags_to_snapshot(true);
+    }
+    if changed("auto_minor_version_upgrade") {
+        r = r.auto_minor_version_upgrade(true);
+    }
+    if changed("security_groups") {
+        let ids = strings(attr(&d.attrs, "security_groups"))
+            .iter()
+            .map(|g| cx.id_of(&Addr(g.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        r = r.set_vpc_security_group_ids(Some(ids));
+    }
+    Ok(r)
+}
