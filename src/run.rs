@@ -155,6 +155,7 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Pl
     );
     let ops: Vec<String> = aws.calls.by_operation().into_iter().map(|(op, n)| format!("{op} x{n}")).collect();
     tracing::debug!("AWS calls of the read: {}", ops.join(", "));
+    tracing::debug!("longest chain of calls: {}", aws.calls.chain().join(" -> "));
     Ok((registry, plan))
 }
 

@@ -58,18 +58,35 @@ impl CallLog {
     pub fn depth(&self) -> usize {
         depth(&self.snapshot())
     }
+
+    /// One longest chain of calls, for `-v`.
+    pub fn chain(&self) -> Vec<String> {
+        chain(&self.snapshot())
+    }
 }
 
 /// Longest chain of non-overlapping calls (each starts at or after the previous ends).
 pub fn depth(calls: &[Call]) -> usize {
+    chain(calls).len()
+}
+
+/// The calls of one longest chain, first to last (`Service.Operation`).
+pub fn chain(calls: &[Call]) -> Vec<String> {
     let mut by_end: Vec<&Call> = calls.iter().collect();
     by_end.sort_by_key(|c| c.end);
-    let mut best: Vec<usize> = Vec::with_capacity(by_end.len());
+    let mut best: Vec<(usize, Option<usize>)> = Vec::with_capacity(by_end.len());
     for (i, c) in by_end.iter().enumerate() {
-        let before = (0..i).filter(|&j| by_end[j].end <= c.start).map(|j| best[j]).max().unwrap_or(0);
-        best.push(before + 1);
+        let prev = (0..i).filter(|&j| by_end[j].end <= c.start).max_by_key(|&j| best[j].0);
+        best.push((prev.map_or(0, |j| best[j].0) + 1, prev));
     }
-    best.into_iter().max().unwrap_or(0)
+    let mut at = (0..best.len()).max_by_key(|&i| best[i].0);
+    let mut out = Vec::new();
+    while let Some(i) = at {
+        out.push(format!("{}.{}", by_end[i].service, by_end[i].operation));
+        at = best[i].1;
+    }
+    out.reverse();
+    out
 }
 
 #[derive(Debug, Clone)]

@@ -116,7 +116,8 @@ async fn fetch_tagged(aws: &Aws, stack: &str) -> Result<Vec<Tagged>, StepError> 
     use aws_sdk_resourcegroupstagging::types::TagFilter;
     let filter = TagFilter::builder().key(TAG_STACK).values(stack).build();
     let mut out = Vec::new();
-    let mut pages = aws.tagging.get_resources().tag_filters(filter).into_paginator().send();
+    // 100 per page (the most AWS allows) keeps a whole stack in one answer.
+    let mut pages = aws.tagging.get_resources().tag_filters(filter).resources_per_page(100).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| call_error("tagging:GetResources", e))?;
         for m in page.resource_tag_mapping_list.unwrap_or_default() {

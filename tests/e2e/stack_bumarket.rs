@@ -226,6 +226,14 @@ fn the_seed_stack_applies_converges_and_destroys() {
     // Converged: nothing to do, and a second apply creates no duplicate.
     let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    // The plan's cost, counted (not timed): reads go in parallel waves, never one resource
+    // after another. moto splits the tagging API's answer in two pages where AWS sends
+    // one, so 3 round trips here are 2 on AWS.
+    let summary = plan.stderr.lines().find(|l| l.contains("round trips")).expect("the read summary line");
+    let numbers: Vec<usize> = summary.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+    let [resources, _live, calls, depth, ..] = numbers[..] else { panic!("{summary}") };
+    assert!(calls <= 2 * resources, "{summary}");
+    assert!(depth <= 3, "{summary}");
     cli(&stack).args(["apply", "--auto-approve"]).run().success();
     assert_eq!(aws(&["ec2", "describe-vpcs", "--filters", &f])["Vpcs"].as_array().unwrap().len(), 1);
     assert_eq!(

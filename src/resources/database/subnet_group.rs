@@ -52,20 +52,20 @@ impl Provider for SubnetGroups {
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         let name = subnet_group_name(cx);
         let rds = &cx.aws.rds;
-        let group = match rds.describe_db_subnet_groups().db_subnet_group_name(&name).send().await {
+        // The group's ARN follows from its name: its tags are read alongside, not after.
+        let arn = format!("arn:{}:rds:{}:{}:subgrp:{name}", cx.partition(), cx.region(), cx.account);
+        let (group, tags) = tokio::join!(
+            rds.describe_db_subnet_groups().db_subnet_group_name(&name).send(),
+            rds.list_tags_for_resource().resource_name(&arn).send()
+        );
+        let group = match group {
             Ok(out) => out.db_subnet_groups.unwrap_or_default().into_iter().next(),
             Err(e) if is_code(&e, "DBSubnetGroupNotFoundFault") => None,
             Err(e) => return Err(call_error("rds:DescribeDBSubnetGroups", e)),
         };
         let Some(g) = group else { return Ok(vec![]) };
-        let arn = g.db_subnet_group_arn.clone().unwrap_or_default();
-        let tags = rds
-            .list_tags_for_resource()
-            .resource_name(&arn)
-            .send()
-            .await
-            .map_err(|e| call_error("rds:ListTagsForResource", e))?;
-        let tags = tags_of(tags.tag_list());
+        let arn = g.db_subnet_group_arn.clone().unwrap_or(arn);
+        let tags = tags_of(tags.map_err(|e| call_error("rds:ListTagsForResource", e))?.tag_list());
         let snap = live.ec2().await?;
         let mut subnets: Vec<String> = g
             .subnets()
