@@ -33,6 +33,7 @@ pub struct Aws {
     pub ssm: aws_sdk_ssm::Client,
     pub rds: aws_sdk_rds::Client,
     pub sns: aws_sdk_sns::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub cloud9: aws_sdk_cloud9::Client,
@@ -70,6 +71,7 @@ impl Aws {
         let ssm = aws_sdk_ssm::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let rds = aws_sdk_rds::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let sns = aws_sdk_sns::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
         let cloud9 = aws_sdk_cloud9::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
@@ -86,6 +88,7 @@ impl Aws {
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
             rds: aws_sdk_rds::Client::from_conf(rds),
             sns: aws_sdk_sns::Client::from_conf(sns),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
             cloud9: aws_sdk_cloud9::Client::from_conf(cloud9),

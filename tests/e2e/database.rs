@@ -166,3 +166,40 @@ fn the_database_is_private_protected_never_shows_its_password_and_leaves_a_final
         .collect();
     assert_eq!(left, Vec::<&str>::new());
 }
+
+#[test]
+fn a_password_kept_in_a_named_secret_reaches_rds_and_nothing_else() {
+    let stack = stack_copy("tests/stacks/database.yaml", "secret");
+    let id = format!("{}-db", stack.name);
+    let value = format!("Kept-In-Secret-{}", stack.name.len() * 7919);
+    let secret = aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        &format!("{}-master", stack.name),
+        "--secret-string",
+        &format!(r#"{{"username": "bumarket_admin", "password": "{value}"}}"#),
+    ]);
+    let arn = secret["ARN"].as_str().unwrap().to_string();
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let named = text
+        .replacen("  password: managed", &format!("  password: {{secret_arn: \"{arn}\"}}"), 1)
+        .replacen("deletion_protection: true", "deletion_protection: false", 1)
+        .replacen("final_snapshot: true", "final_snapshot: false", 1);
+    assert_ne!(text, named, "tests/stacks/database.yaml changed shape");
+    std::fs::write(&stack.path, named).unwrap();
+
+    let apply = cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    let db = instance(&id).expect("the instance exists");
+    assert!(db.get("MasterUserSecret").is_none_or(Value::is_null), "RDS does not manage this password: {db}");
+    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    let json = cli(&stack).args(["plan", "--json"]).run().success();
+    let output = cli(&stack).args(["output", "--json"]).run().success();
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    assert_no_password(
+        &[&apply.stdout, &apply.stderr, &plan.stdout, &plan.stderr, &json.stdout, &output.stdout, &output.stderr],
+        &value,
+    );
+    cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+    assert!(instance(&id).is_none());
+}

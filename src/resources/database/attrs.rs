@@ -81,7 +81,13 @@ pub fn observed(cx: &Cx, snap: &Snapshot, i: &DbInstance, tags: &BTreeMap<String
     let size = pending.and_then(|p| p.allocated_storage).or(i.allocated_storage).map(i64::from);
     let kind = pending.and_then(|p| p.storage_type.clone()).or(i.storage_type.clone());
     let retention = pending.and_then(|p| p.backup_retention_period).or(i.backup_retention_period);
-    let password = if i.master_user_secret.is_some() { MANAGED } else { "not in Secrets Manager" };
+    // RDS does not say where a password it does not manage came from: when the file names
+    // a secret, a password RDS does not manage is taken to be that one.
+    let password = match (&i.master_user_secret, cx.stack.database.as_ref().map(|d| &d.password)) {
+        (Some(_), _) => MANAGED.to_string(),
+        (None, Some(p @ Password::Secret { .. })) => password_words(p),
+        (None, _) => "not in Secrets Manager".to_string(),
+    };
     let group = i.db_subnet_group.as_ref().and_then(|g| g.db_subnet_group_name.clone()).map(|n| {
         if n == super::subnet_group_name(cx) {
             "db_subnet_group.main".to_string()

@@ -9,9 +9,8 @@
 //! that the data is not copied. Deletion protection refuses a delete (or replacement)
 //! before anything runs; a delete keeps a final snapshot `<stack>-final-<UTC time>`.
 //!
-//! A password in an existing secret (`password: {secret_arn: ...}`) is not supported:
-//! RDS needs the value itself, and this tool does not read secrets, so create and update
-//! refuse it with a message instead of quietly making a managed secret.
+//! A password in an existing secret (`password: {secret_arn: ...}`) is read at apply
+//! time and handed to RDS, never shown (see `secret`).
 
 use super::attrs::{self, DOWNTIME};
 use super::modify::{final_snapshot_name, modify_request};
@@ -44,17 +43,6 @@ fn timeout(cx: &Cx) -> Duration {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
-}
-
-pub fn refuse_secret(db: &Database) -> Result<(), StepError> {
-    match &db.password {
-        Password::Managed { .. } => Ok(()),
-        Password::Secret { .. } => Err(StepError::new(
-            "plan",
-            "`password: {secret_arn: ...}` is not supported yet: RDS needs the password value, which this tool never reads",
-        )
-        .hint("use `password: managed` (RDS keeps the password in Secrets Manager)")),
-    }
 }
 
 /// Describe one instance; `None` when it does not exist.
@@ -163,10 +151,9 @@ impl Provider for Instances {
 
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let db = db(cx)?;
-        refuse_secret(db)?;
-        let kms = match &db.password {
-            Password::Managed { kms_key_id } => kms_key_id.clone(),
-            Password::Secret { .. } => None,
+        let (managed, kms, password) = match &db.password {
+            Password::Managed { kms_key_id } => (true, kms_key_id.clone(), None),
+            Password::Secret { arn } => (false, None, Some(super::secret::password(cx, arn).await?)),
         };
         let groups = strings(attr(&d.attrs, "security_groups"))
             .iter()
@@ -188,8 +175,9 @@ impl Provider for Instances {
             .storage_type(&s.storage_type)
             .storage_encrypted(s.encrypted)
             .master_username(&db.admin_user)
-            .manage_master_user_password(true)
+            .manage_master_user_password(managed)
             .set_master_user_secret_kms_key_id(kms)
+            .set_master_user_password(password)
             .backup_retention_period(i32::try_from(db.backup_retention_days).unwrap_or(7))
             .preferred_backup_window(&db.backup_window)
             .preferred_maintenance_window(&db.maintenance_window)
@@ -231,7 +219,11 @@ impl Provider for Instances {
         if changes.iter().all(|c| c.name == "tags") {
             return Ok(());
         }
-        let req = modify_request(cx, db, d, o, changes)?;
+        let secret = match (&db.password, changes.iter().any(|c| c.name == "password")) {
+            (Password::Secret { arn }, true) => Some(super::secret::password(cx, arn).await?),
+            _ => None,
+        };
+        let req = modify_request(cx, db, d, o, changes, secret)?;
         req.send().await.map_err(|e| call_error("rds:ModifyDBInstance", e))?;
         if db.apply_immediately {
             wait_available(cx, &d.name, "the database to apply the change", p).await

@@ -11,6 +11,7 @@
 pub mod attrs;
 pub mod instance;
 pub mod modify;
+pub mod secret;
 pub mod subnet_group;
 
 use super::{Cx, Provider, TAG_STACK};

@@ -4,7 +4,6 @@
 //! keeps.
 
 use super::attrs::MANAGED;
-use super::instance::refuse_secret;
 use crate::apply::StepError;
 use crate::engine::{Addr, Desired, Observed};
 use crate::plan::{attr, AttrChange};
@@ -37,6 +36,7 @@ pub fn modify_request(
     d: &Desired,
     o: &Observed,
     changes: &[AttrChange],
+    secret_password: Option<String>,
 ) -> Result<ModifyDBInstanceFluentBuilder, StepError> {
     let changed = |k: &str| changes.iter().any(|c| c.name == k);
     let mut r = cx.aws.rds.modify_db_instance().db_instance_identifier(&d.name).apply_immediately(db.apply_immediately);
@@ -60,10 +60,20 @@ pub fn modify_request(
             .storage_type(&s.storage_type);
     }
     if changed("password") {
-        refuse_secret(db)?;
-        if attr(&o.attrs, "password").and_then(Value::as_str) != Some(MANAGED) {
-            r = r.manage_master_user_password(true);
-        }
+        r = match &db.password {
+            bumarket_stack::Password::Managed { kms_key_id } => {
+                if attr(&o.attrs, "password").and_then(Value::as_str) == Some(MANAGED) {
+                    r
+                } else {
+                    r.manage_master_user_password(true).set_master_user_secret_kms_key_id(kms_key_id.clone())
+                }
+            }
+            bumarket_stack::Password::Secret { .. } => {
+                let value =
+                    secret_password.ok_or_else(|| StepError::new("plan", "the secret's password was not read"))?;
+                r.manage_master_user_password(false).master_user_password(value)
+            }
+        };
     }
     if changed("backup_retention_days") {
         r = r.backup_retention_period(i32::try_from(db.backup_retention_days).unwrap_or(7));
