@@ -257,10 +257,12 @@ async fn output_cmd(stack: Stack, s: &Settings, json: bool) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let width = values.keys().map(String::len).max().unwrap_or(0);
+    let key_width =
+        values.values().flat_map(|o| o.as_object().into_iter().flatten()).map(|(k, _)| k.len()).max().unwrap_or(0);
     for (addr, outs) in &values {
         for (i, (k, v)) in outs.as_object().into_iter().flatten().enumerate() {
             let a = if i == 0 { addr.as_str() } else { "" };
-            println!("{a:<width$}  {k:<5} {}", v.as_str().unwrap_or_default());
+            println!("{a:<width$}  {k:<key_width$}  {}", v.as_str().unwrap_or_default());
         }
     }
     Ok(Exit::Ok)

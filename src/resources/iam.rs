@@ -39,6 +39,8 @@ impl Snapshot {
                     .get_account_authorization_details()
                     .filter(EntityType::Role)
                     .filter(EntityType::Group)
+                    // The most IAM allows: a page per 1000 roles and groups, not per 100.
+                    .max_items(1000)
                     .set_marker(marker)
                     .send()
                     .await

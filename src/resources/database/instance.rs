@@ -280,13 +280,15 @@ impl Provider for Instances {
                 // RDS changes the port at once, whatever `apply_immediately` says.
                 let (now, later): (Vec<&str>, Vec<&str>) =
                     down.into_iter().partition(|a| *a == "port" || db.apply_immediately);
+                let verb = |l: &[&str]| if l.len() == 1 { "causes" } else { "cause" };
                 if !now.is_empty() {
-                    change.notes.push(format!("{} cause downtime now", now.join(", ")));
+                    change.notes.push(format!("{} {} downtime now", now.join(", "), verb(&now)));
                 }
                 if !later.is_empty() {
                     change.notes.push(format!(
-                        "{} cause downtime in the maintenance window {}",
+                        "{} {} downtime in the maintenance window {}",
                         later.join(", "),
+                        verb(&later),
                         db.maintenance_window
                     ));
                 }

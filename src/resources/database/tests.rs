@@ -169,11 +169,11 @@ async fn a_change_for_the_maintenance_window_sends_apply_immediately_false_and_o
         notes: vec![],
     };
     Instances.annotate(&cx, &mut rc);
-    assert_eq!(rc.notes, ["instance_class cause downtime in the maintenance window sun:18:00-sun:18:30"]);
+    assert_eq!(rc.notes, ["instance_class causes downtime in the maintenance window sun:18:00-sun:18:30"]);
     rc.changes.push(AttrChange { name: "port".into(), before: Some(json!(1522)), after: Some(json!(1521)), ..change });
     rc.notes.clear();
     Instances.annotate(&cx, &mut rc);
-    assert_eq!(rc.notes[0], "port cause downtime now", "RDS ignores ApplyImmediately for the port");
+    assert_eq!(rc.notes[0], "port causes downtime now", "RDS ignores ApplyImmediately for the port");
     rc.action = Action::Replace;
     rc.notes.clear();
     Instances.annotate(&cx, &mut rc);
