@@ -63,10 +63,23 @@ pub enum Command {
         /// Do not ask for confirmation (needed without a terminal).
         #[arg(long)]
         auto_approve: bool,
+        /// Wait this long for another writer's lock (`30s`, `10m`); default: fail at once.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        lock_timeout: Option<u64>,
     },
     /// Delete everything the stack owns, in reverse dependency order.
     #[command(after_help = "Example:\n  bumarket-infra destroy --auto-approve -f examples/minimal.yaml")]
     Destroy {
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Wait this long for another writer's lock (`30s`, `10m`); default: fail at once.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        lock_timeout: Option<u64>,
+    },
+    /// Remove the stack's lock after showing who held it (when that run is gone).
+    #[command(after_help = "Example:\n  bumarket-infra force-unlock -f stacks/bumarket.yaml")]
+    ForceUnlock {
         /// Do not ask for confirmation (needed without a terminal).
         #[arg(long)]
         auto_approve: bool,
@@ -80,4 +93,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A duration as the stack file writes them, in seconds.
+fn duration(text: &str) -> Result<u64, String> {
+    bumarket_stack::parse_duration(text)
+        .ok_or_else(|| format!("expected a duration such as `30s`, `10m` or `1h`, found `{text}`"))
 }

@@ -3,6 +3,7 @@
 //! build the plan, then render it or execute it.
 
 use crate::apply::{self, Outcome};
+use crate::aws::lock::{self, Holder, Lock};
 use crate::aws::{Aws, Options};
 use crate::cli::{Cli, Command};
 use crate::plan::{self, Mode, Plan};
@@ -12,7 +13,7 @@ use crate::settings::Settings;
 use anyhow::{bail, Context, Result};
 use bumarket_stack::Stack;
 use std::io::{BufRead, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +65,17 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
     if let Command::Validate = command {
         return Ok(validate(&stack, s));
     }
-    if let Command::Apply { auto_approve: false } | Command::Destroy { auto_approve: false } = command {
+    if let Command::Apply { auto_approve: false, .. }
+    | Command::Destroy { auto_approve: false, .. }
+    | Command::ForceUnlock { auto_approve: false } = command
+    {
         if !s.interactive {
-            bail!("{} needs confirmation and there is no terminal to ask on: pass `--auto-approve` (for example in CI); nothing was changed",
-                if matches!(command, Command::Apply { .. }) { "apply" } else { "destroy" });
+            let verb = match command {
+                Command::Apply { .. } => "apply",
+                Command::Destroy { .. } => "destroy",
+                _ => "force-unlock",
+            };
+            bail!("{verb} needs confirmation and there is no terminal to ask on: pass `--auto-approve` (for example in CI); nothing was changed");
         }
     }
     let runtime =
@@ -76,8 +84,13 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
         match command {
             Command::Validate => unreachable!("handled above"),
             Command::Plan { detailed_exitcode, json } => plan_cmd(stack, s, detailed_exitcode, json).await,
-            Command::Apply { auto_approve } => change_cmd(stack, s, Mode::Converge, auto_approve).await,
-            Command::Destroy { auto_approve } => change_cmd(stack, s, Mode::Destroy, auto_approve).await,
+            Command::Apply { auto_approve, lock_timeout } => {
+                locked(stack, s, Mode::Converge, auto_approve, lock_timeout.unwrap_or(0)).await
+            }
+            Command::Destroy { auto_approve, lock_timeout } => {
+                locked(stack, s, Mode::Destroy, auto_approve, lock_timeout.unwrap_or(0)).await
+            }
+            Command::ForceUnlock { auto_approve } => force_unlock_cmd(stack, s, auto_approve).await,
             Command::Output { json } => output_cmd(stack, s, json).await,
         }
     })
@@ -108,23 +121,87 @@ fn validate(stack: &Stack, s: &Settings) -> Exit {
     Exit::Ok
 }
 
+/// Clients for the stack's region.
+async fn connect(stack: &Stack, s: &Settings) -> Aws {
+    let region = s.region.clone().unwrap_or_else(|| stack.region.clone());
+    Aws::connect(&Options { region, profile: s.profile.clone(), endpoint_url: s.endpoint_url.clone() }).await
+}
+
+/// Who the credentials are: (account, caller ARN), with the error users need.
+async fn identity(aws: &Aws) -> Result<(String, String)> {
+    aws.identity().await.map_err(|e| anyhow::anyhow!("{e}")).context(
+        "could not reach AWS: check the credentials (AWS_PROFILE, --profile, AWS_ACCESS_KEY_ID) and the region",
+    )
+}
+
+/// Apply or destroy while holding the stack's lock; the lock is given back however the
+/// run ends, Ctrl-C included.
+async fn locked(stack: Stack, s: &Settings, mode: Mode, auto_approve: bool, wait_seconds: u64) -> Result<Exit> {
+    let aws = connect(&stack, s).await;
+    let (account, who) = identity(&aws).await?;
+    let command = if mode == Mode::Destroy { "destroy" } else { "apply" };
+    let holder = Holder {
+        who,
+        host: lock::hostname(),
+        pid: std::process::id(),
+        since: crate::render::progress::utc_now(),
+        command: command.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let tell = |m: String| eprintln!("{m}");
+    let name = stack.name.clone();
+    let held = Lock::acquire(&aws, holder, &name, &account, Duration::from_secs(wait_seconds), &tell).await.map_err(
+        |e| match (e.call.as_str(), &e.hint) {
+            ("lock", Some(h)) => anyhow::anyhow!("{}; nothing was changed\n  {h}", e.message),
+            _ => anyhow::anyhow!("{e}"),
+        },
+    )?;
+    let result = tokio::select! {
+        r = change_cmd(stack, s, mode, auto_approve) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ninterrupted: what finished is kept; run `bumarket-infra {command}` again to continue");
+            Ok(Exit::Error)
+        }
+    };
+    if let Err(e) = held.release(&aws).await {
+        eprintln!("error: could not release the lock of stack `{name}`: {e}; run `bumarket-infra force-unlock`");
+    }
+    result
+}
+
+async fn force_unlock_cmd(stack: Stack, s: &Settings, auto_approve: bool) -> Result<Exit> {
+    let aws = connect(&stack, s).await;
+    let (account, _) = identity(&aws).await?;
+    let Some(holder) = lock::holder(&aws, &account, &stack.name).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
+        eprintln!("Stack `{}` in {} is not locked.", stack.name, aws.region);
+        return Ok(Exit::Ok);
+    };
+    eprintln!("Stack `{}` in {} is locked by {holder}.", stack.name, aws.region);
+    if !auto_approve {
+        eprint!("Remove this lock? Make sure that run is gone. Only 'yes' will be accepted: ");
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            eprintln!("force-unlock cancelled; the lock stays.");
+            return Ok(Exit::Error);
+        }
+    }
+    lock::force_unlock(&aws, &account, &stack.name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("Lock removed.");
+    Ok(Exit::Ok)
+}
+
 /// Connect, read live state in two waves and build the plan.
 async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Plan)> {
     let region = s.region.clone().unwrap_or_else(|| stack.region.clone());
-    let aws = Aws::connect(&Options {
-        region: region.clone(),
-        profile: s.profile.clone(),
-        endpoint_url: s.endpoint_url.clone(),
-    })
-    .await;
+    let aws = connect(&stack, s).await;
     let started = Instant::now();
     eprintln!("Reading live state of stack `{}` in {region} ...", stack.name);
     let live = Live::new(aws.clone(), &stack);
     // Wave one: who we are, and what the stack owns, in parallel.
-    let (account, listed) = tokio::join!(aws.account_id(), live.prefetch());
-    let account = account.map_err(|e| anyhow::anyhow!("{e}")).context(
-        "could not reach AWS: check the credentials (AWS_PROFILE, --profile, AWS_ACCESS_KEY_ID) and the region",
-    )?;
+    let (identity, listed) = tokio::join!(identity(&aws), live.prefetch());
+    let (account, _) = identity?;
     listed.map_err(|e| anyhow::anyhow!("reading the stack's resources: {e}"))?;
     let name = stack.name.clone();
     let image_id = live.image().await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod error;
+pub mod lock;
 
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
@@ -98,9 +99,10 @@ impl Aws {
         }
     }
 
-    /// The account the credentials belong to (bucket names and ARNs embed it).
-    pub async fn account_id(&self) -> CallResult<String> {
+    /// Who the credentials are: (account id, caller ARN). Bucket names embed the account;
+    /// locks record the caller.
+    pub async fn identity(&self) -> CallResult<(String, String)> {
         let out = self.sts.get_caller_identity().send().await.map_err(|e| call_error("sts:GetCallerIdentity", e))?;
-        Ok(out.account.unwrap_or_default())
+        Ok((out.account.unwrap_or_default(), out.arn.unwrap_or_default()))
     }
 }

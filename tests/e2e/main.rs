@@ -10,6 +10,7 @@ mod support;
 mod database;
 mod harness;
 mod load_balancer;
+mod lock;
 mod monitoring;
 mod network;
 mod stack_bumarket;

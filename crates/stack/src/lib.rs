@@ -30,6 +30,8 @@ mod snapshot_tests;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Span};
 pub use model::*;
+/// Durations as the stack file writes them (`90s`, `15m`, `1h30m`, or seconds).
+pub use time::parse_duration;
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
