@@ -47,7 +47,7 @@ pub enum Command {
     Validate,
     /// Read live AWS and show what apply would do; changes nothing.
     #[command(
-        after_help = "Examples:\n  bumarket-infra plan\n  bumarket-infra plan --json > plan.json\n  bumarket-infra plan --detailed-exitcode   # in CI: 0 no changes, 2 changes, 1 error"
+        after_help = "Examples:\n  bumarket-infra plan\n  bumarket-infra plan --json > plan.json\n  bumarket-infra plan --out pr-42.plan   # then: bumarket-infra apply pr-42.plan\n  bumarket-infra plan --detailed-exitcode   # in CI: 0 no changes, 2 changes, 1 error"
     )]
     Plan {
         /// Exit 2 when there are changes, 0 when none.
@@ -56,10 +56,18 @@ pub enum Command {
         /// Print the plan as one JSON document on stdout (schema: docs/plan-json.md).
         #[arg(long)]
         json: bool,
+        /// Also save the plan to FILE, for `apply FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
     },
     /// Plan, ask, then make live AWS match the stack file.
-    #[command(after_help = "Examples:\n  bumarket-infra apply\n  bumarket-infra apply --auto-approve   # in CI")]
+    #[command(
+        after_help = "Examples:\n  bumarket-infra apply\n  bumarket-infra apply --auto-approve   # in CI\n  bumarket-infra plan --out bumarket.plan && bumarket-infra apply bumarket.plan"
+    )]
     Apply {
+        /// A plan saved by `plan --out FILE`: apply exactly it, or refuse it when stale.
+        #[arg(value_name = "PLAN")]
+        plan_file: Option<std::path::PathBuf>,
         /// Do not ask for confirmation (needed without a terminal).
         #[arg(long)]
         auto_approve: bool,

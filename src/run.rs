@@ -6,6 +6,7 @@ use crate::apply::{self, Outcome};
 use crate::aws::lock::{self, Holder, Lock};
 use crate::aws::{Aws, Options};
 use crate::cli::{Cli, Command};
+use crate::plan::saved::SavedPlan;
 use crate::plan::{self, Mode, Plan};
 use crate::render::{self, human::count, progress::Lines};
 use crate::resources::{Cx, Live, Registry};
@@ -83,12 +84,13 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
     runtime.block_on(async {
         match command {
             Command::Validate => unreachable!("handled above"),
-            Command::Plan { detailed_exitcode, json } => plan_cmd(stack, s, detailed_exitcode, json).await,
-            Command::Apply { auto_approve, lock_timeout } => {
-                locked(stack, s, Mode::Converge, auto_approve, lock_timeout.unwrap_or(0)).await
+            Command::Plan { detailed_exitcode, json, out } => plan_cmd(stack, s, detailed_exitcode, json, out).await,
+            Command::Apply { plan_file, auto_approve, lock_timeout } => {
+                let saved = plan_file.map(|f| read_saved(&f)).transpose()?;
+                locked(stack, s, Mode::Converge, auto_approve, lock_timeout.unwrap_or(0), saved).await
             }
             Command::Destroy { auto_approve, lock_timeout } => {
-                locked(stack, s, Mode::Destroy, auto_approve, lock_timeout.unwrap_or(0)).await
+                locked(stack, s, Mode::Destroy, auto_approve, lock_timeout.unwrap_or(0), None).await
             }
             Command::ForceUnlock { auto_approve } => force_unlock_cmd(stack, s, auto_approve).await,
             Command::Output { json } => output_cmd(stack, s, json).await,
@@ -136,7 +138,14 @@ async fn identity(aws: &Aws) -> Result<(String, String)> {
 
 /// Apply or destroy while holding the stack's lock; the lock is given back however the
 /// run ends, Ctrl-C included.
-async fn locked(stack: Stack, s: &Settings, mode: Mode, auto_approve: bool, wait_seconds: u64) -> Result<Exit> {
+async fn locked(
+    stack: Stack,
+    s: &Settings,
+    mode: Mode,
+    auto_approve: bool,
+    wait_seconds: u64,
+    saved: Option<SavedPlan>,
+) -> Result<Exit> {
     let aws = connect(&stack, s).await;
     let (account, who) = identity(&aws).await?;
     let command = if mode == Mode::Destroy { "destroy" } else { "apply" };
@@ -157,7 +166,7 @@ async fn locked(stack: Stack, s: &Settings, mode: Mode, auto_approve: bool, wait
         },
     )?;
     let result = tokio::select! {
-        r = change_cmd(stack, s, mode, auto_approve) => r,
+        r = change_cmd(stack, s, mode, auto_approve, saved) => r,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\ninterrupted: what finished is kept; run `bumarket-infra {command}` again to continue");
             Ok(Exit::Error)
@@ -236,8 +245,40 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Pl
     Ok((registry, plan))
 }
 
-async fn plan_cmd(stack: Stack, s: &Settings, detailed: bool, json: bool) -> Result<Exit> {
+/// A plan saved by `plan --out`.
+fn read_saved(path: &std::path::Path) -> Result<SavedPlan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the saved plan `{}`", path.display()))?;
+    let saved: SavedPlan = serde_json::from_str(&text)
+        .with_context(|| format!("`{}` is not a plan saved by `bumarket-infra plan --out`", path.display()))?;
+    if saved.saved_format != plan::saved::SAVED_FORMAT {
+        bail!(
+            "`{}` was saved by bumarket-infra {} in a format this version does not read",
+            path.display(),
+            saved.tool_version
+        );
+    }
+    Ok(saved)
+}
+
+async fn plan_cmd(
+    stack: Stack,
+    s: &Settings,
+    detailed: bool,
+    json: bool,
+    out: Option<std::path::PathBuf>,
+) -> Result<Exit> {
+    let sha = stack.source.sha256.clone();
     let (_, plan) = prepare(stack, s, Mode::Converge).await?;
+    if let Some(out) = &out {
+        let saved = SavedPlan::new(plan.clone(), &s.file.display().to_string(), &sha);
+        std::fs::write(out, serde_json::to_string_pretty(&saved)?)
+            .with_context(|| format!("writing the plan to `{}`", out.display()))?;
+        eprintln!(
+            "Saved the plan to `{}`: `bumarket-infra apply {}` applies exactly it.",
+            out.display(),
+            out.display()
+        );
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&render::json::plan(&plan))?);
     } else {
@@ -246,9 +287,29 @@ async fn plan_cmd(stack: Stack, s: &Settings, detailed: bool, json: bool) -> Res
     Ok(if detailed && plan.has_changes() { Exit::Changes } else { Exit::Ok })
 }
 
-async fn change_cmd(stack: Stack, s: &Settings, mode: Mode, auto_approve: bool) -> Result<Exit> {
+async fn change_cmd(
+    stack: Stack,
+    s: &Settings,
+    mode: Mode,
+    auto_approve: bool,
+    saved: Option<SavedPlan>,
+) -> Result<Exit> {
     let verb = if mode == Mode::Destroy { "destroy" } else { "apply" };
-    let (registry, plan) = prepare(stack, s, mode).await?;
+    let sha = stack.source.sha256.clone();
+    let (registry, fresh) = prepare(stack, s, mode).await?;
+    let plan = match saved {
+        None => fresh,
+        Some(saved) => {
+            let why = saved.staleness(&sha, &fresh);
+            if !why.is_empty() {
+                bail!(
+                    "the saved plan is stale: {}; nothing was changed\n  make a new one with `bumarket-infra plan --out FILE`",
+                    why.join("; ")
+                );
+            }
+            saved.plan
+        }
+    };
     print!("{}", render::human::plan(&plan, &s.file.display().to_string(), s.style));
     if !plan.has_changes() {
         return Ok(Exit::Ok);

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod decide;
+pub mod saved;
 
 use crate::engine::{Addr, Attrs, Desired, Observed};
 

@@ -13,5 +13,6 @@ mod load_balancer;
 mod lock;
 mod monitoring;
 mod network;
+mod saved_plan;
 mod stack_bumarket;
 mod stack_minimal;
