@@ -3,10 +3,13 @@
 //! and instance refreshes take minutes on AWS; the emulator answers at once, so the
 //! waits themselves are tested with canned answers (`aws-smithy-mocks`).
 
-use crate::apply::{Progress, StepError};
+use crate::apply::StepError;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// An unchanged state is told again after this long, so a long wait shows it is alive.
+const RETELL: Duration = Duration::from_secs(60);
 
 /// One look at the thing awaited.
 pub enum Poll<T> {
@@ -15,9 +18,10 @@ pub enum Poll<T> {
     Pending(String),
 }
 
-/// Poll `look` every `every` until it is ready or `timeout` has passed.
+/// Poll `look` every `every` until it is ready or `timeout` has passed, telling `say`
+/// each new state at once and an unchanged one again every minute.
 pub async fn until<T, F, Fut>(
-    p: &Progress<'_>,
+    say: &(dyn Fn(String) + Send + Sync),
     what: &str,
     timeout: Duration,
     every: Duration,
@@ -28,7 +32,7 @@ where
     Fut: Future<Output = Result<Poll<T>, StepError>>,
 {
     let started = Instant::now();
-    let mut last = String::new();
+    let mut last: Option<(String, Instant)> = None;
     loop {
         match look().await? {
             Poll::Ready(t) => return Ok(t),
@@ -40,9 +44,9 @@ where
                     )
                     .hint("raise `wait_timeout` in the stack file, or look at the resource in the AWS console; running apply again continues"));
                 }
-                if state != last {
-                    p.say(format!("waiting for {what}: {state} ({} s)", started.elapsed().as_secs()));
-                    last = state;
+                if last.as_ref().is_none_or(|(s, at)| *s != state || at.elapsed() >= RETELL) {
+                    say(format!("waiting for {what}: {state} ({} s)", started.elapsed().as_secs()));
+                    last = Some((state, Instant::now()));
                 }
                 tokio::time::sleep(every).await;
             }

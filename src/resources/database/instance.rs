@@ -56,7 +56,7 @@ pub async fn describe(cx: &Cx, id: &str) -> Result<Option<DbInstance>, StepError
 
 /// Wait until the instance is `available`, saying its state meanwhile.
 pub async fn wait_available(cx: &Cx, id: &str, what: &str, p: &Progress<'_>) -> Result<(), StepError> {
-    wait::until(p, what, timeout(cx), POLL, || async {
+    wait::until(&|m| p.say(m), what, timeout(cx), POLL, || async {
         let Some(i) = describe(cx, id).await? else {
             return Err(StepError::new("rds:DescribeDBInstances", format!("the instance `{id}` is gone")));
         };
@@ -250,7 +250,7 @@ impl Provider for Instances {
             Err(e) if is_code(&e, "DBInstanceNotFound") || is_code(&e, "DBInstanceNotFoundFault") => {}
             Err(e) => return Err(call_error("rds:DeleteDBInstance", e)),
         }
-        wait::until(p, "the database to be deleted", timeout(cx), POLL, || async {
+        wait::until(&|m| p.say(m), "the database to be deleted", timeout(cx), POLL, || async {
             Ok(match describe(cx, &o.name).await? {
                 None => Poll::Ready(()),
                 Some(i) => Poll::Pending(i.db_instance_status.unwrap_or_default()),

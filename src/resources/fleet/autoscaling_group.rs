@@ -240,7 +240,7 @@ impl Provider for Groups {
         }
         // Subnets and security groups can go only once the instances are terminated.
         let timeout = Duration::from_secs(cx.stack.fleet.as_ref().map_or(900, |f| f.wait_timeout_seconds));
-        wait::until(p, "the group's instances to terminate", timeout, POLL, || async {
+        wait::until(&|m| p.say(m), "the group's instances to terminate", timeout, POLL, || async {
             match describe(cx, &o.name).await? {
                 None => Ok(Poll::Ready(())),
                 Some(g) => Ok(Poll::Pending(format!("{} instances left", g.instances().len()))),
@@ -380,7 +380,7 @@ async fn describe(cx: &Cx, group: &str) -> Result<Option<ast::AutoScalingGroup>,
 pub async fn wait_healthy(cx: &Cx, group: &str, p: &Progress<'_>) -> Result<(), StepError> {
     let timeout = Duration::from_secs(fleet(cx)?.wait_timeout_seconds);
     let tg = cx.stack.load_balancer.as_ref().map(|_| cx.id_of(&Addr::new("target_group", "app"))).transpose()?;
-    wait::until(p, "healthy instances", timeout, POLL, || async {
+    wait::until(&|m| p.say(m), "healthy instances", timeout, POLL, || async {
         let Some(g) = describe(cx, group).await? else {
             return Err(StepError::new(
                 "autoscaling:DescribeAutoScalingGroups",
@@ -435,7 +435,7 @@ pub async fn refresh(cx: &Cx, group: &str, p: &Progress<'_>) -> Result<(), StepE
         Err(e) => return Err(call_error("autoscaling:StartInstanceRefresh", e)),
     };
     let timeout = Duration::from_secs(f.wait_timeout_seconds.max(1800));
-    wait::until(p, "the rolling instance refresh", timeout, POLL, || async {
+    wait::until(&|m| p.say(m), "the rolling instance refresh", timeout, POLL, || async {
         let out = asg
             .describe_instance_refreshes()
             .auto_scaling_group_name(group)

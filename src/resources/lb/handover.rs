@@ -22,11 +22,7 @@ use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, FixedRespons
 /// The fleet's group, which registers its instances in the target group.
 fn fleet_group(cx: &Cx) -> Option<String> {
     cx.stack.fleet.as_ref()?;
-    known(cx, &Addr::new("autoscaling_group", "app"))
-}
-
-fn known(cx: &Cx, addr: &Addr) -> Option<String> {
-    cx.ids.lock().expect("ids").get(addr).cloned()
+    cx.known_id(&Addr::new("autoscaling_group", "app"))
 }
 
 fn unavailable() -> Action {
@@ -44,7 +40,7 @@ async fn point_listeners(cx: &Cx, target_group: &Addr, action: Action) -> Result
         .into_iter()
         .filter(|d| d.attrs["default_action"]["target_group"] == target_group.0.as_str());
     for d in forwarders {
-        let Some(id) = known(cx, &d.addr) else { continue };
+        let Some(id) = cx.known_id(&d.addr) else { continue };
         match cx.aws.elb.modify_listener().listener_arn(id).default_actions(action.clone()).send().await {
             Ok(_) => {}
             Err(e) if is_code(&e, "ListenerNotFound") => {}

@@ -222,7 +222,7 @@ impl Provider for TargetGroups {
             .map_err(|e| call_error("elbv2:CreateTargetGroup", e))?;
         let arn = out.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
         // The old group's id is still known when this create is the second half of a replacement.
-        let replaced = cx.ids.lock().expect("ids").contains_key(&d.addr);
+        let replaced = cx.known_id(&d.addr).is_some();
         cx.set_id(&d.addr, &arn);
         handover::take(cx, &d.addr, &arn, replaced).await
     }

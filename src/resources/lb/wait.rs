@@ -7,15 +7,15 @@
 
 use crate::apply::StepError;
 use crate::aws::{call_error, is_code};
+use crate::resources::wait::Poll;
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerStateEnum;
 use aws_sdk_elasticloadbalancingv2::Client;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often AWS is asked (the SDK waiters ask every 15 s).
 pub const EVERY: Duration = Duration::from_secs(10);
 
 /// How often an unchanged state is told again.
-const RETELL: Duration = Duration::from_secs(60);
 
 /// What to wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,24 +65,13 @@ pub async fn until(
         Until::Active => "the load balancer to be active",
         Until::Gone => "the load balancer to be deleted",
     };
-    let started = Instant::now();
-    let mut last: Option<(String, Instant)> = None;
-    loop {
-        let Some(state) = look(elb, arn, until).await? else { return Ok(()) };
-        if started.elapsed() >= timeout {
-            return Err(StepError::new(
-                format!("waiting for {what}"),
-                format!("still `{state}` after {} s", timeout.as_secs()),
-            )
-            .hint("raise `load_balancer.wait_timeout` in the stack file; running the command again continues"));
-        }
-        // Each new state is told at once, an unchanged one again every minute.
-        if last.as_ref().is_none_or(|(s, at)| *s != state || at.elapsed() >= RETELL) {
-            say(format!("waiting for {what}: {state} ({} s)", started.elapsed().as_secs()));
-            last = Some((state, Instant::now()));
-        }
-        tokio::time::sleep(every).await;
-    }
+    crate::resources::wait::until(say, what, timeout, every, || async move {
+        Ok(match look(elb, arn, until).await? {
+            None => Poll::Ready(()),
+            Some(state) => Poll::Pending(state),
+        })
+    })
+    .await
 }
 
 /// The stack's wait timeout (the file's, or the default when the section is gone).
@@ -196,7 +185,7 @@ mod tests {
             mock!(Client::describe_load_balancers).then_output(|| in_state(LoadBalancerStateEnum::Provisioning));
         let (r, _) = run(&[&describe], Until::Active, Duration::ZERO).await;
         let e = r.unwrap_err();
-        assert!(e.message.contains("still `provisioning` after 0 s"), "{e}");
+        assert!(e.message.contains("not done after 0 s: provisioning"), "{e}");
         assert!(e.hint.unwrap().contains("wait_timeout"));
     }
 
