@@ -287,3 +287,18 @@ fn a_failed_call_is_reported_the_rest_finishes_and_a_rerun_converges() {
     assert_eq!(tagged(&stack).len(), 2);
     cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
 }
+
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_goes_ahead() {
+    let stack = stack_copy("examples/minimal.yaml", "tty");
+    let no = cli(&stack).args(["apply"]).stdin("no\n").on_terminal().run().code_is(1);
+    assert!(no.stdout.contains("Apply these changes to stack"), "{}", no.stdout);
+    assert!(no.stdout.contains("Only 'yes' will be accepted"), "{}", no.stdout);
+    assert!(no.stdout.contains("apply cancelled; nothing was changed"), "{}", no.stdout);
+    assert!(tagged(&stack).is_empty());
+
+    let yes = cli(&stack).args(["apply"]).stdin("yes\n").on_terminal().run().success();
+    assert!(yes.stdout.contains("Apply complete"), "{}", yes.stdout);
+    assert_eq!(tagged(&stack).len(), 2);
+    cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+}

@@ -262,6 +262,28 @@ impl Cli {
         self
     }
 
+    /// Runs on a terminal: through `script` (util-linux), which gives the binary a
+    /// pseudo-terminal and types stdin into it. Its stdout and stderr then both arrive
+    /// in `Run::stdout`, as on a screen.
+    pub fn on_terminal(mut self) -> Cli {
+        let quote = |s: &OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+        let line: Vec<String> = std::iter::once(self.cmd.get_program()).chain(self.cmd.get_args()).map(quote).collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line.join(" "), "/dev/null"]);
+        for (key, value) in self.cmd.get_envs() {
+            match value {
+                Some(v) => cmd.env(key, v),
+                None => cmd.env_remove(key),
+            };
+        }
+        if let Some(dir) = self.cmd.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        self.cmd = cmd;
+        self.shown = format!("(on a terminal) {}", self.shown);
+        self
+    }
+
     /// Runs in `dir` instead of the repo root.
     pub fn current_dir(mut self, dir: &Path) -> Cli {
         self.cmd.current_dir(dir);
