@@ -166,7 +166,7 @@ async fn locked(
         },
     )?;
     let result = tokio::select! {
-        r = change_cmd(stack, s, mode, auto_approve, saved) => r,
+        r = change_cmd(stack, s, mode, auto_approve, saved, (aws.clone(), account.clone())) => r,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\ninterrupted: what finished is kept; run `bumarket-infra {command}` again to continue");
             Ok(Exit::Error)
@@ -201,16 +201,28 @@ async fn force_unlock_cmd(stack: Stack, s: &Settings, auto_approve: bool) -> Res
     Ok(Exit::Ok)
 }
 
-/// Connect, read live state in two waves and build the plan.
-async fn prepare(stack: Stack, s: &Settings, mode: Mode) -> Result<(Registry, Plan)> {
+/// Read live state in two waves and build the plan. `known` is the clients and account
+/// of a caller that already has them (apply and destroy, which took the lock with them).
+async fn prepare(stack: Stack, s: &Settings, mode: Mode, known: Option<(Aws, String)>) -> Result<(Registry, Plan)> {
     let region = s.region.clone().unwrap_or_else(|| stack.region.clone());
-    let aws = connect(&stack, s).await;
+    let (aws, known_account) = match known {
+        Some((aws, account)) => (aws, Some(account)),
+        None => (connect(&stack, s).await, None),
+    };
+    // The read summary counts the read's own calls only.
+    aws.calls.clear();
     let started = Instant::now();
     eprintln!("Reading live state of stack `{}` in {region} ...", stack.name);
     let live = Live::new(aws.clone(), &stack);
-    // Wave one: who we are, and what the stack owns, in parallel.
-    let (identity, listed) = tokio::join!(identity(&aws), live.prefetch());
-    let (account, _) = identity?;
+    // Wave one: who we are (unless known), and what the stack owns, in parallel.
+    let who = async {
+        match known_account {
+            Some(account) => Ok(account),
+            None => identity(&aws).await.map(|(account, _)| account),
+        }
+    };
+    let (account, listed) = tokio::join!(who, live.prefetch());
+    let account = account?;
     listed.map_err(|e| anyhow::anyhow!("reading the stack's resources: {e}"))?;
     let name = stack.name.clone();
     let image_id = live.image().await.map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -268,7 +280,7 @@ async fn plan_cmd(
     out: Option<std::path::PathBuf>,
 ) -> Result<Exit> {
     let sha = stack.source.sha256.clone();
-    let (_, plan) = prepare(stack, s, Mode::Converge).await?;
+    let (_, plan) = prepare(stack, s, Mode::Converge, None).await?;
     if let Some(out) = &out {
         let saved = SavedPlan::new(plan.clone(), &s.file.display().to_string(), &sha);
         std::fs::write(out, serde_json::to_string_pretty(&saved)?)
@@ -293,10 +305,11 @@ async fn change_cmd(
     mode: Mode,
     auto_approve: bool,
     saved: Option<SavedPlan>,
+    connection: (Aws, String),
 ) -> Result<Exit> {
     let verb = if mode == Mode::Destroy { "destroy" } else { "apply" };
     let sha = stack.source.sha256.clone();
-    let (registry, fresh) = prepare(stack, s, mode).await?;
+    let (registry, fresh) = prepare(stack, s, mode, Some(connection)).await?;
     let plan = match saved {
         None => fresh,
         Some(saved) => {
@@ -379,7 +392,7 @@ fn capitalise(s: &str) -> String {
 }
 
 async fn output_cmd(stack: Stack, s: &Settings, json: bool) -> Result<Exit> {
-    let (_, plan) = prepare(stack, s, Mode::Converge).await?;
+    let (_, plan) = prepare(stack, s, Mode::Converge, None).await?;
     let mut values = serde_json::Map::new();
     for r in &plan.resources {
         if let (Some(o), true) = (&r.observed, r.desired.is_some()) {

@@ -162,3 +162,8 @@ pub trait KindRules {
 pub fn attr<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a Value> {
     attrs.get(name).filter(|v| !v.is_null())
 }
+
+/// Attrs helper: the strings of a list value (addresses, ids, names); empty otherwise.
+pub fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+}

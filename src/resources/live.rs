@@ -66,10 +66,27 @@ impl Live {
         Ok(())
     }
 
-    /// The stack's EC2 resources (network, launch templates).
+    /// The stack's EC2 resources (network, launch templates). A stack whose file has no
+    /// EC2 section and that owns nothing in EC2 (by the tagging list) costs no call.
     pub async fn ec2(&self) -> Result<&ec2::Snapshot, StepError> {
-        let r = self.ec2.get_or_init(|| ec2::Snapshot::fetch(&self.aws, &self.stack)).await;
+        let r = self
+            .ec2
+            .get_or_init(|| async {
+                if !self.uses_ec2 && !self.owns_any("ec2").await? {
+                    return Ok(ec2::Snapshot::default());
+                }
+                ec2::Snapshot::fetch(&self.aws, &self.stack).await
+            })
+            .await;
         r.as_ref().map_err(Clone::clone)
+    }
+
+    /// Whether the tagging list has any resource of this service (`ec2`, `rds`, ...) tagged
+    /// with the stack: what a file without that section may still own (a section just
+    /// removed), so its readers know whether to look at all.
+    pub async fn owns_any(&self, service: &str) -> Result<bool, StepError> {
+        let marker = format!(":{service}:");
+        Ok(self.tagged().await?.iter().any(|t| t.arn.contains(&marker)))
     }
 
     /// The fleet's image id from its SSM public parameter (`None` without one).

@@ -302,3 +302,13 @@ fn on_a_terminal_apply_asks_and_only_yes_goes_ahead() {
     assert_eq!(tagged(&stack).len(), 2);
     cli(&stack).args(["destroy", "--auto-approve"]).run().success();
 }
+
+#[test]
+fn a_stack_without_network_or_database_reads_neither() {
+    let stack = stack_copy("examples/minimal.yaml", "lean");
+    apply(&stack);
+    let plan = cli(&stack).args(["-v", "plan"]).run().success();
+    let calls = plan.stderr.lines().find(|l| l.contains("AWS calls of the read")).expect("-v lists the read's calls");
+    assert!(!calls.contains("EC2.") && !calls.contains("RDS."), "{calls}");
+    cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+}

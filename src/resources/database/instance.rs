@@ -18,7 +18,7 @@ use super::{converge_tags, identifier, ownership, tags_of, to_tags};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, Desired, Observed};
-use crate::plan::{attr, Action, AttrChange, ResourceChange};
+use crate::plan::{attr, strings, Action, AttrChange, ResourceChange};
 use crate::resources::wait::{self, Poll};
 use crate::resources::{tags_from, Cx, Live, Provider, TAG_STACK};
 use async_trait::async_trait;
@@ -39,10 +39,6 @@ fn db(cx: &Cx) -> Result<&Database, StepError> {
 
 fn timeout(cx: &Cx) -> Duration {
     Duration::from_secs(cx.stack.database.as_ref().map_or(2400, |d| d.wait_timeout_seconds))
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
 }
 
 /// Describe one instance; `None` when it does not exist.
@@ -98,6 +94,10 @@ impl Provider for Instances {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+        // Without a database in the file, look only when the stack still owns one.
+        if wanted.is_empty() && !live.owns_any("rds").await? {
+            return Ok(vec![]);
+        }
         // One listing finds the file's identifier and every instance tagged as ours.
         let mut found = Vec::new();
         let mut pages = cx.aws.rds.describe_db_instances().into_paginator().send();

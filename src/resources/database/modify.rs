@@ -6,16 +6,12 @@
 use super::attrs::MANAGED;
 use crate::apply::StepError;
 use crate::engine::{Addr, Desired, Observed};
-use crate::plan::{attr, AttrChange};
+use crate::plan::{attr, strings, AttrChange};
 use crate::resources::Cx;
 use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
 use aws_sdk_rds::types::CloudwatchLogsExportConfiguration;
 use bumarket_stack::Database;
 use serde_json::Value;
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
-}
 
 /// `<stack>-final-<UTC yyyymmddhhmmss>`.
 pub fn final_snapshot_name(stack: &str, now: std::time::SystemTime) -> String {

@@ -10,17 +10,13 @@ use super::{converge_tags, ownership, subnet_group_name, tags_of, to_tags};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, Attrs, Desired, Observed};
-use crate::plan::{attr, AttrChange};
+use crate::plan::{attr, strings, AttrChange};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 pub struct SubnetGroups;
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
-}
 
 /// Live subnet ids of the addresses in `subnets`.
 fn subnet_ids(cx: &Cx, a: &Attrs) -> Result<Vec<String>, StepError> {
@@ -51,6 +47,10 @@ impl Provider for SubnetGroups {
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         let name = subnet_group_name(cx);
+        // Without a database in the file, look only when the stack still owns one.
+        if wanted.is_empty() && !live.owns_any("rds").await? {
+            return Ok(vec![]);
+        }
         let rds = &cx.aws.rds;
         // The group's ARN follows from its name: its tags are read alongside, not after.
         let arn = format!("arn:{}:rds:{}:{}:subgrp:{name}", cx.partition(), cx.region(), cx.account);

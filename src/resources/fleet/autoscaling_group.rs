@@ -11,7 +11,7 @@ use super::{app_name, fingerprint};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
-use crate::plan::{attr, Action, AttrChange, ResourceChange};
+use crate::plan::{attr, strings, Action, AttrChange, ResourceChange};
 use crate::resources::ec2::named_tags;
 use crate::resources::wait::{self, Poll};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider, TAG_RESOURCE, TAG_STACK};
@@ -28,10 +28,6 @@ pub const TAG_TEMPLATE: &str = "bumarket-infra:template";
 
 /// How often waits look again.
 const POLL: Duration = Duration::from_secs(10);
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
-}
 
 #[async_trait]
 impl Provider for Groups {

@@ -11,12 +11,12 @@ use super::{deleted, observed, resolve, shown, stack_addrs, text, vpc_addr};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, Attrs, Desired, Observed};
-use crate::plan::{attr, AttrChange};
+use crate::plan::{attr, strings, AttrChange};
 use crate::resources::ec2::{converge_tags, gone, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, RouteTable};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -122,12 +122,6 @@ async fn converge_subnets(
         }
     }
     Ok(())
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-        .unwrap_or_default()
 }
 
 #[async_trait]
