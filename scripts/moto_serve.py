@@ -19,7 +19,8 @@ S3 answers after the operation (`<GetBucketVersioningResponse>`) where AWS sends
 `<VersioningConfiguration>`; botocore does not care, the AWS SDK for Rust fails to
 parse them. FIXUPS renames those roots, nothing else (docs/moto-probe.md). And the
 SDK speaks CloudWatch's rpc-v2-cbor protocol, which moto does not know (HTTP 404):
-cloudwatch_cbor translates those calls to JSON 1.0 and the answers back.
+cloudwatch_cbor translates those calls to JSON 1.0 and the answers back. And moto
+drops the tags a CreateBucket call carries: s3_create_tags puts them on the bucket.
 
 Set MOTO_IAM_LOAD_MANAGED_POLICIES=true in the environment to get AWS-managed
 IAM policies (scripts/testbed and the Rust harness do).
@@ -95,6 +96,48 @@ def fix_s3_roots(app):
             headers.append(("Content-Length", str(len(body))))
         start_response(status, headers, exc_info)
         return [body]
+
+    return wrapped
+
+
+def s3_create_tags(app):
+    """WSGI middleware: AWS tags a bucket with the `Tags` of its CreateBucketConfiguration
+    in the same call; moto 5.2.5 accepts and drops them. Without this, an apply killed
+    between CreateBucket and PutBucketTagging leaves a bucket no tag says is ours, which
+    cannot happen on AWS. The tags are put with moto's own backend once moto has
+    created the bucket."""
+    import io
+    import xml.etree.ElementTree as ET
+
+    def wrapped(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") != "PUT" or environ.get("QUERY_STRING") or path.strip("/").count("/"):
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        tags = {}
+        if b"<Tags>" in raw:
+            try:
+                for tag in ET.fromstring(raw).iter():
+                    if tag.tag.endswith("}Tag") or tag.tag == "Tag":
+                        kv = {c.tag.rsplit("}", 1)[-1]: c.text or "" for c in tag}
+                        tags[kv.get("Key", "")] = kv.get("Value", "")
+            except ET.ParseError:
+                tags = {}
+        status_seen = {}
+
+        def capture(status, headers, exc_info=None):
+            status_seen["status"] = status
+            return start_response(status, headers, exc_info)
+
+        out = app(environ, capture)
+        if tags and status_seen.get("status", "").startswith("200"):
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.s3.models import s3_backends
+
+            s3_backends[DEFAULT_ACCOUNT_ID]["aws"].put_bucket_tagging(path.strip("/"), tags)
+        return out
 
     return wrapped
 
@@ -205,7 +248,7 @@ def main() -> int:
     # What moto.server.ThreadedMotoServer does, with the fix-ups around the app.
     app = DomainDispatcherApplication(create_backend_app)
     if not args.no_fixups:
-        app = cloudwatch_cbor(fix_s3_roots(app))
+        app = cloudwatch_cbor(s3_create_tags(fix_s3_roots(app)))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

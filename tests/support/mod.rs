@@ -426,3 +426,69 @@ pub fn stack_copy(repo_relative: &str, unique_suffix: &str) -> TempStack {
     std::fs::write(&path, out).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     TempStack { dir, path, name }
 }
+
+/// The test bed's fault-injecting proxy (`scripts/fault_proxy.py`) in front of the
+/// emulator: throttling, 5xx, dropped connections, lost answers, denied calls, latency,
+/// a kill of the client after its k-th call, slow in-progress states. One per test: it
+/// exits when the test process ends, or when dropped.
+pub struct Proxy {
+    /// The URL to give the binary as its endpoint.
+    pub endpoint: String,
+    child: std::process::Child,
+}
+
+impl Proxy {
+    /// Starts `fault_proxy.py <emulator> <args>` (see its `--help` for the options).
+    pub fn start(emu: &Emulator, args: &[&str]) -> Proxy {
+        let root = repo_root();
+        let mut cmd = Command::new(root.join(".venv/bin/python"));
+        scrub_env(&mut cmd);
+        let mut child = cmd
+            .arg(root.join("scripts/fault_proxy.py"))
+            .arg(&emu.endpoint)
+            .args(["--quiet", "--parent-pid", &std::process::id().to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start scripts/fault_proxy.py");
+        let mut line = String::new();
+        let _ = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line);
+        let Some(endpoint) = line.trim().strip_prefix("READY ").map(str::to_string) else {
+            let _ = child.kill();
+            panic!("scripts/fault_proxy.py {args:?} did not start: {line:?}");
+        };
+        Proxy { endpoint, child }
+    }
+
+    /// A run of the binary through this proxy.
+    pub fn cli(&self, emu: &Emulator) -> Cli {
+        Cli::new(emu).env("AWS_ENDPOINT_URL", &self.endpoint)
+    }
+
+    /// The proxy's counters: `requests`, `forwarded`, `faults` (by kind), `operations`
+    /// (`service:Operation` in arrival order), `rewrites`, `killed` (pid or null).
+    pub fn stats(&self) -> Value {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr).expect("connect to the proxy");
+        conn.write_all(format!("GET /__proxy/stats HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).expect("ask");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).expect("read the proxy's stats");
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("proxy stats are not JSON ({e}): {answer}"))
+    }
+
+    /// How many faults of `kind` (`throttle`, `server-error`, `reset-before`,
+    /// `reset-after`, `deny`) were injected.
+    pub fn faults(&self, kind: &str) -> u64 {
+        self.stats()["faults"][kind].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
