@@ -36,6 +36,8 @@ use std::collections::BTreeMap;
 pub const TAG_STACK: &str = "bumarket-infra:stack";
 /// Tag holding the resource's logical address.
 pub const TAG_RESOURCE: &str = "bumarket-infra:resource";
+/// Tag recording what was last applied, attribute by attribute (see `plan::drift`).
+pub use crate::plan::drift::TAG_APPLIED;
 
 /// Everything a provider needs to act: clients, the checked stack, the account, values
 /// resolved at plan time, and the live ids of the stack's resources.
@@ -194,9 +196,14 @@ impl Registry {
             .unwrap_or_else(|| panic!("no provider for `{addr}`"))
     }
 
-    /// Every desired resource of the stack.
+    /// Every desired resource of the stack; those with tags also carry the record of
+    /// what they ask for ([`TAG_APPLIED`]), so a later plan can tell drift.
     pub fn desired(&self) -> Vec<Desired> {
-        self.providers.iter().flat_map(|p| p.desired(&self.cx)).collect()
+        let mut all: Vec<Desired> = self.providers.iter().flat_map(|p| p.desired(&self.cx)).collect();
+        for d in &mut all {
+            crate::plan::drift::stamp(&mut d.attrs);
+        }
+        all
     }
 
     /// Read every kind in parallel (wave two; wave one is shared through `live`).
