@@ -319,3 +319,37 @@ pub fn tag_delta(
     let remove = before.keys().filter(|k| !after.contains_key(*k)).cloned().collect();
     (set, remove)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::Options;
+    use crate::plan::drift;
+    use std::path::Path;
+
+    /// Every resource of the seed stack that has tags carries the applied record, at full
+    /// width and within AWS's tag value limit; the others have no tags to carry it.
+    #[tokio::test]
+    async fn every_tagged_resource_of_the_seed_stack_carries_a_record_that_fits() {
+        let file = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"));
+        let stack = bumarket_stack::load(file).unwrap();
+        let aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
+        let registry = Registry::new(Cx::new(aws, stack, "123456789012".into(), Some("ami-1".into())));
+        let mut untagged = std::collections::BTreeSet::new();
+        let mut widest = 0;
+        for d in registry.desired() {
+            let Some(tags) = d.attrs.get("tags") else {
+                untagged.insert(d.addr.kind().to_string());
+                continue;
+            };
+            let record = tags[TAG_APPLIED].as_str().unwrap_or_else(|| panic!("`{}` has no record", d.addr));
+            assert!(record.len() <= drift::MAX_TAG_VALUE, "`{}`: {record}", d.addr);
+            assert_eq!(drift::width(d.attrs.len()), 3, "`{}` has {} attributes", d.addr, d.attrs.len());
+            widest = widest.max(record.len());
+        }
+        // The widest today: database.main, 22 attributes, 74 chars.
+        assert!(widest > 0 && widest <= 120, "the widest record is {widest} chars");
+        let untagged: Vec<&str> = untagged.iter().map(String::as_str).collect();
+        assert_eq!(untagged, ["dashboard", "group", "listener", "scaling_policy", "subscription"]);
+    }
+}
