@@ -36,11 +36,7 @@ const ATTR_WIDTH: usize = 3;
 /// in a tag value, 0 when not even one does (then no record is kept).
 pub fn width(n: usize) -> usize {
     let room = MAX_TAG_VALUE - (VERSION.len() + 1 + NAMES_WIDTH + 1);
-    if n == 0 {
-        ATTR_WIDTH
-    } else {
-        ATTR_WIDTH.min(room / n)
-    }
+    room.checked_div(n).map_or(ATTR_WIDTH, |w| w.min(ATTR_WIDTH))
 }
 
 /// A JSON value with object keys sorted at every level, as text.
