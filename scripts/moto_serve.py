@@ -19,8 +19,10 @@ S3 answers after the operation (`<GetBucketVersioningResponse>`) where AWS sends
 `<VersioningConfiguration>`; botocore does not care, the AWS SDK for Rust fails to
 parse them. FIXUPS renames those roots, nothing else (docs/moto-probe.md). And the
 SDK speaks CloudWatch's rpc-v2-cbor protocol, which moto does not know (HTTP 404):
-cloudwatch_cbor translates those calls to JSON 1.0 and the answers back. And moto
+cloudwatch_cbor translates those calls to JSON 1.0 and the answers back. moto
 drops the tags a CreateBucket call carries: s3_create_tags puts them on the bucket.
+And DescribeLaunchTemplates answers with the tags a template had when it was made;
+live_launch_template_tags makes it answer with its tags now, as AWS does.
 
 Set MOTO_IAM_LOAD_MANAGED_POLICIES=true in the environment to get AWS-managed
 IAM policies (scripts/testbed and the Rust harness do).
@@ -215,6 +217,15 @@ def wait_until_answering(url: str, timeout: float) -> None:
             time.sleep(0.05)
 
 
+def live_launch_template_tags() -> None:
+    """moto 5.2.5 copies a launch template's tags when it is made and answers
+    DescribeLaunchTemplates with that copy: tags changed later (CreateTags, DeleteTags)
+    never show there, as they do on AWS. Answer with the tags as they are now."""
+    from moto.ec2.models.launch_templates import LaunchTemplate
+
+    LaunchTemplate.tags = property(lambda self: self.get_tags(), lambda self, _copy: None)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("host")
@@ -249,6 +260,7 @@ def main() -> int:
     app = DomainDispatcherApplication(create_backend_app)
     if not args.no_fixups:
         app = cloudwatch_cbor(s3_create_tags(fix_s3_roots(app)))
+        live_launch_template_tags()
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

@@ -5,7 +5,7 @@
 //! names it, and nothing is changed. Live resources of ours that the file no longer has
 //! are deleted; extra live copies of one address are deleted as duplicates.
 
-use super::{decide, Action, KindRules, Plan, Reason, ResourceChange, FORMAT_VERSION};
+use super::{decide, drift, Action, KindRules, Plan, Reason, ResourceChange, FORMAT_VERSION};
 use crate::engine::{Addr, Desired, Observed, Ownership};
 use std::collections::BTreeMap;
 
@@ -26,6 +26,10 @@ impl std::fmt::Display for Conflict {
         )
     }
 }
+
+/// Why a resource whose only difference is the applied record (made by a version
+/// without drift detection, or stale) is updated anyway.
+pub const RECORD_ONLY: &str = "records what was applied, so later plans can tell drift; nothing else changes";
 
 /// What the plan is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +75,19 @@ pub fn build(
         live.sort_by_key(|o| o.name != d.name);
         let mut live = live.into_iter();
         let current = live.next();
-        let (action, changes) = decide(
+        let (action, mut changes) = decide(
             Some(&d.attrs),
             current.as_ref().map(|o| &o.attrs),
             rules.force_new(&d.addr),
             rules.sensitive(&d.addr),
         );
+        let mut notes = vec![];
+        if let Some(o) = &current {
+            drift::mark(&d.attrs, &o.attrs, &mut changes);
+            if action == Action::Update && changes.iter().all(drift::only_applied) {
+                notes.push(RECORD_ONLY.to_string());
+            }
+        }
         let reason = match action {
             Action::Create => Some(Reason::New),
             Action::NoOp => None,
@@ -90,7 +101,7 @@ pub fn build(
             changes,
             desired: Some(d.clone()),
             observed: current,
-            notes: vec![],
+            notes,
         });
         resources.extend(live.map(|o| delete(o, Reason::Duplicate)));
     }

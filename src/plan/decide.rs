@@ -31,6 +31,7 @@ pub fn decide(
                         after: after.cloned(),
                         forces_replacement: force_new.contains(&name.as_str()),
                         sensitive: sensitive.contains(&name.as_str()),
+                        drift: false,
                     })
                 })
                 .collect();

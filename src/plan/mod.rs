@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod decide;
+pub mod drift;
 pub mod saved;
 
 use crate::engine::{Addr, Attrs, Desired, Observed};
@@ -70,6 +71,10 @@ pub struct AttrChange {
     /// Shown as `(sensitive)` and never written out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
+    /// AWS changed it outside bumarket-infra: the file still wants what was last applied
+    /// (see [`drift`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drift: bool,
 }
 
 /// The planned change of one resource.
@@ -93,6 +98,17 @@ pub struct ResourceChange {
 impl ResourceChange {
     pub fn forced_by(&self) -> impl Iterator<Item = &str> {
         self.changes.iter().filter(|c| c.forces_replacement).map(|c| c.name.as_str())
+    }
+
+    /// The changes users see: all but one that only rewrites the applied record.
+    pub fn shown_changes(&self) -> impl Iterator<Item = &AttrChange> {
+        self.changes.iter().filter(|c| !drift::only_applied(c))
+    }
+
+    /// Every change users see was made outside bumarket-infra (and there is one).
+    pub fn all_drift(&self) -> bool {
+        let mut shown = self.shown_changes().peekable();
+        shown.peek().is_some() && shown.all(|c| c.drift)
     }
 }
 

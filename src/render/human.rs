@@ -1,6 +1,7 @@
 //! The plan as people read it in a terminal or a pull request, without colour if need be.
 
 use super::Style;
+use crate::plan::drift::TAG_APPLIED;
 use crate::plan::{Action, AttrChange, Plan, Reason, ResourceChange};
 use serde_json::Value;
 use std::fmt::Write;
@@ -57,6 +58,7 @@ fn resource(out: &mut String, r: &ResourceChange, file: &str, width: usize, styl
             let forced: Vec<String> = r.forced_by().map(|f| format!("`{f}`")).collect();
             format!("(replaced: {} cannot change in place)", forced.join(", "))
         }
+        (_, Action::Update) if r.all_drift() => format!("({DRIFT})"),
         _ => String::new(),
     };
     let mut line = format!("{sign} {:<width$}  {}", r.addr.0, r.name);
@@ -68,17 +70,38 @@ fn resource(out: &mut String, r: &ResourceChange, file: &str, width: usize, styl
         let _ = write!(line, "   ({n})");
     }
     let _ = writeln!(out, "{}", line.trim_end());
-    let lines: Vec<(&str, String, String, bool)> = r.changes.iter().flat_map(attribute_lines).collect();
-    let width = lines.iter().map(|l| l.1.len()).max().unwrap_or(0);
-    for (sign, path, text, forces) in lines {
-        let forces = if forces { "   (forces replacement)" } else { "" };
-        let sign = style.paint(if sign == "-" { "31" } else { "33" }, sign);
-        let _ = writeln!(out, "      {sign} {path:<width$}   {text}{forces}");
+    let lines: Vec<Line> = r.shown_changes().flat_map(attribute_lines).collect();
+    let width = lines.iter().map(|l| l.path.len()).max().unwrap_or(0);
+    let text_width = lines.iter().filter(|l| l.drift).map(|l| l.text.chars().count()).max().unwrap_or(0);
+    for l in lines {
+        let sign = style.paint(if l.sign == "-" { "31" } else { "33" }, l.sign);
+        let mut text = format!("      {sign} {:<width$}   {}", l.path, l.text);
+        if l.forces {
+            text.push_str("   (forces replacement)");
+        }
+        if l.drift {
+            let pad = text_width - l.text.chars().count();
+            let _ = write!(text, "{:pad$}   ({DRIFT})", "");
+        }
+        let _ = writeln!(out, "{text}");
     }
 }
 
-/// One line per differing leaf of an attribute: (sign, path, values, forces replacement).
-fn attribute_lines(c: &AttrChange) -> Vec<(&'static str, String, String, bool)> {
+/// What a drifted attribute's line (and a resource line, when all its changes are drift)
+/// says.
+pub const DRIFT: &str = "drift: changed outside bumarket-infra";
+
+/// One line of an attribute change.
+struct Line {
+    sign: &'static str,
+    path: String,
+    text: String,
+    forces: bool,
+    drift: bool,
+}
+
+/// One line per differing leaf of an attribute. The applied record is never a line.
+fn attribute_lines(c: &AttrChange) -> Vec<Line> {
     let mut leaves = Vec::new();
     if c.sensitive {
         let hidden = Some(Value::String("(sensitive)".into()));
@@ -86,8 +109,10 @@ fn attribute_lines(c: &AttrChange) -> Vec<(&'static str, String, String, bool)> 
     } else {
         diff(&c.name, c.before.as_ref(), c.after.as_ref(), &mut leaves);
     }
+    let record = format!("tags.{TAG_APPLIED}");
     leaves
         .into_iter()
+        .filter(|(path, _, _)| *path != record)
         .filter_map(|(path, before, after)| {
             let (sign, text) = match (before, after) {
                 (None, Some(a)) => ("+", short(&a)),
@@ -95,7 +120,7 @@ fn attribute_lines(c: &AttrChange) -> Vec<(&'static str, String, String, bool)> 
                 (Some(b), Some(a)) => ("~", format!("{} -> {}", short(&b), short(&a))),
                 (None, None) => return None,
             };
-            Some((sign, path, text, c.forces_replacement))
+            Some(Line { sign, path, text, forces: c.forces_replacement, drift: c.drift })
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! `plan --json`: one document on stdout, schema version [`crate::plan::FORMAT_VERSION`],
 //! documented in docs/plan-json.md. Sensitive values are replaced by `"(sensitive)"`.
 
-use crate::plan::{Plan, ResourceChange};
+use crate::plan::{drift, AttrChange, Plan, ResourceChange};
 use serde_json::{json, Value};
 
 pub fn plan(p: &Plan) -> Value {
@@ -18,6 +18,15 @@ pub fn plan(p: &Plan) -> Value {
     })
 }
 
+/// `tags` as users know them: without the applied record, which is the tool's own.
+fn unrecorded(c: &AttrChange, v: &Option<Value>) -> Option<Value> {
+    if c.name == "tags" {
+        v.as_ref().map(drift::without_applied)
+    } else {
+        v.clone()
+    }
+}
+
 fn resource(r: &ResourceChange) -> Value {
     let hide =
         |v: &Option<Value>, sensitive: bool| if sensitive && v.is_some() { json!("(sensitive)") } else { json!(v) };
@@ -27,11 +36,12 @@ fn resource(r: &ResourceChange) -> Value {
         "reason": r.reason,
         "name": r.name,
         "replace_because": r.forced_by().collect::<Vec<_>>(),
-        "changes": r.changes.iter().map(|c| json!({
+        "changes": r.shown_changes().map(|c| json!({
             "attribute": c.name,
-            "before": hide(&c.before, c.sensitive),
-            "after": hide(&c.after, c.sensitive),
+            "before": hide(&unrecorded(c, &c.before), c.sensitive),
+            "after": hide(&unrecorded(c, &c.after), c.sensitive),
             "forces_replacement": c.forces_replacement,
+            "drift": c.drift,
         })).collect::<Vec<_>>(),
         "notes": r.notes,
     })

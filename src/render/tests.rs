@@ -81,3 +81,82 @@ fn leaf_diff_paths() {
     );
     assert_eq!(out, vec![("policy.Statement[0].Action[0]".to_string(), Some(json!("a")), Some(json!("b")))]);
 }
+
+/// The stack of `plan_with_drift`: the logs bucket as the file wants it now (stamped as
+/// the registry does), and as AWS has it after an apply of `applied` and then changes.
+fn drift_plan() -> Plan {
+    let file = |days: i64, versioning: bool| {
+        let mut attrs: Attrs = serde_json::from_value(json!({"name": "bumarket-logs",
+            "lifecycle": [{"id": "expire", "expire_after_days": days}], "versioning": versioning,
+            "tags": {"bumarket-infra:stack": "bumarket", "team": "web"}}))
+        .unwrap();
+        crate::plan::drift::stamp(&mut attrs);
+        attrs
+    };
+    let desired_of = |addr: &str, name: &str, attrs: Attrs| Desired {
+        addr: Addr(addr.into()),
+        name: name.into(),
+        attrs,
+        deps: vec![],
+    };
+    let observed_of = |addr: &str, name: &str, attrs: Attrs| Observed {
+        addr: Addr(addr.into()),
+        name: name.into(),
+        id: name.into(),
+        attrs,
+        ownership: Ownership::Ours,
+        outputs: Default::default(),
+        deps: vec![],
+    };
+    // logs: applied with 180 days; someone set 30 in the console. The file is unchanged.
+    let mut logs_live = file(180, true);
+    logs_live.insert("lifecycle".into(), json!([{"id": "expire", "expire_after_days": 30}]));
+    // media: applied with versioning on; then the file turned it off, and someone set the
+    // lifecycle to 30 days in the console.
+    let mut media_live = file(180, true);
+    media_live.insert("lifecycle".into(), json!([{"id": "expire", "expire_after_days": 30}]));
+    // images: applied by a version without drift detection (no record).
+    let mut images_live = file(180, true);
+    images_live.get_mut("tags").unwrap().as_object_mut().unwrap().remove(crate::plan::drift::TAG_APPLIED);
+    let desired = vec![
+        desired_of("bucket.logs", "bumarket-logs", file(180, true)),
+        desired_of("bucket.media", "bumarket-media", file(180, false)),
+        desired_of("bucket.images", "bumarket-images", file(180, true)),
+    ];
+    let observed = vec![
+        observed_of("bucket.logs", "bumarket-logs", logs_live),
+        observed_of("bucket.media", "bumarket-media", media_live),
+        observed_of("bucket.images", "bumarket-images", images_live),
+    ];
+    build("bumarket", "ap-northeast-2", Mode::Converge, &desired, observed, &Rules).unwrap()
+}
+
+#[test]
+fn plan_with_drift() {
+    insta::assert_snapshot!(plan(&drift_plan(), "stacks/bumarket.yaml", Style { color: false }));
+}
+
+#[test]
+fn json_marks_drift_and_never_shows_the_record() {
+    let doc = crate::render::json::plan(&drift_plan());
+    let by_addr = |a: &str| doc["resources"].as_array().unwrap().iter().find(|r| r["address"] == a).unwrap().clone();
+    let logs = by_addr("bucket.logs");
+    assert_eq!(logs["action"], "update");
+    assert_eq!(logs["changes"].as_array().unwrap().len(), 1, "{logs}");
+    assert_eq!(logs["changes"][0]["attribute"], "lifecycle");
+    assert_eq!(logs["changes"][0]["drift"], true);
+    let media = by_addr("bucket.media");
+    let marks: Vec<(String, bool)> = media["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["attribute"].as_str().unwrap().to_string(), c["drift"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(marks, [("lifecycle".to_string(), true), ("versioning".to_string(), false)]);
+    // Only the record is missing: an update with no change line, and words saying why.
+    let images = by_addr("bucket.images");
+    assert_eq!(images["action"], "update");
+    assert_eq!(images["changes"], json!([]));
+    assert_eq!(images["notes"], json!([crate::plan::build::RECORD_ONLY]));
+    assert!(!doc.to_string().contains("bumarket-infra:applied"), "{doc}");
+}

@@ -7,7 +7,7 @@
 //! reads the six configurations of each in parallel. A wanted bucket the tagging API does
 //! not list costs one `HeadBucket` (absent, someone else's, or untagged).
 
-use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_RESOURCE, TAG_STACK};
+use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_APPLIED, TAG_RESOURCE, TAG_STACK};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, error::status, is_code};
 use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
@@ -324,7 +324,11 @@ impl Provider for Buckets {
 
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let s3 = &cx.aws.s3;
-        let tags = tags_from(attr(&d.attrs, "tags"));
+        let all_tags = tags_from(attr(&d.attrs, "tags"));
+        // The applied record is written last, once every setting is in place: a create that
+        // fails half-way must not claim the rest was applied (it would show as drift).
+        let mut tags = all_tags.clone();
+        tags.remove(TAG_APPLIED);
         let mut config = s3t::CreateBucketConfiguration::builder().set_tags(Some(s3_tags(&tags)));
         if cx.region() != "us-east-1" {
             config = config.location_constraint(s3t::BucketLocationConstraint::from(cx.region()));
@@ -366,9 +370,14 @@ impl Provider for Buckets {
                 after: Some(v.clone()),
                 forces_replacement: false,
                 sensitive: false,
+                drift: false,
             })
             .collect();
-        apply_changes(cx, &d.name, &all).await
+        apply_changes(cx, &d.name, &all).await?;
+        if all_tags != tags {
+            put_tags(cx, &d.name, &all_tags).await?;
+        }
+        Ok(())
     }
 
     async fn update(
@@ -379,14 +388,16 @@ impl Provider for Buckets {
         changes: &[AttrChange],
         _p: &Progress<'_>,
     ) -> Result<(), StepError> {
+        let rest: Vec<AttrChange> = changes.iter().filter(|c| c.name != "tags").cloned().collect();
+        apply_changes(cx, &d.name, &rest).await?;
+        // Tags last: they carry the applied record, true only once the rest is done.
         if let Some(c) = changes.iter().find(|c| c.name == "tags") {
             let (set, remove) = tag_delta(&tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref()));
             if !set.is_empty() || !remove.is_empty() {
                 put_tags(cx, &d.name, &tags_from(c.after.as_ref())).await?;
             }
         }
-        let rest: Vec<AttrChange> = changes.iter().filter(|c| c.name != "tags").cloned().collect();
-        apply_changes(cx, &d.name, &rest).await
+        Ok(())
     }
 
     async fn delete(&self, cx: &Cx, o: &Observed, d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError> {

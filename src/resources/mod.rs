@@ -36,6 +36,8 @@ use std::collections::BTreeMap;
 pub const TAG_STACK: &str = "bumarket-infra:stack";
 /// Tag holding the resource's logical address.
 pub const TAG_RESOURCE: &str = "bumarket-infra:resource";
+/// Tag recording what was last applied, attribute by attribute (see `plan::drift`).
+pub use crate::plan::drift::TAG_APPLIED;
 
 /// Everything a provider needs to act: clients, the checked stack, the account, values
 /// resolved at plan time, and the live ids of the stack's resources.
@@ -194,9 +196,14 @@ impl Registry {
             .unwrap_or_else(|| panic!("no provider for `{addr}`"))
     }
 
-    /// Every desired resource of the stack.
+    /// Every desired resource of the stack; those with tags also carry the record of
+    /// what they ask for ([`TAG_APPLIED`]), so a later plan can tell drift.
     pub fn desired(&self) -> Vec<Desired> {
-        self.providers.iter().flat_map(|p| p.desired(&self.cx)).collect()
+        let mut all: Vec<Desired> = self.providers.iter().flat_map(|p| p.desired(&self.cx)).collect();
+        for d in &mut all {
+            crate::plan::drift::stamp(&mut d.attrs);
+        }
+        all
     }
 
     /// Read every kind in parallel (wave two; wave one is shared through `live`).
@@ -286,7 +293,12 @@ impl Operator for Registry {
         changes: &[AttrChange],
         p: &Progress<'_>,
     ) -> Result<(), StepError> {
-        self.provider(&d.addr).update(&self.cx, d, o, changes, p).await
+        // Tags last: they carry the applied record (`plan::drift`), which must not claim
+        // what a failing step did not do (the next plan would call it drift). Providers
+        // that work through the changes in order thus write tags after the rest.
+        let mut ordered = changes.to_vec();
+        ordered.sort_by_key(|c| c.name == "tags");
+        self.provider(&d.addr).update(&self.cx, d, o, &ordered, p).await
     }
     async fn delete(&self, o: &Observed, d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError> {
         self.provider(&o.addr).delete(&self.cx, o, d, p).await
@@ -311,4 +323,111 @@ pub fn tag_delta(
     let set = after.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let remove = before.keys().filter(|k| !after.contains_key(*k)).cloned().collect();
     (set, remove)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::Options;
+    use crate::plan::drift;
+    use std::path::Path;
+
+    /// Records the order in which an update is given its changes.
+    struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    #[async_trait]
+    impl Provider for Recorder {
+        fn kind(&self) -> &'static str {
+            "bucket"
+        }
+        fn layer(&self) -> u8 {
+            0
+        }
+        fn desired(&self, _: &Cx) -> Vec<Desired> {
+            vec![]
+        }
+        async fn read(&self, _: &Cx, _: &Live, _: &[&Desired]) -> Result<Vec<Observed>, StepError> {
+            Ok(vec![])
+        }
+        async fn create(&self, _: &Cx, _: &Desired, _: &Progress<'_>) -> Result<(), StepError> {
+            Ok(())
+        }
+        async fn update(
+            &self,
+            _: &Cx,
+            _: &Desired,
+            _: &Observed,
+            changes: &[AttrChange],
+            _: &Progress<'_>,
+        ) -> Result<(), StepError> {
+            self.0.lock().unwrap().extend(changes.iter().map(|c| c.name.clone()));
+            Ok(())
+        }
+        async fn delete(&self, _: &Cx, _: &Observed, _: Option<&Desired>, _: &Progress<'_>) -> Result<(), StepError> {
+            Ok(())
+        }
+    }
+
+    struct Quiet;
+    impl crate::apply::Reporter for Quiet {
+        fn event(&self, _: crate::apply::events::Event) {}
+    }
+
+    #[tokio::test]
+    async fn updates_get_the_tags_change_last() {
+        let file = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/minimal.yaml"));
+        let stack = bumarket_stack::load(file).unwrap();
+        let aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut registry = Registry::new(Cx::new(aws, stack, "123456789012".into(), None));
+        registry.providers = vec![Box::new(Recorder(seen.clone()))];
+        let change = |name: &str| AttrChange {
+            name: name.into(),
+            before: None,
+            after: None,
+            forces_replacement: false,
+            sensitive: false,
+            drift: false,
+        };
+        let addr = Addr::new("bucket", "b");
+        let d = Desired { addr: addr.clone(), name: "b".into(), attrs: Default::default(), deps: vec![] };
+        let o = Observed {
+            addr: addr.clone(),
+            name: "b".into(),
+            id: "b".into(),
+            attrs: Default::default(),
+            ownership: crate::engine::Ownership::Ours,
+            outputs: Default::default(),
+            deps: vec![],
+        };
+        let changes = [change("lifecycle"), change("tags"), change("versioning")];
+        Operator::update(&registry, &d, &o, &changes, &Progress::new(&addr, &Quiet)).await.unwrap();
+        assert_eq!(*seen.lock().unwrap(), ["lifecycle", "versioning", "tags"]);
+    }
+
+    /// Every resource of the seed stack that has tags carries the applied record, at full
+    /// width and within AWS's tag value limit; the others have no tags to carry it.
+    #[tokio::test]
+    async fn every_tagged_resource_of_the_seed_stack_carries_a_record_that_fits() {
+        let file = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"));
+        let stack = bumarket_stack::load(file).unwrap();
+        let aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
+        let registry = Registry::new(Cx::new(aws, stack, "123456789012".into(), Some("ami-1".into())));
+        let mut untagged = std::collections::BTreeSet::new();
+        let mut widest = 0;
+        for d in registry.desired() {
+            let Some(tags) = d.attrs.get("tags") else {
+                untagged.insert(d.addr.kind().to_string());
+                continue;
+            };
+            let record = tags[TAG_APPLIED].as_str().unwrap_or_else(|| panic!("`{}` has no record", d.addr));
+            assert!(record.len() <= drift::MAX_TAG_VALUE, "`{}`: {record}", d.addr);
+            assert_eq!(drift::width(d.attrs.len()), 3, "`{}` has {} attributes", d.addr, d.attrs.len());
+            widest = widest.max(record.len());
+        }
+        // The widest today: database.main, 22 attributes, 74 chars.
+        assert!(widest > 0 && widest <= 120, "the widest record is {widest} chars");
+        let untagged: Vec<&str> = untagged.iter().map(String::as_str).collect();
+        assert_eq!(untagged, ["dashboard", "group", "listener", "scaling_policy", "subscription"]);
+    }
 }

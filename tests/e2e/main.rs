@@ -8,6 +8,7 @@
 mod support;
 
 mod database;
+mod drift;
 mod harness;
 mod load_balancer;
 mod lock;

@@ -212,25 +212,25 @@ impl Provider for Instances {
         p: &Progress<'_>,
     ) -> Result<(), StepError> {
         let db = db(cx)?;
+        if changes.iter().any(|c| c.name != "tags") {
+            let secret = match (&db.password, changes.iter().any(|c| c.name == "password")) {
+                (Password::Secret { arn }, true) => Some(super::secret::password(cx, arn).await?),
+                _ => None,
+            };
+            let req = modify_request(cx, db, d, o, changes, secret)?;
+            req.send().await.map_err(|e| call_error("rds:ModifyDBInstance", e))?;
+            if db.apply_immediately {
+                wait_available(cx, &d.name, "the database to apply the change", p).await?;
+            } else {
+                p.say(format!("changes that wait for the maintenance window apply then ({})", db.maintenance_window));
+            }
+        }
+        // Tags last: they carry the applied record, true only once the rest is done.
         if let Some(c) = changes.iter().find(|c| c.name == "tags") {
             let arn = o.outputs.get("arn").cloned().unwrap_or_default();
             converge_tags(cx, &arn, &tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref())).await?;
         }
-        if changes.iter().all(|c| c.name == "tags") {
-            return Ok(());
-        }
-        let secret = match (&db.password, changes.iter().any(|c| c.name == "password")) {
-            (Password::Secret { arn }, true) => Some(super::secret::password(cx, arn).await?),
-            _ => None,
-        };
-        let req = modify_request(cx, db, d, o, changes, secret)?;
-        req.send().await.map_err(|e| call_error("rds:ModifyDBInstance", e))?;
-        if db.apply_immediately {
-            wait_available(cx, &d.name, "the database to apply the change", p).await
-        } else {
-            p.say(format!("changes that wait for the maintenance window apply then ({})", db.maintenance_window));
-            Ok(())
-        }
+        Ok(())
     }
 
     async fn delete(&self, cx: &Cx, o: &Observed, _d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError> {

@@ -159,6 +159,7 @@ async fn a_change_for_the_maintenance_window_sends_apply_immediately_false_and_o
         after: Some(json!("db.t3.micro")),
         forces_replacement: false,
         sensitive: false,
+        drift: false,
     };
     let said = Said::default();
     Instances.update(&cx, &d, &o, std::slice::from_ref(&change), &Progress::new(&d.addr, &said)).await.unwrap();

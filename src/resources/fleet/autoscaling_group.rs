@@ -14,7 +14,7 @@ use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
 use crate::plan::{attr, strings, Action, AttrChange, ResourceChange};
 use crate::resources::ec2::named_tags;
 use crate::resources::wait::{self, Poll};
-use crate::resources::{tags_from, tags_value, Cx, Live, Provider, TAG_RESOURCE, TAG_STACK};
+use crate::resources::{tags_from, tags_value, Cx, Live, Provider, TAG_APPLIED, TAG_RESOURCE, TAG_STACK};
 use async_trait::async_trait;
 use aws_sdk_autoscaling::types as ast;
 use serde_json::{json, Value};
@@ -203,12 +203,6 @@ impl Provider for Groups {
         if let Some(c) = changes.iter().find(|c| c.name == "target_groups") {
             converge_target_groups(cx, &d.name, c).await?;
         }
-        if let Some(c) = changes.iter().find(|c| c.name == "tags") {
-            let (set, remove) =
-                crate::resources::tag_delta(&tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref()));
-            put_tags(cx, &d.name, &set, true).await?;
-            remove_tags(cx, &d.name, &remove).await?;
-        }
         if changed("template") {
             let instances = o.outputs.get("instances").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
             if instances > 0 {
@@ -216,6 +210,13 @@ impl Provider for Groups {
             }
             // Recorded only once the instances are made from the new settings.
             put_tags(cx, &d.name, &BTreeMap::from([(TAG_TEMPLATE.to_string(), s(a, "template"))]), false).await?;
+        }
+        // Tags last: they carry the applied record, true only once the rest is done.
+        if let Some(c) = changes.iter().find(|c| c.name == "tags") {
+            let (set, remove) =
+                crate::resources::tag_delta(&tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref()));
+            put_tags(cx, &d.name, &set, true).await?;
+            remove_tags(cx, &d.name, &remove).await?;
         }
         Ok(())
     }
@@ -290,7 +291,7 @@ fn asg_tags(group: &str, tags: &BTreeMap<String, String>, propagate: bool) -> Ve
                 .resource_type("auto-scaling-group")
                 .key(k)
                 .value(v)
-                .propagate_at_launch(propagate && k != TAG_RESOURCE)
+                .propagate_at_launch(propagate && k != TAG_RESOURCE && k != TAG_APPLIED)
                 .build()
         })
         .collect()

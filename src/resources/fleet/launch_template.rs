@@ -153,29 +153,14 @@ impl Provider for LaunchTemplates {
         changes: &[AttrChange],
         p: &Progress<'_>,
     ) -> Result<(), StepError> {
-        if let Some(c) = changes.iter().find(|c| c.name == "tags") {
+        let tags = changes.iter().find(|c| c.name == "tags");
+        if changes.iter().any(|c| c.name != "tags") {
+            new_version(cx, d, o, p).await?;
+        }
+        // Tags last: they carry the applied record, true only once the rest is done.
+        if let Some(c) = tags {
             converge_tags(cx, &o.id, &tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref())).await?;
         }
-        if changes.iter().all(|c| c.name == "tags") {
-            return Ok(());
-        }
-        p.say("making a new template version");
-        let ec2 = &cx.aws.ec2;
-        let out = ec2
-            .create_launch_template_version()
-            .launch_template_id(&o.id)
-            .launch_template_data(request_data(cx, d)?)
-            .client_token(format!("{}-{}", d.name, super::fingerprint(&d.attrs)))
-            .send()
-            .await
-            .map_err(|e| call_error("ec2:CreateLaunchTemplateVersion", e))?;
-        let version = out.launch_template_version.and_then(|v| v.version_number).unwrap_or_default();
-        ec2.modify_launch_template()
-            .launch_template_id(&o.id)
-            .default_version(version.to_string())
-            .send()
-            .await
-            .map_err(|e| call_error("ec2:ModifyLaunchTemplate", e))?;
         Ok(())
     }
 
@@ -192,6 +177,28 @@ impl Provider for LaunchTemplates {
             change.notes.push("new version, made the default".into());
         }
     }
+}
+
+/// A new version of the template with the file's settings, made the default.
+async fn new_version(cx: &Cx, d: &Desired, o: &Observed, p: &Progress<'_>) -> Result<(), StepError> {
+    p.say("making a new template version");
+    let ec2 = &cx.aws.ec2;
+    let out = ec2
+        .create_launch_template_version()
+        .launch_template_id(&o.id)
+        .launch_template_data(request_data(cx, d)?)
+        .client_token(format!("{}-{}", d.name, super::fingerprint(&d.attrs)))
+        .send()
+        .await
+        .map_err(|e| call_error("ec2:CreateLaunchTemplateVersion", e))?;
+    let version = out.launch_template_version.and_then(|v| v.version_number).unwrap_or_default();
+    ec2.modify_launch_template()
+        .launch_template_id(&o.id)
+        .default_version(version.to_string())
+        .send()
+        .await
+        .map_err(|e| call_error("ec2:ModifyLaunchTemplate", e))?;
+    Ok(())
 }
 
 /// The template data the file asks for, with references resolved to live ids.
