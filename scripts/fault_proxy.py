@@ -185,8 +185,9 @@ def error_answer(service, path, kind):
     return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)], body
 
 
-def peer_pid(port):
-    """The pid of the local process whose TCP socket has local port `port`."""
+def peer_pid(port, server_port):
+    """The pid of the local process whose TCP socket goes from local port `port` to
+    `server_port` (skipping closed sockets of an earlier connection on that port)."""
     inode = None
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -194,7 +195,8 @@ def peer_pid(port):
                 next(f)
                 for line in f:
                     cols = line.split()
-                    if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    local, remote = (int(c.rsplit(":", 1)[1], 16) for c in cols[1:3])
+                    if local == port and remote == server_port and cols[9] != "0":
                         inode = cols[9]
                         break
         except OSError:
@@ -417,7 +419,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.forwarded += 1
             n = st.forwarded
         if args.kill_after and n == args.kill_after:
-            pid = peer_pid(self.client_address[1])
+            # /proc/net/tcp is read in pieces while sockets come and go: look again if
+            # the socket slipped between two pieces.
+            pid = None
+            for _ in range(20):
+                pid = peer_pid(self.client_address[1], self.server.server_address[1])
+                if pid:
+                    break
+                time.sleep(0.01)
+            sys.stderr.write(f"fault_proxy: kill after call {n}: client port {self.client_address[1]} -> pid {pid}\n")
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 with st.lock:

@@ -71,8 +71,10 @@ pub fn build(
             continue;
         }
         let mut live = by_addr.remove(&d.addr).unwrap_or_default();
-        // Prefer the copy with the wanted name; the rest are duplicates.
-        live.sort_by_key(|o| o.name != d.name);
+        // Prefer the copy with the wanted name, then the one the rest of the stack points
+        // at (after a lost answer to a create, the retried copy got the subnets); the
+        // rest are duplicates.
+        live.sort_by_key(|o| (o.name != d.name, std::cmp::Reverse(rules.references(&o.id))));
         let mut live = live.into_iter();
         let current = live.next();
         let (action, mut changes) = decide(
@@ -160,6 +162,14 @@ mod tests {
         fn layer(&self, addr: &Addr) -> u8 {
             u8::from(addr.kind() == "role")
         }
+        fn references(&self, id: &str) -> usize {
+            // The subnets point at the copy with id `vpc-2`.
+            if id == "vpc-2" {
+                4
+            } else {
+                0
+            }
+        }
     }
 
     fn desired(addr: &str, name: &str, a: i64) -> Desired {
@@ -238,5 +248,23 @@ mod tests {
         let p = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap();
         assert_eq!(p.resources[0].action, Action::Replace);
         assert_eq!(p.resources[0].forced_by().collect::<Vec<_>>(), vec!["name"]);
+    }
+
+    #[test]
+    fn of_two_copies_the_one_the_stack_points_at_is_kept() {
+        // A lost answer to CreateVpc: the SDK retried, AWS made two VPCs; the subnets went
+        // into the second. Keeping the first would try to delete the VPC in use.
+        let d = vec![desired("vpc.main", "v", 1)];
+        let mut first = observed("vpc.main", "v", 1, Ownership::Ours);
+        first.id = "vpc-1".into();
+        let mut second = observed("vpc.main", "v", 1, Ownership::Ours);
+        second.id = "vpc-2".into();
+        for o in [vec![first.clone(), second.clone()], vec![second, first]] {
+            let p = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap();
+            let kept: Vec<_> = p.resources.iter().filter(|r| r.action == Action::NoOp).collect();
+            let gone: Vec<_> = p.resources.iter().filter(|r| r.action == Action::Delete).collect();
+            assert_eq!(kept[0].observed.as_ref().unwrap().id, "vpc-2");
+            assert_eq!(gone[0].observed.as_ref().unwrap().id, "vpc-1");
+        }
     }
 }

@@ -172,6 +172,10 @@ pub trait KindRules {
     }
     /// Dependency layer of the kind: lower layers are created first and deleted last.
     fn layer(&self, addr: &Addr) -> u8;
+    /// How many live resources of the stack point at the live resource `id`.
+    fn references(&self, _id: &str) -> usize {
+        0
+    }
 }
 
 /// Attrs helper: the value of `name`, or `None` when absent or null.

@@ -94,13 +94,9 @@ impl Provider for Groups {
 
     async fn create(&self, cx: &Cx, d: &Desired, _p: &Progress<'_>) -> Result<(), StepError> {
         let aws = &cx.aws;
-        aws.iam
-            .create_group()
-            .group_name(&d.name)
-            .path(cx.iam_path())
-            .send()
-            .await
-            .map_err(|e| call_error("iam:CreateGroup", e))?;
+        let made = aws.iam.create_group().group_name(&d.name).path(cx.iam_path()).send().await.map(drop);
+        super::iam::created_or_ours(aws, super::iam::Entity::Group(&d.name), &cx.iam_path(), "iam:CreateGroup", made)
+            .await?;
         let holder = Holder::Group(&d.name);
         holder.converge_inline(aws, None, attr(&d.attrs, "inline_policies")).await?;
         holder.converge_managed(aws, None, attr(&d.attrs, "managed_policies")).await

@@ -284,3 +284,49 @@ mod tests {
         assert_eq!(decode_document(&want.to_string()), want);
     }
 }
+
+/// An IAM entity a create may meet already there.
+pub enum Entity<'a> {
+    Role(&'a str),
+    Group(&'a str),
+    InstanceProfile(&'a str),
+}
+
+/// The answer to a create that says `EntityAlreadyExists`: fine when the entity lives
+/// under the stack's path, because then it is ours, made by an earlier try of this very
+/// call whose answer was lost (the SDK retries a dropped connection) or by a run killed
+/// before it could read the answer. Anything else stays the error it was.
+pub async fn created_or_ours<E, R>(
+    aws: &Aws,
+    entity: Entity<'_>,
+    path: &str,
+    call: &str,
+    result: Result<(), aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+) -> Result<(), StepError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + crate::aws::error::HasStatus,
+{
+    let Err(err) = result else { return Ok(()) };
+    if !crate::aws::is_code(&err, "EntityAlreadyExists") {
+        return Err(call_error(call, err));
+    }
+    let found = match entity {
+        Entity::Role(n) => aws.iam.get_role().role_name(n).send().await.ok().and_then(|o| o.role).map(|r| r.path),
+        Entity::Group(n) => aws.iam.get_group().group_name(n).send().await.ok().and_then(|o| o.group).map(|g| g.path),
+        Entity::InstanceProfile(n) => aws
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(n)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.instance_profile)
+            .map(|p| p.path),
+    };
+    if found.as_deref() == Some(path) {
+        Ok(())
+    } else {
+        Err(call_error(call, err))
+    }
+}

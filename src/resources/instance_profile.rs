@@ -82,14 +82,17 @@ impl Provider for InstanceProfiles {
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let aws = &cx.aws;
         let tags = tags_from(attr(&d.attrs, "tags"));
-        aws.iam
+        let made = aws
+            .iam
             .create_instance_profile()
             .instance_profile_name(&d.name)
             .path(cx.iam_path())
             .set_tags(Some(iam_tags(&tags)))
             .send()
             .await
-            .map_err(|e| call_error("iam:CreateInstanceProfile", e))?;
+            .map(drop);
+        let entity = super::iam::Entity::InstanceProfile(&d.name);
+        super::iam::created_or_ours(aws, entity, &cx.iam_path(), "iam:CreateInstanceProfile", made).await?;
         if let Some(role) = attr(&d.attrs, "role").and_then(Value::as_str) {
             add_role(cx, &d.name, role).await?;
         }
@@ -167,15 +170,18 @@ impl Provider for InstanceProfiles {
 }
 
 async fn add_role(cx: &Cx, profile: &str, role: &str) -> Result<(), StepError> {
-    cx.aws
-        .iam
-        .add_role_to_instance_profile()
-        .instance_profile_name(profile)
-        .role_name(role)
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| call_error("iam:AddRoleToInstanceProfile", e))
+    match cx.aws.iam.add_role_to_instance_profile().instance_profile_name(profile).role_name(role).send().await {
+        Ok(_) => Ok(()),
+        // A profile holds one role: a retried call whose first answer was lost meets the
+        // role it added. That is done, not an error.
+        Err(e) if is_code(&e, "LimitExceeded") && has_role(cx, profile, role).await => Ok(()),
+        Err(e) => Err(call_error("iam:AddRoleToInstanceProfile", e)),
+    }
+}
+
+async fn has_role(cx: &Cx, profile: &str, role: &str) -> bool {
+    let out = cx.aws.iam.get_instance_profile().instance_profile_name(profile).send().await;
+    out.ok().and_then(|o| o.instance_profile).is_some_and(|p| p.roles.iter().any(|r| r.role_name == role))
 }
 
 async fn remove_role(cx: &Cx, profile: &str, role: &str) -> Result<(), StepError> {

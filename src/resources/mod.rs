@@ -51,11 +51,22 @@ pub struct Cx {
     /// Address → live id (VPC id, subnet id, ARN, ...): filled from the read, then by
     /// each create, so a resource can name what it references.
     pub ids: std::sync::Mutex<BTreeMap<Addr, String>>,
+    /// Live id → how many live resources of the stack point at it (a subnet at its VPC):
+    /// of two copies of one resource, the plan keeps the one the rest of the stack uses.
+    pub referenced: std::sync::Mutex<BTreeMap<String, usize>>,
 }
 
 impl Cx {
     pub fn new(aws: Aws, stack: Stack, account: String, image_id: Option<String>) -> Cx {
-        Cx { aws, stack, account, image_id, ids: Default::default() }
+        Cx { aws, stack, account, image_id, ids: Default::default(), referenced: Default::default() }
+    }
+
+    /// Count that a live resource points at each of `ids` (see [`Cx::referenced`]).
+    pub fn note_references<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let mut seen = self.referenced.lock().expect("references");
+        for id in ids {
+            *seen.entry(id.to_string()).or_insert(0) += 1;
+        }
     }
 
     /// The live id of a resource this one references.
@@ -278,6 +289,9 @@ impl KindRules for Registry {
     }
     fn layer(&self, addr: &Addr) -> u8 {
         self.providers.iter().find(|p| p.kind() == addr.kind()).map_or(0, |p| p.layer())
+    }
+    fn references(&self, id: &str) -> usize {
+        self.cx.referenced.lock().expect("references").get(id).copied().unwrap_or(0)
     }
 }
 

@@ -140,7 +140,9 @@ impl Provider for Roles {
         if let Some(desc) = cx.stack.access.roles.get(logical).and_then(|r| r.description.as_ref()) {
             req = req.description(desc);
         }
-        req.send().await.map_err(|e| call_error("iam:CreateRole", e))?;
+        let made = req.send().await.map(drop);
+        super::iam::created_or_ours(aws, super::iam::Entity::Role(&d.name), &cx.iam_path(), "iam:CreateRole", made)
+            .await?;
         let holder = Holder::Role(&d.name);
         holder.converge_inline(aws, None, attr(&d.attrs, "inline_policies")).await?;
         holder.converge_managed(aws, None, attr(&d.attrs, "managed_policies")).await?;

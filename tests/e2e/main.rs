@@ -9,7 +9,9 @@ mod support;
 
 mod database;
 mod drift;
+mod faults;
 mod harness;
+mod killed;
 mod load_balancer;
 mod lock;
 mod monitoring;

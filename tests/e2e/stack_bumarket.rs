@@ -26,7 +26,7 @@ fn stack_filter(stack: &TempStack) -> String {
 }
 
 /// The seed's stack as the emulator can hold it: without the `cloud9:` section.
-fn seed_stack(suffix: &str) -> TempStack {
+pub(crate) fn seed_stack(suffix: &str) -> TempStack {
     let stack = stack_copy("stacks/bumarket.yaml", suffix);
     let text = std::fs::read_to_string(&stack.path).unwrap();
     let mut kept = String::new();
@@ -224,7 +224,12 @@ fn the_seed_stack_applies_converges_and_destroys() {
     assert!(groups.iter().all(|g| g["retentionInDays"] == 180));
 
     // Converged: nothing to do, and a second apply creates no duplicate.
-    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    // Through a proxy that holds every call 50 ms, as AWS's latency does: the round trips
+    // are then counted from calls that really overlap or follow each other, not from the
+    // few microseconds between two calls the emulator answers at once on a busy machine.
+    let slow = crate::support::Proxy::start(Emulator::shared(), &["--latency", "50"]);
+    let plan = slow.cli(Emulator::shared()).args(["-f", stack.path.to_str().unwrap()]);
+    let plan = plan.args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
     // The plan's cost, counted (not timed): reads go in parallel waves, never one resource
     // after another. moto splits the tagging API's answer in two pages where AWS sends

@@ -290,9 +290,19 @@ impl Cli {
         self
     }
 
-    /// Runs the binary to the end and captures its output. Panics if it cannot start or
-    /// runs longer than 5 minutes (it is killed then).
-    pub fn run(mut self) -> Run {
+    /// Runs the binary to the end and captures its output. Panics if it cannot start,
+    /// dies by a signal, or runs longer than 5 minutes (it is killed then).
+    pub fn run(self) -> Run {
+        self.run_to_end(false)
+    }
+
+    /// Like [`Cli::run`], but a death by a signal (`kill -9` from the fault proxy) is a
+    /// result, with `code` -1, not a failure.
+    pub fn run_or_killed(self) -> Run {
+        self.run_to_end(true)
+    }
+
+    fn run_to_end(mut self, killed_is_fine: bool) -> Run {
         let mut child = self
             .cmd
             .stdin(Stdio::piped())
@@ -329,7 +339,7 @@ impl Cli {
         };
         match status {
             None => run.fail(&format!("was killed after {} s", RUN_GUARD.as_secs())),
-            Some(s) if s.code().is_none() => run.fail(&format!("died: {s}")),
+            Some(s) if s.code().is_none() && !killed_is_fine => run.fail(&format!("died: {s}")),
             Some(_) => run,
         }
     }

@@ -108,6 +108,7 @@ impl Provider for InternetGateways {
             let mut attrs = Attrs::new();
             // Attached to one VPC at most (AWS allows no more).
             attrs.insert("vpc".into(), vpcs.first().map_or(Value::Null, |v| json!(shown(snap, v))));
+            cx.note_references(vpcs.iter().copied());
             out.push(observed(cx, "internet_gateway", id, g.tags(), attrs, stack_addrs(snap, vpcs), wanted));
         }
         Ok(out)

@@ -162,7 +162,9 @@ impl Provider for RouteTables {
             attrs.insert("routes".into(), routes_value(&routes));
             attrs.insert("subnets".into(), json!(names));
             let targets = t.routes().iter().filter_map(|r| r.gateway_id().or(r.nat_gateway_id()));
-            let deps = stack_addrs(snap, [vpc].into_iter().chain(targets).chain(subnets.keys().map(String::as_str)));
+            let refs: Vec<&str> = [vpc].into_iter().chain(targets).chain(subnets.keys().map(String::as_str)).collect();
+            cx.note_references(refs.iter().copied());
+            let deps = stack_addrs(snap, refs);
             out.push(observed(cx, "route_table", id, t.tags(), attrs, deps, wanted));
         }
         Ok(out)

@@ -87,6 +87,7 @@ impl Provider for Subnets {
             attrs.insert("availability_zone".into(), json!(s.availability_zone().unwrap_or_default()));
             attrs.insert("vpc".into(), json!(shown(snap, vpc)));
             attrs.insert("map_public_ip_on_launch".into(), json!(s.map_public_ip_on_launch().unwrap_or(false)));
+            cx.note_references([vpc]);
             out.push(observed(cx, "subnet", id, s.tags(), attrs, stack_addrs(snap, [vpc]), wanted));
         }
         Ok(out)
