@@ -427,7 +427,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if pid:
                     break
                 time.sleep(0.01)
-            sys.stderr.write(f"fault_proxy: kill after call {n}: client port {self.client_address[1]} -> pid {pid}\n")
+            if pid is None or not args.quiet:
+                sys.stderr.write(f"fault_proxy: kill after call {n}: client port {self.client_address[1]} -> pid {pid}\n")
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 with st.lock:

@@ -48,7 +48,8 @@ where
                     say(format!("waiting for {what}: {state} ({} s)", started.elapsed().as_secs()));
                     last = Some((state, Instant::now()));
                 }
-                tokio::time::sleep(every).await;
+                // The last look comes at the deadline, not a whole interval after it.
+                tokio::time::sleep(every.min(timeout.saturating_sub(started.elapsed()))).await;
             }
         }
     }

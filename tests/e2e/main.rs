@@ -17,5 +17,6 @@ mod lock;
 mod monitoring;
 mod network;
 mod saved_plan;
+mod slow;
 mod stack_bumarket;
 mod stack_minimal;

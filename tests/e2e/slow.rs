@@ -1,0 +1,69 @@
+//! Slow AWS: the fault proxy makes fresh resources report in-progress states for a
+//! while, as AWS does (moto makes everything ready at once): the database `creating`,
+//! the load balancer `provisioning`, instances `pending`, targets `initial`. Apply must
+//! show what it waits for, overlap independent waits, make nothing wait for what it does
+//! not need, and give up after the file's timeout saying what it waited for.
+//! The timings themselves are for `scripts/bench-apply`; these tests check order.
+
+use crate::support::{stack_copy, Cli, Emulator, Proxy, TempStack};
+
+fn emu() -> &'static Emulator {
+    Emulator::shared()
+}
+
+fn via(proxy: &Proxy, stack: &TempStack) -> Cli {
+    proxy.cli(emu()).args(["-f", stack.path.to_str().unwrap()])
+}
+
+/// Position of the first progress line that contains every one of `words`.
+fn line_of(out: &str, words: &[&str]) -> usize {
+    out.lines()
+        .position(|l| words.iter().all(|w| l.contains(w)))
+        .unwrap_or_else(|| panic!("no line with {words:?} in:\n{out}"))
+}
+
+#[test]
+fn independent_waits_overlap_and_nothing_waits_for_the_database_it_does_not_need() {
+    let stack = crate::stack_bumarket::seed_stack("slow");
+    let proxy = Proxy::start(emu(), &["--slow", "db-create=40,lb=12,instances=15,targets=20"]);
+    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().success();
+    let out = format!("{}\n{}", run.stdout, run.stderr);
+    assert!(proxy.stats()["rewrites"].as_u64().unwrap() > 0, "the proxy slowed something: {}", proxy.stats());
+
+    // Each wait says what it waits for.
+    line_of(&out, &["database.main", "creating"]);
+    line_of(&out, &["load_balancer.main", "provisioning"]);
+    line_of(&out, &["autoscaling_group.app", "0/1 healthy targets"]);
+
+    // The fleet, the load balancer and the alarms (even the database's: they name it,
+    // they need not wait for it) are done while the database is still being created.
+    let database_done = line_of(&out, &["✓ database.main created"]);
+    for done in [
+        "✓ load_balancer.main created",
+        "✓ autoscaling_group.app created",
+        "✓ alarm.database-cpu created",
+        "✓ alarm.fleet-cpu created",
+        "✓ dashboard.main created",
+    ] {
+        assert!(line_of(&out, &[done]) < database_done, "`{done}` waited for the database:\n{out}");
+    }
+    let plan = via(&proxy, &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+}
+
+#[test]
+fn a_wait_that_runs_out_says_what_it_waited_for_and_the_next_apply_finishes() {
+    let stack = stack_copy("tests/stacks/database.yaml", "slow-timeout");
+    let text = std::fs::read_to_string(&stack.path).unwrap().replace("  wait_timeout: 40m", "  wait_timeout: 5s");
+    std::fs::write(&stack.path, text).unwrap();
+    let proxy = Proxy::start(emu(), &["--slow", "db-create=3600"]);
+    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().code_is(1);
+    assert!(run.stderr.contains("`database.main`"), "{}", run.stderr);
+    assert!(run.stderr.contains("creating"), "the error says the state it waited out: {}", run.stderr);
+    assert!(run.stderr.contains("wait_timeout"), "and how to wait longer: {}", run.stderr);
+    // AWS finished in the end (no proxy now): the next apply has nothing left to create.
+    let again = Cli::new(emu()).args(["-f", stack.path.to_str().unwrap(), "apply", "--auto-approve"]).run().success();
+    assert!(!again.stdout.contains("created"), "{}", again.stdout);
+    let plan = Cli::new(emu()).args(["-f", stack.path.to_str().unwrap(), "plan", "--detailed-exitcode"]).run();
+    assert!(plan.code_is(0).stdout.contains("No changes."));
+}
