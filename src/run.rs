@@ -52,7 +52,9 @@ pub fn main(cli: Cli) -> Exit {
 
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // The credential chain warns about every provider it tried; the error that
+        // follows says what matters.
+        0 => "warn,aws_config=error",
         1 => "bumarket_infra=debug,warn",
         _ => "debug",
     };

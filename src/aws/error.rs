@@ -12,7 +12,7 @@ pub type CallResult<T> = Result<T, StepError>;
 pub fn call_error<E, R>(call: &str, err: SdkError<E, R>) -> StepError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HasStatus,
+    R: std::fmt::Debug + HasStatus + 'static,
 {
     let message = match &err {
         SdkError::ServiceError(se) => {
@@ -23,9 +23,30 @@ where
                 _ => format!("HTTP {} with an answer that could not be read", se.raw().status_u16()),
             }
         }
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => readable_chain(&err),
     };
     StepError::new(call, message)
+}
+
+/// An error and its causes in words, `a: b: c`. Some SDK errors print their cause's
+/// debug dump (raw HTTP answers and all) in their own text: such links are left out,
+/// as are causes the previous text already says.
+fn readable_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        let text = text.split(" (").next().unwrap_or_default().trim().to_string();
+        let debug_dump = text.contains(" { ") || text.contains("Some(");
+        if !text.is_empty() && !debug_dump && !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    if parts.is_empty() {
+        return DisplayErrorContext(err).to_string();
+    }
+    parts.join(": ")
 }
 
 /// True when the call failed with this AWS error code.
@@ -52,5 +73,38 @@ pub trait HasStatus {
 impl HasStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
     fn status_u16(&self) -> u16 {
         self.status().as_u16()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_chain;
+
+    #[derive(Debug)]
+    struct Link(&'static str, Option<Box<Link>>);
+
+    impl std::fmt::Display for Link {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Link {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn causes_read_as_words_without_debug_dumps_or_repeats() {
+        let leaf = Link("request forbidden: IMDS is disabled", None);
+        let dump =
+            Link("ProviderError { source: FailedToLoadToken { raw: Response { status: 403 } } }", Some(leaf.into()));
+        let repeat = Link("failed to load IMDS session token (ProviderError(ProviderError { .. }))", Some(dump.into()));
+        let top = Link("dispatch failure", Some(Link("failed to load IMDS session token", Some(repeat.into())).into()));
+        assert_eq!(
+            readable_chain(&top),
+            "dispatch failure: failed to load IMDS session token: request forbidden: IMDS is disabled"
+        );
     }
 }

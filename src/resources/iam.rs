@@ -305,7 +305,7 @@ pub async fn created_or_ours<E, R>(
 ) -> Result<(), StepError>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + crate::aws::error::HasStatus,
+    R: std::fmt::Debug + crate::aws::error::HasStatus + 'static,
 {
     let Err(err) = result else { return Ok(()) };
     if !crate::aws::is_code(&err, "EntityAlreadyExists") {
