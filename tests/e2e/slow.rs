@@ -67,3 +67,32 @@ fn a_wait_that_runs_out_says_what_it_waited_for_and_the_next_apply_finishes() {
     let plan = Cli::new(emu()).args(["-f", stack.path.to_str().unwrap(), "plan", "--detailed-exitcode"]).run();
     assert!(plan.code_is(0).stdout.contains("No changes."));
 }
+
+#[test]
+fn a_template_change_replaces_running_instances_by_a_rolling_refresh_and_waits_for_it() {
+    // moto cannot run an instance refresh (HTTP 500): the proxy answers for it,
+    // `InProgress` for 12 s, then `Successful`, as AWS does over many minutes.
+    let stack = crate::stack_bumarket::seed_stack("refresh");
+    Cli::new(emu()).args(["-f", stack.path.to_str().unwrap(), "apply", "--auto-approve"]).run().success();
+    let text =
+        std::fs::read_to_string(&stack.path).unwrap().replace("instance_type: t2.micro", "instance_type: t3.small");
+    std::fs::write(&stack.path, text).unwrap();
+
+    let proxy = Proxy::start(emu(), &["--slow", "refresh=12"]);
+    let plan = via(&proxy, &stack).args(["plan"]).run().success();
+    assert!(
+        plan.stdout.contains("replaced by rolling refresh"),
+        "the plan says instances are replaced: {}",
+        plan.stdout
+    );
+    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().success();
+    let out = format!("{}\n{}", run.stdout, run.stderr);
+    let ops = proxy.stats()["operations"].to_string();
+    assert!(ops.contains("autoscaling:StartInstanceRefresh"), "{ops}");
+    assert!(ops.contains("autoscaling:DescribeInstanceRefreshes"), "{ops}");
+    line_of(&out, &["autoscaling_group.app", "rolling instance refresh", "% replaced"]);
+    let done = line_of(&out, &["✓ autoscaling_group.app updated"]);
+    assert!(line_of(&out, &["✓ launch_template.app updated"]) < done, "the new version comes first:\n{out}");
+    let plan = via(&proxy, &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+}

@@ -164,6 +164,8 @@ impl Provider for RouteTables {
             let targets = t.routes().iter().filter_map(|r| r.gateway_id().or(r.nat_gateway_id()));
             let refs: Vec<&str> = [vpc].into_iter().chain(targets).chain(subnets.keys().map(String::as_str)).collect();
             cx.note_references(refs.iter().copied());
+            // Each associated subnet uses this table: of two copies, keep the one in use.
+            cx.note_references(std::iter::repeat_n(id, subnets.len()));
             let deps = stack_addrs(snap, refs);
             out.push(observed(cx, "route_table", id, t.tags(), attrs, deps, wanted));
         }

@@ -97,19 +97,26 @@ impl Provider for Subnets {
         let ec2 = &cx.aws.ec2;
         let tags = tags_from(attr(&d.attrs, "tags"));
         let vpc = cx.id_of(&Addr(text(&d.attrs, "vpc").to_string()))?;
-        let out = ec2
+        let cidr = text(&d.attrs, "cidr");
+        let made = ec2
             .create_subnet()
-            .vpc_id(vpc)
-            .cidr_block(text(&d.attrs, "cidr"))
+            .vpc_id(&vpc)
+            .cidr_block(cidr)
             .availability_zone(text(&d.attrs, "availability_zone"))
             .tag_specifications(tag_spec(&tags, ResourceType::Subnet))
             .send()
-            .await
-            .map_err(|e| call_error("ec2:CreateSubnet", e))?;
-        let id = out
-            .subnet
-            .and_then(|s| s.subnet_id)
-            .ok_or_else(|| StepError::new("ec2:CreateSubnet", "no subnet id in the answer"))?;
+            .await;
+        let id = match made {
+            Ok(out) => out.subnet.and_then(|s| s.subnet_id),
+            // The SDK sent the call again after losing the first answer, and AWS refuses
+            // the block the first try took: that subnet, tagged as this address, is ours.
+            Err(e) if is_code(&e, "InvalidSubnet.Conflict") => match own_subnet(cx, &vpc, cidr, &d.addr).await? {
+                Some(id) => Some(id),
+                None => return Err(call_error("ec2:CreateSubnet", e)),
+            },
+            Err(e) => return Err(call_error("ec2:CreateSubnet", e)),
+        }
+        .ok_or_else(|| StepError::new("ec2:CreateSubnet", "no subnet id in the answer"))?;
         cx.set_id(&d.addr, &id);
         p.say(format!("waiting for {id} to be available"));
         ec2.wait_until_subnet_available()
@@ -181,4 +188,22 @@ mod tests {
         assert_eq!(route_table_of(&Addr::new("subnet", "private-10")), Some(Addr::new("route_table", "private")));
         assert_eq!(route_table_of(&Addr::new("vpc", "main")), None);
     }
+}
+
+/// The subnet of `vpc` with block `cidr` that carries this stack's tag for `addr`.
+async fn own_subnet(cx: &Cx, vpc: &str, cidr: &str, addr: &Addr) -> Result<Option<String>, StepError> {
+    use aws_sdk_ec2::types::Filter;
+    let filter = |k: &str, v: &str| Filter::builder().name(k).values(v).build();
+    let out = cx
+        .aws
+        .ec2
+        .describe_subnets()
+        .filters(filter("vpc-id", vpc))
+        .filters(filter("cidr-block", cidr))
+        .filters(filter(&format!("tag:{}", crate::resources::TAG_STACK), &cx.stack.name))
+        .filters(filter(&format!("tag:{}", crate::resources::TAG_RESOURCE), &addr.0))
+        .send()
+        .await
+        .map_err(|e| call_error("ec2:DescribeSubnets", e))?;
+    Ok(out.subnets.unwrap_or_default().into_iter().find_map(|s| s.subnet_id))
 }
