@@ -70,6 +70,23 @@ fn a_wait_that_runs_out_says_what_it_waited_for_and_the_next_apply_finishes() {
     assert!(!again.stdout.contains("created"), "{}", again.stdout);
     let plan = Cli::new(emu()).args(["-f", stack.path.to_str().unwrap(), "plan", "--detailed-exitcode"]).run();
     assert!(plan.code_is(0).stdout.contains("No changes."));
+
+    // A change applied at once: the database is `modifying` for a while, and apply waits.
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let text = text
+        .replace("    retention_days: 7\n", "    retention_days: 14\n")
+        .replace("  wait_timeout: 5s", "  wait_timeout: 2m");
+    std::fs::write(&stack.path, text.replace("apply_immediately: false", "apply_immediately: true")).unwrap();
+    let proxy = Proxy::start(emu(), &["--slow", "db-modify=5"]);
+    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().success();
+    let out = format!("{}\n{}", run.stdout, run.stderr);
+    line_of(&out, &["database.main", "waiting for the database to apply the change", "modifying"]);
+    line_of(&out, &["✓ database.main updated"]);
+    let db = emu().aws(
+        "ap-northeast-2",
+        &["rds", "describe-db-instances", "--db-instance-identifier", &format!("{}-db", stack.name)],
+    );
+    assert_eq!(db["DBInstances"][0]["BackupRetentionPeriod"], 14);
 }
 
 #[test]
