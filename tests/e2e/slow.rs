@@ -25,9 +25,11 @@ fn line_of(out: &str, words: &[&str]) -> usize {
 #[test]
 fn independent_waits_overlap_and_nothing_waits_for_the_database_it_does_not_need() {
     let stack = crate::stack_bumarket::seed_stack("slow");
+    // The database stays `creating` well past the fleet's and the load balancer's waits
+    // (RDS polls every 30 s), so the order below holds however slow the machine is.
     // And 30 % of the calls throttled, in each service's own format: the whole stack,
     // every protocol, comes out as the file says all the same.
-    let slow = "db-create=40,lb=12,instances=15,targets=20";
+    let slow = "db-create=75,lb=12,instances=15,targets=20";
     let proxy = Proxy::start(emu(), &["--slow", slow, "--throttle", "0.3", "--seed", "11"]);
     let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().success();
     let out = format!("{}\n{}", run.stdout, run.stderr);
