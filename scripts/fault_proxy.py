@@ -65,7 +65,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cbor_json  # noqa: E402
 from moto_serve import parent_alive  # noqa: E402
 
-HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade", "trailer"}
+HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade", "trailer", "expect"}
 # Query-protocol services (form bodies with Action=...): EC2 has its own error shape.
 QUERY = {"iam", "sts", "elasticloadbalancing", "autoscaling", "rds", "sns", "monitoring", "ec2"}
 
