@@ -271,20 +271,6 @@ impl Holder<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn documents_from_iam_are_url_decoded_and_normalized() {
-        let raw = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22%2A%22%7D%7D";
-        let want = policy::document(vec![json!({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"})]);
-        assert_eq!(decode_document(raw), want);
-        // Plain JSON (as some endpoints return) is read as well.
-        assert_eq!(decode_document(&want.to_string()), want);
-    }
-}
-
 /// An IAM entity a create may meet already there.
 pub enum Entity<'a> {
     Role(&'a str),
@@ -328,5 +314,19 @@ where
         Ok(())
     } else {
         Err(call_error(call, err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_from_iam_are_url_decoded_and_normalized() {
+        let raw = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22%2A%22%7D%7D";
+        let want = policy::document(vec![json!({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"})]);
+        assert_eq!(decode_document(raw), want);
+        // Plain JSON (as some endpoints return) is read as well.
+        assert_eq!(decode_document(&want.to_string()), want);
     }
 }
