@@ -309,7 +309,9 @@ def refresh_answer(state, op, form):
     if op == "DescribeInstanceRefreshes":
         group = form.get("AutoScalingGroupName", [""])[0]
         members = []
-        for ref, (g, started) in state.refreshes.items():
+        with state.lock:
+            refreshes = list(state.refreshes.items())
+        for ref, (g, started) in refreshes:
             if g != group:
                 continue
             done = time.monotonic() - started >= state.slow["refresh"]

@@ -20,10 +20,6 @@ fn cli(stack: &TempStack) -> Cli {
     Cli::new(emu()).args(["-f", stack.path.to_str().unwrap()])
 }
 
-fn via(proxy: &Proxy, stack: &TempStack) -> Cli {
-    proxy.cli(emu()).args(["-f", stack.path.to_str().unwrap()])
-}
-
 /// Everything of the minimal stack as awscli sees it, with the stack's name replaced by
 /// `STACK` and the applied-settings record's value (a hash of names) left out.
 fn view(stack: &TempStack) -> Value {
@@ -107,15 +103,15 @@ fn thirty_percent_throttling_gives_the_same_stack_as_a_clean_run() {
     cli(&clean).args(["apply", "--auto-approve"]).run().success();
 
     let proxy = Proxy::start(emu(), &["--throttle", "0.3", "--seed", "30"]);
-    via(&proxy, &throttled).args(["apply", "--auto-approve"]).run().success();
-    let plan = via(&proxy, &throttled).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    proxy.cli(emu(), &throttled).args(["apply", "--auto-approve"]).run().success();
+    let plan = proxy.cli(emu(), &throttled).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
     // About 60 calls at 30 %: 18 throttled on average; which ones is chance (the test
     // below throttles every call of every protocol once).
     assert!(proxy.faults("throttle") >= 5, "the proxy throttled: {}", proxy.stats());
     assert_eq!(view(&throttled), view(&clean), "throttling changed what was built");
 
-    via(&proxy, &throttled).args(["destroy", "--auto-approve"]).run().success();
+    proxy.cli(emu(), &throttled).args(["destroy", "--auto-approve"]).run().success();
     assert_eq!(left(&throttled), 0, "destroy through throttling left something: {}", view(&throttled));
     cli(&clean).args(["destroy", "--auto-approve"]).run().success();
 }
@@ -128,7 +124,7 @@ fn a_plan_whose_every_call_is_throttled_once_matches_a_clean_plan() {
     let stack = crate::stack_bumarket::seed_stack("throttled-plan");
     let clean = cli(&stack).args(["plan", "--json"]).run().success();
     let proxy = Proxy::start(emu(), &["--throttle", "1", "--max-in-a-row", "1"]);
-    let throttled = via(&proxy, &stack).args(["plan", "--json"]).run().success();
+    let throttled = proxy.cli(emu(), &stack).args(["plan", "--json"]).run().success();
     let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap();
     assert_eq!(parse(&throttled.stdout), parse(&clean.stdout));
     let faulted = proxy.stats()["faulted"].to_string();
@@ -141,7 +137,7 @@ fn a_plan_whose_every_call_is_throttled_once_matches_a_clean_plan() {
 fn server_errors_and_dropped_connections_are_retried() {
     let stack = stack_copy("examples/minimal.yaml", "flaky");
     let proxy = Proxy::start(emu(), &["--server-error", "0.15", "--reset-before", "0.15", "--seed", "5"]);
-    via(&proxy, &stack).args(["apply", "--auto-approve"]).run().success();
+    proxy.cli(emu(), &stack).args(["apply", "--auto-approve"]).run().success();
     assert!(proxy.faults("server-error") > 0 && proxy.faults("reset-before") > 0, "{}", proxy.stats());
     let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
@@ -162,8 +158,8 @@ fn lost_answers_to_creates_leave_no_duplicate_after_the_next_apply() {
         emu(),
         &["--ops", "^(Create|AddRoleToInstanceProfile)", "--reset-after", "1", "--max-in-a-row", "1"],
     );
-    via(&proxy, &minimal).args(["apply", "--auto-approve"]).run().success();
-    via(&proxy, &network).args(["apply", "--auto-approve"]).run().success();
+    proxy.cli(emu(), &minimal).args(["apply", "--auto-approve"]).run().success();
+    proxy.cli(emu(), &network).args(["apply", "--auto-approve"]).run().success();
     let faulted = proxy.stats()["faulted"].to_string();
     for call in [
         "s3:CreateBucket",
@@ -202,7 +198,7 @@ fn lost_answers_to_creates_leave_no_duplicate_after_the_next_apply() {
 fn an_error_no_retry_can_fix_names_the_resource_the_call_and_aws_words() {
     let stack = stack_copy("examples/minimal.yaml", "denied");
     let proxy = Proxy::start(emu(), &["--ops", "^CreateRole$", "--deny", "1", "--times", "1"]);
-    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().code_is(1);
+    let run = proxy.cli(emu(), &stack).args(["apply", "--auto-approve"]).run().code_is(1);
     assert!(
         run.stderr.contains(
             "`role.app`: iam:CreateRole: AccessDenied: User: arn:aws:iam::123456789012:user/ci is not authorized"

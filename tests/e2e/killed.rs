@@ -24,7 +24,7 @@ fn cli(stack: &TempStack) -> Cli {
 /// Apply killed after call `k`; whether the kill happened (k may be past the last call).
 fn apply_killed_at(stack: &TempStack, k: usize) -> bool {
     let proxy = Proxy::start(emu(), &["--kill-after", &k.to_string()]);
-    let run = proxy.cli(emu()).args(["-f", stack.path.to_str().unwrap(), "apply", "--auto-approve"]).run_or_killed();
+    let run = proxy.cli(emu(), stack).args(["apply", "--auto-approve"]).run_or_killed();
     let killed = !proxy.stats()["killed"].is_null();
     assert_eq!(killed, run.code == -1, "killed by the proxy, or ran to its end: {}", run.stderr);
     if !killed {
@@ -47,7 +47,7 @@ fn apply_killed_after_any_call_then_applied_again_converges() {
     cli(&first).args(["apply", "--auto-approve"]).run().success();
     let probe = stack_copy("examples/minimal.yaml", "kill-count");
     let counter = Proxy::start(emu(), &[]);
-    counter.cli(emu()).args(["-f", probe.path.to_str().unwrap(), "apply", "--auto-approve"]).run().success();
+    counter.cli(emu(), &probe).args(["apply", "--auto-approve"]).run().success();
     let calls = counter.stats()["forwarded"].as_u64().unwrap() as usize;
     assert!(calls > 20, "{}", counter.stats());
 

@@ -5,14 +5,10 @@
 //! not need, and give up after the file's timeout saying what it waited for.
 //! The timings themselves are for `scripts/bench-apply`; these tests check order.
 
-use crate::support::{stack_copy, Cli, Emulator, Proxy, TempStack};
+use crate::support::{stack_copy, Cli, Emulator, Proxy};
 
 fn emu() -> &'static Emulator {
     Emulator::shared()
-}
-
-fn via(proxy: &Proxy, stack: &TempStack) -> Cli {
-    proxy.cli(emu()).args(["-f", stack.path.to_str().unwrap()])
 }
 
 /// Position of the first progress line that contains every one of `words`.
@@ -31,7 +27,7 @@ fn independent_waits_overlap_and_nothing_waits_for_the_database_it_does_not_need
     // every protocol, comes out as the file says all the same.
     let slow = "db-create=75,lb=12,instances=15,targets=20";
     let proxy = Proxy::start(emu(), &["--slow", slow, "--throttle", "0.3", "--seed", "11"]);
-    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().success();
+    let run = proxy.cli(emu(), &stack).args(["apply", "--auto-approve"]).run().success();
     let out = format!("{}\n{}", run.stdout, run.stderr);
     assert!(proxy.stats()["rewrites"].as_u64().unwrap() > 0, "the proxy slowed something: {}", proxy.stats());
     assert!(proxy.faults("throttle") > 30, "{}", proxy.stats());
@@ -53,7 +49,7 @@ fn independent_waits_overlap_and_nothing_waits_for_the_database_it_does_not_need
     ] {
         assert!(line_of(&out, &[done]) < database_done, "`{done}` waited for the database:\n{out}");
     }
-    let plan = via(&proxy, &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    let plan = proxy.cli(emu(), &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
 }
 
@@ -63,7 +59,7 @@ fn a_wait_that_runs_out_says_what_it_waited_for_and_the_next_apply_finishes() {
     let text = std::fs::read_to_string(&stack.path).unwrap().replace("  wait_timeout: 40m", "  wait_timeout: 5s");
     std::fs::write(&stack.path, text).unwrap();
     let proxy = Proxy::start(emu(), &["--slow", "db-create=3600"]);
-    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().code_is(1);
+    let run = proxy.cli(emu(), &stack).args(["apply", "--auto-approve"]).run().code_is(1);
     assert!(run.stderr.contains("`database.main`"), "{}", run.stderr);
     assert!(run.stderr.contains("creating"), "the error says the state it waited out: {}", run.stderr);
     assert!(run.stderr.contains("wait_timeout"), "and how to wait longer: {}", run.stderr);
@@ -80,7 +76,7 @@ fn a_wait_that_runs_out_says_what_it_waited_for_and_the_next_apply_finishes() {
         .replace("  wait_timeout: 5s", "  wait_timeout: 2m");
     std::fs::write(&stack.path, text.replace("apply_immediately: false", "apply_immediately: true")).unwrap();
     let proxy = Proxy::start(emu(), &["--slow", "db-modify=5"]);
-    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().success();
+    let run = proxy.cli(emu(), &stack).args(["apply", "--auto-approve"]).run().success();
     let out = format!("{}\n{}", run.stdout, run.stderr);
     line_of(&out, &["database.main", "waiting for the database to apply the change", "modifying"]);
     line_of(&out, &["✓ database.main updated"]);
@@ -102,13 +98,13 @@ fn a_template_change_replaces_running_instances_by_a_rolling_refresh_and_waits_f
     std::fs::write(&stack.path, text).unwrap();
 
     let proxy = Proxy::start(emu(), &["--slow", "refresh=12"]);
-    let plan = via(&proxy, &stack).args(["plan"]).run().success();
+    let plan = proxy.cli(emu(), &stack).args(["plan"]).run().success();
     assert!(
         plan.stdout.contains("replaced by rolling refresh"),
         "the plan says instances are replaced: {}",
         plan.stdout
     );
-    let run = via(&proxy, &stack).args(["apply", "--auto-approve"]).run().success();
+    let run = proxy.cli(emu(), &stack).args(["apply", "--auto-approve"]).run().success();
     let out = format!("{}\n{}", run.stdout, run.stderr);
     let ops = proxy.stats()["operations"].to_string();
     assert!(ops.contains("autoscaling:StartInstanceRefresh"), "{ops}");
@@ -116,6 +112,6 @@ fn a_template_change_replaces_running_instances_by_a_rolling_refresh_and_waits_f
     line_of(&out, &["autoscaling_group.app", "rolling instance refresh", "% replaced"]);
     let done = line_of(&out, &["✓ autoscaling_group.app updated"]);
     assert!(line_of(&out, &["✓ launch_template.app updated"]) < done, "the new version comes first:\n{out}");
-    let plan = via(&proxy, &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    let plan = proxy.cli(emu(), &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
 }

@@ -228,8 +228,7 @@ fn the_seed_stack_applies_converges_and_destroys() {
     // are then counted from calls that really overlap or follow each other, not from the
     // few microseconds between two calls the emulator answers at once on a busy machine.
     let slow = crate::support::Proxy::start(Emulator::shared(), &["--latency", "50"]);
-    let plan = slow.cli(Emulator::shared()).args(["-f", stack.path.to_str().unwrap()]);
-    let plan = plan.args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    let plan = slow.cli(Emulator::shared(), &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
     // The plan's cost, counted (not timed): reads go in parallel waves, never one resource
     // after another. moto splits the tagging API's answer in two pages where AWS sends

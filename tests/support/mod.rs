@@ -472,9 +472,9 @@ impl Proxy {
         Proxy { endpoint, child }
     }
 
-    /// A run of the binary through this proxy.
-    pub fn cli(&self, emu: &Emulator) -> Cli {
-        Cli::new(emu).env("AWS_ENDPOINT_URL", &self.endpoint)
+    /// A run of the binary on `stack` (`-f`), through this proxy.
+    pub fn cli(&self, emu: &Emulator, stack: &TempStack) -> Cli {
+        Cli::new(emu).env("AWS_ENDPOINT_URL", &self.endpoint).args([Path::new("-f"), &stack.path])
     }
 
     /// The proxy's counters: `requests`, `forwarded`, `faults` (by kind), `operations`

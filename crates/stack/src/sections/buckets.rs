@@ -74,7 +74,10 @@ fn check_name(cx: &mut Ctx, template: &str, span: Span, logical: &str, known: &K
     // A bad stack name or region is reported once, not again in every bucket name.
     let stack_ok = crate::names::stack_name(&known.stack).is_empty() || !template.contains("{stack}");
     let region_ok = crate::names::is_region(&known.region) || !template.contains("{region}");
-    if !problems.is_empty() || !stack_ok || !region_ok {
+    // A bad logical name is reported once too, not again inside the default bucket name.
+    let logical_ok =
+        crate::names::logical_name(logical).is_none() || template != crate::default_bucket_template(logical);
+    if !problems.is_empty() || !stack_ok || !region_ok || !logical_ok {
         return None;
     }
     let name = bucket_name(template, &known.stack, EXAMPLE_ACCOUNT, &known.region);
