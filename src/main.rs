@@ -1,16 +1,13 @@
 //! bumarket-infra: parse the command line, run, and turn the result into an exit code.
 //! Exit codes are chosen in one place: `run::Exit`.
 
-mod apply;
 mod aws;
 mod cli;
-mod engine;
-mod plan;
-mod render;
 mod resources;
 mod run;
 mod settings;
 
+use bumarket_core::{apply, engine, plan, render};
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
