@@ -7,10 +7,10 @@
 //! reads the six configurations of each in parallel. A wanted bucket the tagging API does
 //! not list costs one `HeadBucket` (absent, someone else's, or untagged).
 
-use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_APPLIED, TAG_RESOURCE, TAG_STACK};
+use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_APPLIED, TAG_STACK};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, error::status, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use async_trait::async_trait;
 use aws_sdk_s3::client::Waiters as _;
@@ -262,13 +262,27 @@ fn observed(
     }
 }
 
+/// Every setting changes in place; only a new name needs a new bucket.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Bucket,
+    layer: 0,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::update("encryption"),
+        AttrSpec::update("public_access_block"),
+        AttrSpec::update("object_ownership"),
+        AttrSpec::update("policy").normalized(policy::normalize),
+        AttrSpec::update("versioning"),
+        AttrSpec::update("lifecycle"),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Buckets {
-    fn kind(&self) -> &'static str {
-        "bucket"
-    }
-    fn layer(&self) -> u8 {
-        0
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -276,7 +290,7 @@ impl Provider for Buckets {
             .buckets
             .iter()
             .map(|(logical, b)| {
-                let addr = Addr::new("bucket", logical);
+                let addr = Addr::new(Kind::Bucket, logical);
                 let name = physical_name(cx, logical);
                 let attrs = desired_attrs(cx, &addr, &name, b);
                 Desired { addr, name, attrs, deps: vec![] }
@@ -315,8 +329,8 @@ impl Provider for Buckets {
         }
         let reads = ours.into_iter().map(|(name, tags)| async move {
             let attrs = read_config(cx, &name).await?;
-            let addr = tags.get(TAG_RESOURCE).map_or_else(|| Addr::new("bucket", &name), |a| Addr(a.clone()));
-            Ok::<_, StepError>(observed(cx, addr, &name, attrs, tags, Ownership::Ours))
+            let (addr, ownership) = cx.placed(Kind::Bucket, &name, &tags, wanted, Ownership::Ours);
+            Ok::<_, StepError>(observed(cx, addr, &name, attrs, tags, ownership))
         });
         out.extend(futures::future::try_join_all(reads).await?);
         Ok(out)

@@ -86,8 +86,11 @@ impl Snapshot {
             tokio::try_join!(vpcs, subnets, igws, rts, sgs, lts)?;
         let mut ids = BTreeMap::new();
         let mut note = |id: Option<&str>, tags: &[Tag]| {
-            if let (Some(id), Some(addr)) = (id, tags_of(tags).remove(TAG_RESOURCE)) {
-                ids.insert(id.to_string(), Addr(addr));
+            // A tag that is no address names nothing here; the provider that reads the
+            // resource reports it.
+            if let (Some(id), Some(addr)) = (id, tags_of(tags).remove(TAG_RESOURCE).and_then(|a| Addr::parse(&a).ok()))
+            {
+                ids.insert(id.to_string(), addr);
             }
         };
         vpcs.iter().for_each(|x| note(x.vpc_id(), x.tags()));
@@ -178,12 +181,12 @@ where
 }
 
 fn in_use(e: &StepError) -> bool {
-    e.message.starts_with("DependencyViolation") || e.message.starts_with("ResourceInUse")
+    e.is_code("DependencyViolation") || e.is_code("ResourceInUse")
 }
 
 /// True when an EC2 error says the thing is already gone.
 pub fn gone(e: &StepError) -> bool {
-    e.message.contains(".NotFound") || e.message.starts_with("NotFound")
+    e.code().is_some_and(|c| c == "NotFound" || c.ends_with(".NotFound"))
 }
 
 /// The stack's tags for an EC2 resource, plus the `Name` the console shows.

@@ -6,7 +6,7 @@ use super::iam::{inline_from, managed_from, permission_attrs, Holder};
 use super::{Cx, Live, Provider};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use async_trait::async_trait;
 use serde_json::json;
@@ -19,13 +19,22 @@ pub fn physical_name(cx: &Cx, logical: &str) -> String {
     cx.physical_name(given, logical)
 }
 
+/// A group keeps its name (groups take no tags); its permissions change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Group,
+    layer: 1,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::update("inline_policies"),
+        AttrSpec::update("managed_policies").set(),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Groups {
-    fn kind(&self) -> &'static str {
-        "group"
-    }
-    fn layer(&self) -> u8 {
-        1
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -34,14 +43,14 @@ impl Provider for Groups {
             .groups
             .iter()
             .map(|(logical, group)| {
-                let addr = Addr::new("group", logical);
+                let addr = Addr::new(Kind::Group, logical);
                 let name = physical_name(cx, logical);
                 let (inline, managed) = permission_attrs(cx, &group.permissions);
                 let mut attrs = Attrs::new();
                 attrs.insert("name".into(), json!(name));
                 attrs.insert("inline_policies".into(), inline);
                 attrs.insert("managed_policies".into(), managed);
-                let deps = group.permissions.grants.iter().map(|g| Addr::new("bucket", &g.bucket)).collect();
+                let deps = group.permissions.grants.iter().map(|g| Addr::new(Kind::Bucket, &g.bucket)).collect();
                 Desired { addr, name, attrs, deps }
             })
             .collect()
@@ -63,7 +72,7 @@ impl Provider for Groups {
             } else {
                 Ownership::Foreign(format!("a group of that name exists outside the path `{path}`"))
             };
-            let addr = cx.addr_for("group", &name, &BTreeMap::new(), wanted);
+            let (addr, ownership) = cx.placed(Kind::Group, &name, &BTreeMap::new(), wanted, ownership);
             let mut attrs = Attrs::new();
             attrs.insert("name".into(), json!(name));
             attrs.insert(
@@ -115,9 +124,7 @@ impl Provider for Groups {
             match c.name.as_str() {
                 "inline_policies" => holder.converge_inline(&cx.aws, c.before.as_ref(), c.after.as_ref()).await?,
                 "managed_policies" => holder.converge_managed(&cx.aws, c.before.as_ref(), c.after.as_ref()).await?,
-                other => {
-                    return Err(StepError::new("plan", format!("`{other}` of a group cannot be changed in place")))
-                }
+                other => return Err(StepError::not_in_place(other, "a group")),
             }
         }
         Ok(())

@@ -5,7 +5,7 @@ use super::role::iam_tags;
 use super::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use async_trait::async_trait;
 use aws_sdk_iam::client::Waiters as _;
@@ -20,13 +20,18 @@ pub fn physical_name(cx: &Cx, role_logical: &str) -> String {
     super::role::physical_name(cx, role_logical)
 }
 
+/// A profile keeps its name; the role it holds and its tags change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::InstanceProfile,
+    layer: 2,
+    attrs: &[AttrSpec::replace("name"), AttrSpec::update("role"), AttrSpec::update("tags")],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for InstanceProfiles {
-    fn kind(&self) -> &'static str {
-        "instance_profile"
-    }
-    fn layer(&self) -> u8 {
-        2
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -36,13 +41,13 @@ impl Provider for InstanceProfiles {
             .iter()
             .filter(|(_, r)| r.instance_profile)
             .map(|(logical, _)| {
-                let addr = Addr::new("instance_profile", logical);
+                let addr = Addr::new(Kind::InstanceProfile, logical);
                 let name = physical_name(cx, logical);
                 let mut attrs = Attrs::new();
                 attrs.insert("name".into(), json!(name));
                 attrs.insert("role".into(), json!(super::role::physical_name(cx, logical)));
                 attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
-                Desired { addr, name, attrs, deps: vec![Addr::new("role", logical)] }
+                Desired { addr, name, attrs, deps: vec![Addr::new(Kind::Role, logical)] }
             })
             .collect()
     }
@@ -60,8 +65,8 @@ impl Provider for InstanceProfiles {
                 let name = ip.instance_profile_name.clone();
                 let tags: BTreeMap<String, String> =
                     ip.tags().iter().map(|t| (t.key.clone(), t.value.clone())).collect();
-                let addr = cx.addr_for("instance_profile", &name, &tags, wanted);
-                let role_addr = addr.0.strip_prefix("instance_profile.").map(|l| Addr::new("role", l));
+                let (addr, ownership) = cx.placed(Kind::InstanceProfile, &name, &tags, wanted, Ownership::Ours);
+                let role_addr = Addr::new(Kind::Role, addr.name());
                 let mut attrs = Attrs::new();
                 attrs.insert("name".into(), json!(name));
                 attrs.insert("role".into(), ip.roles.first().map_or(Value::Null, |r| json!(r.role_name)));
@@ -71,9 +76,9 @@ impl Provider for InstanceProfiles {
                     name,
                     id: ip.arn.clone(),
                     attrs,
-                    ownership: Ownership::Ours,
+                    ownership,
                     outputs: BTreeMap::from([("arn".to_string(), ip.arn.clone())]),
-                    deps: role_addr.into_iter().collect(),
+                    deps: vec![role_addr],
                 }
             })
             .collect())
@@ -146,12 +151,7 @@ impl Provider for InstanceProfiles {
                             .map_err(|e| call_error("iam:UntagInstanceProfile", e))?;
                     }
                 }
-                other => {
-                    return Err(StepError::new(
-                        "plan",
-                        format!("`{other}` of an instance profile cannot be changed in place"),
-                    ))
-                }
+                other => return Err(StepError::not_in_place(other, "an instance profile")),
             }
         }
         Ok(())

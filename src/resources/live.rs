@@ -119,7 +119,7 @@ impl Live {
             .iter()
             .find(|t| t.arn == arn)
             .and_then(|t| t.tags.get(super::TAG_RESOURCE))
-            .map(|a| crate::engine::Addr(a.clone())))
+            .and_then(|a| crate::engine::Addr::parse(a).ok()))
     }
 
     /// Every IAM role and group of the account, and the stack's instance profiles.

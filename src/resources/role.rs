@@ -5,7 +5,7 @@ use super::iam::{inline_from, managed_from, permission_attrs, Holder};
 use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use async_trait::async_trait;
 use aws_sdk_iam::client::Waiters as _;
@@ -42,13 +42,24 @@ pub(super) fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag has key and value")).collect()
 }
 
+/// A role keeps its name; its trust, permissions and tags change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Role,
+    layer: 1,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::update("trust_policy").normalized(policy::normalize),
+        AttrSpec::update("inline_policies"),
+        AttrSpec::update("managed_policies").set(),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Roles {
-    fn kind(&self) -> &'static str {
-        "role"
-    }
-    fn layer(&self) -> u8 {
-        1
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -57,7 +68,7 @@ impl Provider for Roles {
             .roles
             .iter()
             .map(|(logical, role)| {
-                let addr = Addr::new("role", logical);
+                let addr = Addr::new(Kind::Role, logical);
                 let name = physical_name(cx, logical);
                 let (inline, managed) = permission_attrs(cx, &role.permissions);
                 let mut attrs = Attrs::new();
@@ -67,7 +78,7 @@ impl Provider for Roles {
                 attrs.insert("managed_policies".into(), managed);
                 attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
                 // Grants name buckets: their policies mean nothing before the bucket exists.
-                let deps = role.permissions.grants.iter().map(|g| Addr::new("bucket", &g.bucket)).collect();
+                let deps = role.permissions.grants.iter().map(|g| Addr::new(Kind::Bucket, &g.bucket)).collect();
                 Desired { addr, name, attrs, deps }
             })
             .collect()
@@ -85,12 +96,12 @@ impl Provider for Roles {
                 continue;
             }
             let tags: BTreeMap<String, String> = r.tags().iter().map(|t| (t.key.clone(), t.value.clone())).collect();
-            let addr = cx.addr_for("role", name, &tags, wanted);
             let ownership = if ours {
                 Ownership::Ours
             } else {
                 Ownership::Foreign(format!("a role of that name exists outside the path `{path}`"))
             };
+            let (addr, ownership) = cx.placed(Kind::Role, name, &tags, wanted, ownership);
             let mut attrs = Attrs::new();
             attrs.insert("name".into(), json!(name));
             attrs.insert(
@@ -136,7 +147,7 @@ impl Provider for Roles {
             .set_tags(Some(iam_tags(&tags)));
         // The description is set at creation only: IAM's batch read does not return it,
         // and comparing it would cost one call per role.
-        let logical = d.addr.0.trim_start_matches("role.");
+        let logical = d.addr.as_str().trim_start_matches("role.");
         if let Some(desc) = cx.stack.access.roles.get(logical).and_then(|r| r.description.as_ref()) {
             req = req.description(desc);
         }
@@ -201,7 +212,7 @@ impl Provider for Roles {
                             .map_err(|e| call_error("iam:UntagRole", e))?;
                     }
                 }
-                other => return Err(StepError::new("plan", format!("`{other}` of a role cannot be changed in place"))),
+                other => return Err(StepError::not_in_place(other, "a role")),
             }
         }
         Ok(())

@@ -3,7 +3,7 @@
 //! and instance refreshes take minutes on AWS; the emulator answers at once, so the
 //! waits themselves are tested with canned answers (`aws-smithy-mocks`).
 
-use crate::apply::StepError;
+use crate::apply::{ErrorKind, StepError};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -38,7 +38,8 @@ where
             Poll::Ready(t) => return Ok(t),
             Poll::Pending(state) => {
                 if started.elapsed() >= timeout {
-                    return Err(StepError::new(
+                    return Err(StepError::of(
+                        ErrorKind::Timeout,
                         format!("waiting for {what}"),
                         format!("not done after {} s: {state}", timeout.as_secs()),
                     )

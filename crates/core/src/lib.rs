@@ -9,3 +9,6 @@ pub mod apply;
 pub mod engine;
 pub mod plan;
 pub mod render;
+
+#[cfg(test)]
+mod testing;

@@ -9,7 +9,7 @@
 
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
@@ -51,26 +51,37 @@ pub(crate) fn members_value(group: Option<&str>, users: &BTreeSet<String>, membe
     }
 }
 
+/// An environment is renamed, given members and tagged in place; only another
+/// connection type needs a new one.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Cloud9,
+    layer: 4,
+    attrs: &[
+        AttrSpec::update("name"),
+        AttrSpec::replace("connection_type"),
+        AttrSpec::update("members"),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Environments {
-    fn kind(&self) -> &'static str {
-        "cloud9"
-    }
-    fn layer(&self) -> u8 {
-        4
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let Some(c) = &cx.stack.cloud9 else { return vec![] };
-        let addr = Addr::new("cloud9", "ide");
+        let addr = Addr::new(Kind::Cloud9, "ide");
         let name = physical_name(cx);
         let mut attrs = Attrs::new();
         attrs.insert("name".into(), json!(name));
         attrs.insert("connection_type".into(), json!("CONNECT_SSM"));
         attrs.insert("members".into(), c.members_group.as_ref().map_or(json!([]), |g| json!(format!("group.{g}"))));
         attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
-        let mut deps = vec![Addr::new("subnet", &format!("public-{}", c.subnet_index))];
-        deps.extend(c.members_group.as_ref().map(|g| Addr::new("group", g)));
+        let mut deps = vec![Addr::new(Kind::Subnet, format!("public-{}", c.subnet_index))];
+        deps.extend(c.members_group.as_ref().map(|g| Addr::new(Kind::Group, g)));
         vec![Desired { addr, name, attrs, deps }]
     }
 
@@ -120,12 +131,13 @@ impl Provider for Environments {
             attrs.insert("connection_type".into(), json!(env.connection_type.as_ref().map(|c| c.as_str())));
             attrs.insert("members".into(), members_value(group, &users, &members));
             attrs.insert("tags".into(), tags_value(&tags));
+            let (addr, ownership) = cx.placed(Kind::Cloud9, &name, &tags, wanted, Ownership::Ours);
             out.push(Observed {
-                addr: cx.addr_for("cloud9", &name, &tags, wanted),
+                addr,
                 name,
                 id: id.clone(),
                 attrs,
-                ownership: Ownership::Ours,
+                ownership,
                 outputs: BTreeMap::from([("id".to_string(), id), ("arn".to_string(), env.arn.clone())]),
                 deps: vec![],
             });
@@ -135,7 +147,7 @@ impl Provider for Environments {
 
     async fn create(&self, cx: &Cx, d: &Desired, _p: &Progress<'_>) -> Result<(), StepError> {
         let c = cx.stack.cloud9.as_ref().ok_or_else(|| StepError::new("plan", "the stack has no `cloud9`"))?;
-        let subnet = cx.id_of(&Addr::new("subnet", &format!("public-{}", c.subnet_index)))?;
+        let subnet = cx.id_of(&Addr::new(Kind::Subnet, format!("public-{}", c.subnet_index)))?;
         let tags: Vec<c9::Tag> = tags_from(attr(&d.attrs, "tags"))
             .into_iter()
             .map(|(k, v)| c9::Tag::builder().key(k).value(v).build().expect("key and value"))
@@ -157,7 +169,9 @@ impl Provider for Environments {
             .send()
             .await
             .map_err(|e| refused(call_error("cloud9:CreateEnvironmentEC2", e)))?;
-        let id = created.environment_id.unwrap_or_default();
+        let id = created
+            .environment_id
+            .ok_or_else(|| StepError::missing("cloud9:CreateEnvironmentEC2", "the environment's id"))?;
         cx.set_id(&d.addr, &id);
         converge_members(cx, &id, &BTreeSet::new(), &group_users(cx).await?).await
     }
@@ -211,9 +225,7 @@ impl Provider for Environments {
                         .await
                         .map_err(|e| call_error("cloud9:UpdateEnvironment", e))?;
                 }
-                other => {
-                    return Err(StepError::new("plan", format!("`{other}` of a Cloud9 environment cannot be changed")))
-                }
+                other => return Err(StepError::not_in_place(other, "a Cloud9 environment")),
             }
         }
         Ok(())
@@ -226,19 +238,13 @@ impl Provider for Environments {
             Err(e) => Err(call_error("cloud9:DeleteEnvironment", e)),
         }
     }
-
-    fn force_new(&self) -> &'static [&'static str] {
-        &["connection_type"]
-    }
 }
 
-/// Say plainly that AWS no longer onboards Cloud9 customers when that is why it refused.
+/// Say plainly that AWS may no longer onboard this account to Cloud9 when it refuses.
+/// AWS answers `ForbiddenException` both for an account Cloud9 takes no longer and for
+/// credentials without the permission; its code cannot tell which, so the hint says both.
 pub fn refused(e: StepError) -> StepError {
-    let m = e.message.to_lowercase();
-    if m.contains("no longer available") || m.contains("new customer") {
-        e.hint(NO_NEW_CUSTOMERS)
-    } else if m.starts_with("forbiddenexception") || m.starts_with("accessdenied") {
-        // Also what a missing IAM permission looks like: say both.
+    if e.is_code("ForbiddenException") || e.is_code("AccessDeniedException") || e.is_code("AccessDenied") {
         e.hint(format!("if the credentials may use Cloud9, this account is a new customer: {NO_NEW_CUSTOMERS}"))
     } else {
         e

@@ -2,12 +2,5 @@
 
 pub mod environment;
 
-use super::Provider;
-
-/// This family's providers.
-pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![Box::new(environment::Environments)]
-}
-
 #[cfg(test)]
 mod tests;

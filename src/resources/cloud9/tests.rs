@@ -4,7 +4,7 @@
 use super::environment::{converge_members, members_value, Environments, NO_NEW_CUSTOMERS};
 use crate::apply::{Event, Progress, Reporter};
 use crate::aws::{Aws, Options};
-use crate::engine::Addr;
+use crate::engine::{Addr, Kind};
 use crate::resources::{Cx, Provider};
 use aws_sdk_cloud9::operation::create_environment_ec2::{CreateEnvironmentEC2Error, CreateEnvironmentEc2Output};
 use aws_sdk_cloud9::operation::create_environment_membership::CreateEnvironmentMembershipOutput;
@@ -30,7 +30,7 @@ async fn cx(rules: &[&Rule]) -> Cx {
     let mut aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
     aws.cloud9 = mock_client!(aws_sdk_cloud9, RuleMode::MatchAny, rules);
     let cx = Cx::new(aws, stack, "123456789012".into(), None);
-    cx.set_id(&Addr::new("subnet", "public-0"), "subnet-0123");
+    cx.set_id(&Addr::new(Kind::Subnet, "public-0"), "subnet-0123");
     cx
 }
 
@@ -72,8 +72,10 @@ async fn a_refused_create_says_cloud9_takes_no_new_customers_and_what_to_do() {
     let d = Environments.desired(&cx).remove(0);
     let err = Environments.create(&cx, &d, &Progress::new(&d.addr, &Quiet)).await.unwrap_err();
     assert_eq!(err.call, "cloud9:CreateEnvironmentEC2");
-    assert_eq!(err.hint.as_deref(), Some(NO_NEW_CUSTOMERS));
-    assert!(err.to_string().contains("remove the `cloud9:` section"), "{err}");
+    // ForbiddenException is also what missing permissions get: the hint names both.
+    assert_eq!(err.code(), Some("ForbiddenException"));
+    assert!(err.hint.as_deref().is_some_and(|h| h.ends_with(NO_NEW_CUSTOMERS)), "{:?}", err.hint);
+    assert!(err.hint.unwrap().contains("remove the `cloud9:` section"));
 }
 
 #[tokio::test]

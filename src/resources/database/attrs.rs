@@ -99,7 +99,7 @@ pub fn observed(cx: &Cx, snap: &Snapshot, i: &DbInstance, tags: &BTreeMap<String
         .vpc_security_groups()
         .iter()
         .filter_map(|g| g.vpc_security_group_id.as_deref())
-        .map(|id| snap.addr_of(id).map_or_else(|| id.to_string(), |a| a.0))
+        .map(|id| snap.addr_of(id).map_or_else(|| id.to_string(), |a| a.to_string()))
         .collect();
     groups.sort();
     let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());

@@ -15,9 +15,9 @@
 use super::attrs::{self, DOWNTIME};
 use super::modify::{final_snapshot_name, modify_request};
 use super::{converge_tags, identifier, ownership, tags_of, to_tags};
-use crate::apply::{Progress, StepError};
+use crate::apply::{ErrorKind, Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Desired, Observed};
+use crate::engine::{Addr, AttrSpec, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, strings, Action, AttrChange, ResourceChange};
 use crate::resources::wait::{self, Poll};
 use crate::resources::{tags_from, Cx, Live, Provider, TAG_STACK};
@@ -54,7 +54,11 @@ pub async fn describe(cx: &Cx, id: &str) -> Result<Option<DbInstance>, StepError
 pub async fn wait_available(cx: &Cx, id: &str, what: &str, p: &Progress<'_>) -> Result<(), StepError> {
     wait::until(&|m| p.say(m), what, timeout(cx), POLL, || async {
         let Some(i) = describe(cx, id).await? else {
-            return Err(StepError::new("rds:DescribeDBInstances", format!("the instance `{id}` is gone")));
+            return Err(StepError::of(
+                ErrorKind::Failed,
+                "rds:DescribeDBInstances",
+                format!("the instance `{id}` is gone"),
+            ));
         };
         match i.db_instance_status.as_deref().unwrap_or_default() {
             "available" => Ok(Poll::Ready(())),
@@ -63,7 +67,8 @@ pub async fn wait_available(cx: &Cx, id: &str, what: &str, p: &Progress<'_>) -> 
             | "incompatible-network"
             | "incompatible-option-group"
             | "inaccessible-encryption-credentials"
-            | "storage-full") => Err(StepError::new(
+            | "storage-full") => Err(StepError::of(
+                ErrorKind::Failed,
                 "rds:DescribeDBInstances",
                 format!("the instance `{id}` is `{s}`; see its events in the RDS console"),
             )),
@@ -73,23 +78,50 @@ pub async fn wait_available(cx: &Cx, id: &str, what: &str, p: &Progress<'_>) -> 
     .await
 }
 
+/// One ModifyDBInstance changes everything but the identifier, the engine, storage
+/// encryption, the admin user and the subnet group, which need a new instance. The
+/// password is named only by where it lives, and still never shown.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Database,
+    layer: 3,
+    attrs: &[
+        AttrSpec::replace("identifier"),
+        AttrSpec::replace("engine"),
+        AttrSpec::update("engine_version"),
+        AttrSpec::update("license_model"),
+        AttrSpec::update("instance_class"),
+        AttrSpec::update("port"),
+        AttrSpec::update("storage"),
+        AttrSpec::replace("storage_encrypted"),
+        AttrSpec::replace("admin_user"),
+        AttrSpec::update("password").sensitive(),
+        AttrSpec::update("backup_retention_days"),
+        AttrSpec::update("backup_window"),
+        AttrSpec::update("maintenance_window"),
+        AttrSpec::update("log_exports").set(),
+        AttrSpec::update("deletion_protection"),
+        AttrSpec::update("publicly_accessible"),
+        AttrSpec::update("multi_az"),
+        AttrSpec::update("copy_tags_to_snapshot"),
+        AttrSpec::update("auto_minor_version_upgrade"),
+        AttrSpec::replace("subnet_group"),
+        AttrSpec::update("security_groups").set(),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Instances {
-    fn kind(&self) -> &'static str {
-        "database"
-    }
-    fn layer(&self) -> u8 {
-        3
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["identifier", "engine", "storage_encrypted", "admin_user", "subnet_group"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let (Some(d), Some(_)) = (&cx.stack.database, &cx.stack.network) else { return vec![] };
-        let addr = Addr::new("database", "main");
+        let addr = Addr::new(Kind::Database, "main");
         let attrs = attrs::desired(cx, d, &addr);
-        let deps = vec![Addr::new("db_subnet_group", "main"), Addr::new("security_group", "db")];
+        let deps = vec![Addr::new(Kind::DbSubnetGroup, "main"), Addr::new(Kind::SecurityGroup, "db")];
         vec![Desired { addr, name: identifier(cx).to_lowercase(), attrs, deps }]
     }
 
@@ -133,18 +165,11 @@ impl Provider for Instances {
                         Some(Value::String(s)) => vec![s.clone()],
                         v => strings(v),
                     })
-                    .filter(|a| a.starts_with("db_subnet_group.") || a.starts_with("security_group."))
-                    .map(Addr)
+                    .filter_map(|a| Addr::parse(&a).ok())
                     .collect();
-                Observed {
-                    addr: cx.addr_for("database", &name, &tags, wanted),
-                    ownership: ownership(cx, "an RDS instance", &tags),
-                    id: name.clone(),
-                    name,
-                    attrs,
-                    outputs,
-                    deps,
-                }
+                let (addr, ownership) =
+                    cx.placed(Kind::Database, &name, &tags, wanted, ownership(cx, "an RDS instance", &tags));
+                Observed { addr, ownership, id: name.clone(), name, attrs, outputs, deps }
             })
             .collect())
     }
@@ -155,10 +180,8 @@ impl Provider for Instances {
             Password::Managed { kms_key_id } => (true, kms_key_id.clone(), None),
             Password::Secret { arn } => (false, None, Some(super::secret::password(cx, arn).await?)),
         };
-        let groups = strings(attr(&d.attrs, "security_groups"))
-            .iter()
-            .map(|g| cx.id_of(&Addr(g.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
+        let groups =
+            strings(attr(&d.attrs, "security_groups")).iter().map(|g| cx.id_in(g)).collect::<Result<Vec<_>, _>>()?;
         let s = &db.storage;
         let created = cx
             .aws
@@ -187,7 +210,7 @@ impl Provider for Instances {
             .multi_az(db.multi_az)
             .copy_tags_to_snapshot(true)
             .auto_minor_version_upgrade(true)
-            .db_subnet_group_name(cx.id_of(&Addr::new("db_subnet_group", "main"))?)
+            .db_subnet_group_name(cx.id_of(&Addr::new(Kind::DbSubnetGroup, "main"))?)
             .set_vpc_security_group_ids(Some(groups))
             .set_tags(Some(to_tags(&tags_from(attr(&d.attrs, "tags")))))
             .send()

@@ -14,15 +14,10 @@ pub mod modify;
 pub mod secret;
 pub mod subnet_group;
 
-use super::{Cx, Provider, TAG_STACK};
+use super::{Cx, TAG_STACK};
 use crate::engine::Ownership;
 use aws_sdk_rds::types::Tag;
 use std::collections::BTreeMap;
-
-/// This family's providers.
-pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![Box::new(subnet_group::SubnetGroups), Box::new(instance::Instances)]
-}
 
 /// Physical name of the DB subnet group: `<stack>-db`.
 pub fn subnet_group_name(cx: &Cx) -> String {

@@ -5,7 +5,7 @@
 
 use super::attrs::MANAGED;
 use crate::apply::StepError;
-use crate::engine::{Addr, Desired, Observed};
+use crate::engine::{Desired, Observed};
 use crate::plan::{attr, strings, AttrChange};
 use crate::resources::Cx;
 use aws_sdk_rds::operation::modify_db_instance::builders::ModifyDBInstanceFluentBuilder;
@@ -105,10 +105,8 @@ pub fn modify_request(
         r = r.auto_minor_version_upgrade(true);
     }
     if changed("security_groups") {
-        let ids = strings(attr(&d.attrs, "security_groups"))
-            .iter()
-            .map(|g| cx.id_of(&Addr(g.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ids =
+            strings(attr(&d.attrs, "security_groups")).iter().map(|g| cx.id_in(g)).collect::<Result<Vec<_>, _>>()?;
         r = r.set_vpc_security_group_ids(Some(ids));
     }
     Ok(r)

@@ -9,7 +9,7 @@
 use super::{converge_tags, ownership, subnet_group_name, tags_of, to_tags};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, strings, AttrChange};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
@@ -20,28 +20,33 @@ pub struct SubnetGroups;
 
 /// Live subnet ids of the addresses in `subnets`.
 fn subnet_ids(cx: &Cx, a: &Attrs) -> Result<Vec<String>, StepError> {
-    strings(attr(a, "subnets")).iter().map(|s| cx.id_of(&Addr(s.clone()))).collect()
+    strings(attr(a, "subnets")).iter().map(|s| cx.id_in(s)).collect()
 }
+
+/// A subnet group keeps its name; its subnets and tags change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::DbSubnetGroup,
+    layer: 2,
+    attrs: &[AttrSpec::replace("name"), AttrSpec::update("subnets").set(), AttrSpec::update("tags")],
+    deleted_after: &[],
+};
 
 #[async_trait]
 impl Provider for SubnetGroups {
-    fn kind(&self) -> &'static str {
-        "db_subnet_group"
-    }
-    fn layer(&self) -> u8 {
-        2
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let (Some(_), Some(n)) = (&cx.stack.database, &cx.stack.network) else { return vec![] };
-        let addr = Addr::new("db_subnet_group", "main");
+        let addr = Addr::new(Kind::DbSubnetGroup, "main");
         let name = subnet_group_name(cx);
         let subnets: Vec<String> = (0..n.private_subnets.len()).map(|i| format!("subnet.private-{i}")).collect();
         let mut attrs = Attrs::new();
         attrs.insert("name".into(), json!(name));
         attrs.insert("subnets".into(), json!(subnets));
         attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
-        let deps = subnets.iter().map(|s| Addr(s.clone())).collect();
+        let deps = crate::resources::addrs_in(&subnets);
         vec![Desired { addr, name, attrs, deps }]
     }
 
@@ -71,17 +76,19 @@ impl Provider for SubnetGroups {
             .subnets()
             .iter()
             .filter_map(|s| s.subnet_identifier.as_deref())
-            .map(|id| snap.addr_of(id).map_or_else(|| id.to_string(), |a| a.0))
+            .map(|id| snap.addr_of(id).map_or_else(|| id.to_string(), |a| a.to_string()))
             .collect();
         subnets.sort();
         let mut attrs = Attrs::new();
         attrs.insert("name".into(), json!(name));
         attrs.insert("subnets".into(), json!(subnets));
         attrs.insert("tags".into(), tags_value(&tags));
-        let deps = subnets.iter().filter(|s| s.starts_with("subnet.")).map(|s| Addr(s.clone())).collect();
+        let deps = crate::resources::addrs_in(&subnets);
+        let (addr, ownership) =
+            cx.placed(Kind::DbSubnetGroup, &name, &tags, wanted, ownership(cx, "a DB subnet group", &tags));
         Ok(vec![Observed {
-            addr: cx.addr_for("db_subnet_group", &name, &tags, wanted),
-            ownership: ownership(cx, "a DB subnet group", &tags),
+            addr,
+            ownership,
             name: name.clone(),
             id: name,
             attrs,

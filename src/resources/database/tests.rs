@@ -8,7 +8,7 @@ use super::instance::Instances;
 use super::modify::final_snapshot_name;
 use crate::apply::{Event, Progress, Reporter};
 use crate::aws::{Aws, Options};
-use crate::engine::{Addr, Desired, Observed, Ownership};
+use crate::engine::{Addr, Desired, Kind, Observed, Ownership};
 use crate::plan::{Action, AttrChange, ResourceChange};
 use crate::resources::{Cx, Provider};
 use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
@@ -40,8 +40,8 @@ async fn cx(rds: &[&Rule]) -> Cx {
         aws.rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rds);
     }
     let cx = Cx::new(aws, stack, "123456789012".into(), None);
-    cx.set_id(&Addr::new("security_group", "db"), "sg-db");
-    cx.set_id(&Addr::new("db_subnet_group", "main"), "bumarket-db");
+    cx.set_id(&Addr::new(Kind::SecurityGroup, "db"), "sg-db");
+    cx.set_id(&Addr::new(Kind::DbSubnetGroup, "main"), "bumarket-db");
     cx
 }
 

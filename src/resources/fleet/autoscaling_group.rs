@@ -8,9 +8,9 @@
 //! rolling instance refresh that keeps `min_healthy_percent` of them in service.
 
 use super::{app_name, fingerprint};
-use crate::apply::{Progress, StepError};
+use crate::apply::{ErrorKind, Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, strings, Action, AttrChange, ResourceChange};
 use crate::resources::ec2::named_tags;
 use crate::resources::wait::{self, Poll};
@@ -29,18 +29,35 @@ pub const TAG_TEMPLATE: &str = "bumarket-infra:template";
 /// How often waits look again.
 const POLL: Duration = Duration::from_secs(10);
 
+/// A group keeps its name; sizes, subnets, target groups and health checks change in
+/// place, and a new template fingerprint rolls the instances.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::AutoscalingGroup,
+    layer: 5,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::update("launch_template"),
+        AttrSpec::update("min_size"),
+        AttrSpec::update("max_size"),
+        AttrSpec::update("subnets").set(),
+        AttrSpec::update("target_groups").set(),
+        AttrSpec::update("health_check_type"),
+        AttrSpec::update("health_check_grace_seconds"),
+        AttrSpec::update("template"),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Groups {
-    fn kind(&self) -> &'static str {
-        "autoscaling_group"
-    }
-    fn layer(&self) -> u8 {
-        5
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let (Some(f), Some(n)) = (&cx.stack.fleet, &cx.stack.network) else { return vec![] };
-        let addr = Addr::new("autoscaling_group", "app");
+        let addr = Addr::new(Kind::AutoscalingGroup, "app");
         let name = app_name(cx);
         let template = super::launch_template::LaunchTemplates.desired(cx);
         let print = template.first().map(|t| fingerprint(&t.attrs)).unwrap_or_default();
@@ -58,11 +75,11 @@ impl Provider for Groups {
         attrs.insert("health_check_grace_seconds".into(), json!(f.health_check_grace_seconds));
         attrs.insert("template".into(), json!(print));
         attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
-        let mut deps: Vec<Addr> = subnets.iter().map(|s| Addr(s.clone())).collect();
-        deps.push(Addr::new("launch_template", "app"));
+        let mut deps = crate::resources::addrs_in(&subnets);
+        deps.push(Addr::new(Kind::LaunchTemplate, "app"));
         if with_lb {
             // Targets are only checked once a listener uses the group's target group.
-            deps.extend([Addr::new("target_group", "app"), Addr::new("listener", "http")]);
+            deps.extend([Addr::new(Kind::TargetGroup, "app"), Addr::new(Kind::Listener, "http")]);
         }
         vec![Desired { addr, name, attrs, deps }]
     }
@@ -87,12 +104,12 @@ impl Provider for Groups {
             let mut tags: BTreeMap<String, String> =
                 g.tags().iter().filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default()))).collect();
             let print = tags.remove(TAG_TEMPLATE);
-            let addr = cx.addr_for("autoscaling_group", &name, &tags, wanted);
+            let (addr, ownership) = cx.placed(Kind::AutoscalingGroup, &name, &tags, wanted, Ownership::Ours);
             let template = g.launch_template.as_ref().and_then(|t| {
                 t.launch_template_id
                     .as_deref()
                     .and_then(|id| snap.addr_of(id))
-                    .map(|a| a.0)
+                    .map(|a| a.to_string())
                     .or(t.launch_template_name.clone())
             });
             let mut subnets: Vec<String> = g
@@ -101,12 +118,12 @@ impl Provider for Groups {
                 .unwrap_or_default()
                 .split(',')
                 .filter(|s| !s.is_empty())
-                .map(|id| snap.addr_of(id.trim()).map_or_else(|| id.trim().to_string(), |a| a.0))
+                .map(|id| snap.addr_of(id.trim()).map_or_else(|| id.trim().to_string(), |a| a.to_string()))
                 .collect();
             subnets.sort();
             let mut target_groups = Vec::new();
             for arn in g.target_group_arns() {
-                target_groups.push(live.addr_of_arn(arn).await?.map_or_else(|| arn.clone(), |a| a.0));
+                target_groups.push(live.addr_of_arn(arn).await?.map_or_else(|| arn.clone(), |a| a.to_string()));
             }
             target_groups.sort();
             let instances = g.instances().len();
@@ -121,19 +138,13 @@ impl Provider for Groups {
             attrs.insert("health_check_grace_seconds".into(), json!(g.health_check_grace_period));
             attrs.insert("template".into(), json!(print));
             attrs.insert("tags".into(), tags_value(&tags));
-            let deps = subnets
-                .iter()
-                .chain(&target_groups)
-                .chain(template.iter())
-                .filter(|a| a.contains('.'))
-                .map(|a| Addr(a.clone()))
-                .collect();
+            let deps = crate::resources::addrs_in(subnets.iter().chain(&target_groups).chain(template.iter()));
             observed.push(Observed {
                 addr,
                 name: name.clone(),
                 id: name,
                 attrs,
-                ownership: Ownership::Ours,
+                ownership,
                 outputs: BTreeMap::from([("instances".to_string(), instances.to_string())]),
                 deps,
             });
@@ -225,13 +236,13 @@ impl Provider for Groups {
         let asg = &cx.aws.autoscaling;
         match asg.delete_auto_scaling_group().auto_scaling_group_name(&o.name).force_delete(true).send().await {
             Ok(_) => {}
-            Err(e)
-                if is_code(&e, "ValidationError")
-                    && e.as_service_error()
-                        .and_then(|s| s.meta().message())
-                        .is_some_and(|m| m.contains("not found")) =>
-            {
-                return Ok(())
+            // Auto Scaling says a group is gone only in words (`ValidationError`, "not
+            // found"): ask whether it still exists instead of reading them.
+            Err(e) if is_code(&e, "ValidationError") => {
+                if describe(cx, &o.name).await?.is_some() {
+                    return Err(call_error("autoscaling:DeleteAutoScalingGroup", e));
+                }
+                return Ok(());
             }
             Err(e) => return Err(call_error("autoscaling:DeleteAutoScalingGroup", e)),
         }
@@ -276,7 +287,7 @@ fn int(a: &Attrs, k: &str) -> i32 {
 
 /// Live ids of the addresses in a list attribute.
 fn ids(cx: &Cx, v: Option<&Value>) -> Result<Vec<String>, StepError> {
-    strings(v).iter().map(|a| cx.id_of(&Addr(a.clone()))).collect()
+    strings(v).iter().map(|a| cx.id_in(a)).collect()
 }
 
 fn template_spec(cx: &Cx) -> ast::LaunchTemplateSpecification {
@@ -333,12 +344,12 @@ async fn converge_target_groups(cx: &Cx, group: &str, c: &AttrChange) -> Result<
     let before = strings(c.before.as_ref());
     let after = strings(c.after.as_ref());
     let add: Vec<String> =
-        after.iter().filter(|a| !before.contains(a)).map(|a| cx.id_of(&Addr(a.clone()))).collect::<Result<_, _>>()?;
+        after.iter().filter(|a| !before.contains(a)).map(|a| cx.id_in(a)).collect::<Result<_, _>>()?;
     // Unknown (not ours) target groups stay as the ARN AWS gave; ours resolve to ids.
     let remove: Vec<String> = before
         .iter()
         .filter(|b| !after.contains(b))
-        .map(|b| if b.starts_with("arn:") { b.clone() } else { cx.id_of(&Addr(b.clone())).unwrap_or_default() })
+        .map(|b| if b.starts_with("arn:") { b.clone() } else { cx.id_in(b).unwrap_or_default() })
         .collect();
     let asg = &cx.aws.autoscaling;
     if !add.is_empty() {
@@ -376,10 +387,11 @@ async fn describe(cx: &Cx, group: &str) -> Result<Option<ast::AutoScalingGroup>,
 /// balancer, healthy in the target group.
 pub async fn wait_healthy(cx: &Cx, group: &str, p: &Progress<'_>) -> Result<(), StepError> {
     let timeout = Duration::from_secs(fleet(cx)?.wait_timeout_seconds);
-    let tg = cx.stack.load_balancer.as_ref().map(|_| cx.id_of(&Addr::new("target_group", "app"))).transpose()?;
+    let tg = cx.stack.load_balancer.as_ref().map(|_| cx.id_of(&Addr::new(Kind::TargetGroup, "app"))).transpose()?;
     wait::until(&|m| p.say(m), "healthy instances", timeout, POLL, || async {
         let Some(g) = describe(cx, group).await? else {
-            return Err(StepError::new(
+            return Err(StepError::of(
+                ErrorKind::Failed,
                 "autoscaling:DescribeAutoScalingGroups",
                 format!("the group `{group}` is gone"),
             ));
@@ -451,7 +463,8 @@ pub async fn refresh(cx: &Cx, group: &str, p: &Progress<'_>) -> Result<(), StepE
                 | ast::InstanceRefreshStatus::Cancelled
                 | ast::InstanceRefreshStatus::RollbackSuccessful
                 | ast::InstanceRefreshStatus::RollbackFailed),
-            ) => Err(StepError::new(
+            ) => Err(StepError::of(
+                ErrorKind::Failed,
                 "autoscaling:DescribeInstanceRefreshes",
                 format!("the instance refresh ended `{}`: {}", s.as_str(), r.status_reason.unwrap_or_default()),
             )),

@@ -9,7 +9,7 @@
 use super::{app_name, short_hash};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, Action, AttrChange, ResourceChange};
 use crate::resources::ec2::{converge_tags, named_tags, tag_spec, tags_of, to_tags};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
@@ -33,18 +33,34 @@ fn metadata_required() -> Value {
     json!({"http_endpoint": "enabled", "http_tokens": "required", "hop_limit": 1})
 }
 
+/// A template keeps its name; any other change is a new version made the default.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::LaunchTemplate,
+    layer: 3,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::update("instance_type"),
+        AttrSpec::update("image_id"),
+        AttrSpec::update("user_data"),
+        AttrSpec::update("metadata"),
+        AttrSpec::update("instance_profile"),
+        AttrSpec::update("security_groups").set(),
+        AttrSpec::update("instance_tags"),
+        AttrSpec::update("tags"),
+        AttrSpec::update("root_volume"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for LaunchTemplates {
-    fn kind(&self) -> &'static str {
-        "launch_template"
-    }
-    fn layer(&self) -> u8 {
-        3
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let Some(f) = &cx.stack.fleet else { return vec![] };
-        let addr = Addr::new("launch_template", "app");
+        let addr = Addr::new(Kind::LaunchTemplate, "app");
         let name = app_name(cx);
         let image = match &f.image {
             Image::Ami(id) => id.clone(),
@@ -69,9 +85,9 @@ impl Provider for LaunchTemplates {
         attrs.insert("security_groups".into(), json!(["security_group.app"]));
         attrs.insert("instance_tags".into(), tags_value(&instance_tags));
         attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
-        let mut deps = vec![Addr::new("security_group", "app")];
+        let mut deps = vec![Addr::new(Kind::SecurityGroup, "app")];
         if let Some(r) = &f.instance_role {
-            deps.push(Addr::new("instance_profile", r));
+            deps.push(Addr::new(Kind::InstanceProfile, r));
         }
         vec![Desired { addr, name, attrs, deps }]
     }
@@ -100,21 +116,20 @@ impl Provider for LaunchTemplates {
             let mut attrs = data.map(|d| observed_attrs(snap, &d)).unwrap_or_default();
             attrs.insert("name".into(), json!(name));
             attrs.insert("tags".into(), tags_value(&tags));
-            let addr = cx.addr_for("launch_template", &name, &tags, wanted);
+            let (addr, ownership) = cx.placed(Kind::LaunchTemplate, &name, &tags, wanted, Ownership::Ours);
             let deps = attrs["security_groups"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
-                .filter(|s| s.starts_with("security_group."))
-                .map(|s| Addr(s.to_string()))
+                .filter_map(|s| Addr::parse(s).ok())
                 .collect();
             Ok::<_, StepError>(Observed {
                 addr,
                 name,
                 id: id.clone(),
                 attrs,
-                ownership: Ownership::Ours,
+                ownership,
                 outputs: BTreeMap::from([
                     ("id".to_string(), id),
                     ("default_version".to_string(), lt.default_version_number.unwrap_or_default().to_string()),
@@ -140,7 +155,10 @@ impl Provider for LaunchTemplates {
             .send()
             .await
             .map_err(|e| call_error("ec2:CreateLaunchTemplate", e))?;
-        let id = out.launch_template.and_then(|t| t.launch_template_id).unwrap_or_default();
+        let id = out
+            .launch_template
+            .and_then(|t| t.launch_template_id)
+            .ok_or_else(|| StepError::missing("ec2:CreateLaunchTemplate", "the template's id"))?;
         cx.set_id(&d.addr, id);
         Ok(())
     }
@@ -211,7 +229,7 @@ fn request_data(cx: &Cx, d: &Desired) -> Result<ec2t::RequestLaunchTemplateData,
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .map(|g| cx.id_of(&Addr(g.to_string())))
+        .map(|g| cx.id_in(g))
         .collect::<Result<_, _>>()?;
     let instance_tags = to_tags(&tags_from(attr(a, "instance_tags")));
     let spec = |kind| {
@@ -275,8 +293,11 @@ fn observed_attrs(snap: &crate::resources::ec2::Snapshot, d: &ec2t::ResponseLaun
         .iam_instance_profile
         .as_ref()
         .and_then(|p| p.name.clone().or_else(|| p.arn.as_ref().and_then(|a| a.rsplit('/').next().map(String::from))));
-    let mut groups: Vec<String> =
-        d.security_group_ids().iter().map(|id| snap.addr_of(id).map_or_else(|| id.clone(), |a| a.0)).collect();
+    let mut groups: Vec<String> = d
+        .security_group_ids()
+        .iter()
+        .map(|id| snap.addr_of(id).map_or_else(|| id.clone(), |a| a.to_string()))
+        .collect();
     groups.sort();
     let instance_tags: BTreeMap<String, String> = d
         .tag_specifications()

@@ -10,18 +10,9 @@ pub mod autoscaling_group;
 pub mod launch_template;
 pub mod scaling_policy;
 
-use super::{Cx, Provider};
+use super::Cx;
 use crate::engine::Attrs;
 use sha2::{Digest, Sha256};
-
-/// This family's providers.
-pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![
-        Box::new(launch_template::LaunchTemplates),
-        Box::new(autoscaling_group::Groups),
-        Box::new(scaling_policy::Policies),
-    ]
-}
 
 /// Physical name of the launch template and the group.
 pub fn app_name(cx: &Cx) -> String {

@@ -5,7 +5,7 @@
 use super::app_name;
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{Cx, Live, Provider};
 use async_trait::async_trait;
@@ -21,13 +21,23 @@ fn policy_name(cx: &Cx) -> String {
     format!("{}-cpu-target", cx.stack.name)
 }
 
+/// A policy keeps its name; PutScalingPolicy sets the rest again.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::ScalingPolicy,
+    layer: 6,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::update("group"),
+        AttrSpec::update("metric"),
+        AttrSpec::update("target_value"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Policies {
-    fn kind(&self) -> &'static str {
-        "scaling_policy"
-    }
-    fn layer(&self) -> u8 {
-        6
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -38,8 +48,8 @@ impl Provider for Policies {
         attrs.insert("group".into(), json!(app_name(cx)));
         attrs.insert("metric".into(), json!(METRIC));
         attrs.insert("target_value".into(), json!(f.cpu_target_percent));
-        let deps = vec![Addr::new("autoscaling_group", "app")];
-        vec![Desired { addr: Addr::new("scaling_policy", "cpu"), name, attrs, deps }]
+        let deps = vec![Addr::new(Kind::AutoscalingGroup, "app")];
+        vec![Desired { addr: Addr::new(Kind::ScalingPolicy, "cpu"), name, attrs, deps }]
     }
 
     async fn read(&self, cx: &Cx, _live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
@@ -70,13 +80,13 @@ impl Provider for Policies {
                 attrs.insert("metric".into(), json!(metric));
                 attrs.insert("target_value".into(), json!(t.and_then(|t| t.target_value)));
                 Observed {
-                    addr: Addr::new("scaling_policy", "cpu"),
+                    addr: Addr::new(Kind::ScalingPolicy, "cpu"),
                     name,
                     id: p.policy_arn.clone().unwrap_or_default(),
                     attrs,
                     ownership: Ownership::Ours,
                     outputs: BTreeMap::new(),
-                    deps: vec![Addr::new("autoscaling_group", "app")],
+                    deps: vec![Addr::new(Kind::AutoscalingGroup, "app")],
                 }
             })
             .collect())

@@ -6,7 +6,7 @@
 use super::autoscaling_group::{refresh, wait_healthy};
 use crate::apply::{Event, Progress, Reporter};
 use crate::aws::{Aws, Options};
-use crate::engine::Addr;
+use crate::engine::{Addr, Kind};
 use crate::resources::Cx;
 use aws_sdk_autoscaling::operation::describe_auto_scaling_groups::DescribeAutoScalingGroupsOutput;
 use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesOutput;
@@ -38,7 +38,7 @@ async fn cx(asg: &[&Rule], elb: &[&Rule]) -> Cx {
     aws.elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, elb);
     let cx = Cx::new(aws, stack, "123456789012".into(), Some("ami-0123456789abcdef0".into()));
     cx.set_id(
-        &Addr::new("target_group", "app"),
+        &Addr::new(Kind::TargetGroup, "app"),
         "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/bumarket-app/1",
     );
     cx
@@ -67,7 +67,7 @@ async fn a_rolling_refresh_is_followed_to_its_end_with_progress() {
         .build();
     let cx = cx(&[&start, &describe], &[]).await;
     let said = Said::default();
-    let addr = Addr::new("autoscaling_group", "app");
+    let addr = Addr::new(Kind::AutoscalingGroup, "app");
     refresh(&cx, "bumarket-app", &Progress::new(&addr, &said)).await.unwrap();
     assert_eq!(start.num_calls(), 1, "min healthy percent 90 from the stack file");
     assert_eq!(describe.num_calls(), 3);
@@ -82,7 +82,7 @@ async fn a_failed_refresh_is_an_error_with_aws_reason() {
     let describe =
         mock!(Asg::describe_instance_refreshes).then_output(|| refresh_at(InstanceRefreshStatus::Failed, 40));
     let cx = cx(&[&start, &describe], &[]).await;
-    let addr = Addr::new("autoscaling_group", "app");
+    let addr = Addr::new(Kind::AutoscalingGroup, "app");
     let err = refresh(&cx, "bumarket-app", &Progress::new(&addr, &Said::default())).await.unwrap_err();
     assert_eq!(err.call, "autoscaling:DescribeInstanceRefreshes");
     assert!(err.message.contains("ended `Failed`: instances failed health checks"), "{err}");
@@ -102,7 +102,7 @@ async fn a_refresh_already_running_is_followed_instead_of_failing() {
         .match_requests(|r| r.instance_refresh_ids().is_empty())
         .then_output(|| refresh_at(InstanceRefreshStatus::Successful, 100));
     let cx = cx(&[&start, &describe], &[]).await;
-    let addr = Addr::new("autoscaling_group", "app");
+    let addr = Addr::new(Kind::AutoscalingGroup, "app");
     refresh(&cx, "bumarket-app", &Progress::new(&addr, &Said::default())).await.unwrap();
     assert_eq!(describe.num_calls(), 1);
 }
@@ -141,7 +141,7 @@ async fn apply_waits_for_instances_in_service_and_healthy_targets() {
         .build();
     let cx = cx(&[&groups], &[&targets]).await;
     let said = Said::default();
-    let addr = Addr::new("autoscaling_group", "app");
+    let addr = Addr::new(Kind::AutoscalingGroup, "app");
     wait_healthy(&cx, "bumarket-app", &Progress::new(&addr, &said)).await.unwrap();
     let said = said.0.lock().unwrap().clone();
     assert_eq!(said[0], "waiting for healthy instances: 0/1 in service, 0/1 healthy targets (0 s)");
@@ -154,7 +154,7 @@ async fn a_wait_gives_up_after_the_files_timeout_and_says_how_to_go_on() {
     let groups = mock!(Asg::describe_auto_scaling_groups).then_output(|| group(LifecycleState::Pending));
     let targets = mock!(Elb::describe_target_health).then_output(|| health(TargetHealthStateEnum::Initial));
     let cx = cx(&[&groups], &[&targets]).await;
-    let addr = Addr::new("autoscaling_group", "app");
+    let addr = Addr::new(Kind::AutoscalingGroup, "app");
     let err = wait_healthy(&cx, "bumarket-app", &Progress::new(&addr, &Said::default())).await.unwrap_err();
     let timeout = cx.stack.fleet.as_ref().unwrap().wait_timeout_seconds;
     assert_eq!(err.call, "waiting for healthy instances");

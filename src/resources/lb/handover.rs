@@ -15,14 +15,14 @@
 use super::listener;
 use crate::apply::StepError;
 use crate::aws::{call_error, is_code};
-use crate::engine::Addr;
+use crate::engine::{Addr, Kind};
 use crate::resources::Cx;
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, FixedResponseActionConfig};
 
 /// The fleet's group, which registers its instances in the target group.
 fn fleet_group(cx: &Cx) -> Option<String> {
     cx.stack.fleet.as_ref()?;
-    cx.known_id(&Addr::new("autoscaling_group", "app"))
+    cx.known_id(&Addr::new(Kind::AutoscalingGroup, "app"))
 }
 
 fn unavailable() -> Action {
@@ -38,7 +38,7 @@ fn unavailable() -> Action {
 async fn point_listeners(cx: &Cx, target_group: &Addr, action: Action) -> Result<(), StepError> {
     let forwarders = listener::desired(cx)
         .into_iter()
-        .filter(|d| d.attrs["default_action"]["target_group"] == target_group.0.as_str());
+        .filter(|d| d.attrs["default_action"]["target_group"] == target_group.as_str());
     for d in forwarders {
         let Some(id) = cx.known_id(&d.addr) else { continue };
         match cx.aws.elb.modify_listener().listener_arn(id).default_actions(action.clone()).send().await {

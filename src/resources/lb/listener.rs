@@ -13,7 +13,7 @@
 use super::load_balancer;
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{Cx, Live, Provider};
 use async_trait::async_trait;
@@ -37,18 +37,17 @@ fn redirect(port: u16) -> Value {
 }
 
 fn listener(cx: &Cx, name: &str, port: u16, action: Value, certificate: Option<&str>) -> Desired {
-    let addr = Addr::new("listener", name);
-    let target = action["target_group"].as_str().map(|t| Addr(t.to_string()));
+    let addr = Addr::new(Kind::Listener, name);
+    let target = action["target_group"].as_str().and_then(|t| Addr::parse(t).ok());
     let mut attrs = Attrs::new();
     attrs.insert("load_balancer".into(), json!("load_balancer.main"));
     attrs.insert("port".into(), json!(port));
     attrs.insert("protocol".into(), json!(name.to_uppercase()));
-    if let Some(arn) = certificate {
-        attrs.insert("certificate".into(), json!(arn));
-        attrs.insert("ssl_policy".into(), json!(SSL_POLICY));
-    }
+    // HTTPS only: plain HTTP has neither (null).
+    attrs.insert("certificate".into(), json!(certificate));
+    attrs.insert("ssl_policy".into(), json!(certificate.map(|_| SSL_POLICY)));
     attrs.insert("default_action".into(), action);
-    let deps = std::iter::once(Addr::new("load_balancer", "main")).chain(target).collect();
+    let deps = std::iter::once(Addr::new(Kind::LoadBalancer, "main")).chain(target).collect();
     Desired { addr, name: format!("{}:{port}", load_balancer::physical_name(cx)), attrs, deps }
 }
 
@@ -63,7 +62,7 @@ pub fn desired(cx: &Cx) -> Vec<Desired> {
             if lb.listen_port != 80 {
                 // Redirect only once there is something to redirect to.
                 let mut http = listener(cx, "http", 80, redirect(lb.listen_port), None);
-                http.deps.push(Addr::new("listener", "https"));
+                http.deps.push(Addr::new(Kind::Listener, "https"));
                 out.push(http);
             }
             out
@@ -80,7 +79,7 @@ async fn action_value(live: &Live, a: &Action) -> Result<Value, StepError> {
                 groups.first().and_then(|t| t.target_group_arn()).map(String::from)
             });
             let arn = arn.unwrap_or_default();
-            forward(&live.addr_of_arn(&arn).await?.map_or(arn, |a| a.0))
+            forward(&live.addr_of_arn(&arn).await?.map_or(arn, |a| a.to_string()))
         }
         ActionTypeEnum::Redirect => {
             let r = a.redirect_config();
@@ -105,19 +104,19 @@ async fn observed(live: &Live, lb_arn: &str, l: &Listener) -> Result<Observed, S
         None => Value::Null,
     };
     let mut attrs = Attrs::new();
-    attrs.insert("load_balancer".into(), json!(lb.as_ref().map_or(lb_arn, |a| a.0.as_str())));
+    attrs.insert("load_balancer".into(), json!(lb.as_ref().map_or(lb_arn, Addr::as_str)));
     attrs.insert("port".into(), json!(port));
     attrs.insert("protocol".into(), json!(protocol));
     // moto reports an SSL policy on plain HTTP listeners too: only HTTPS has these.
-    if protocol == "HTTPS" {
-        attrs.insert("certificate".into(), json!(l.certificates().first().and_then(|c| c.certificate_arn())));
-        attrs.insert("ssl_policy".into(), json!(l.ssl_policy()));
-    }
-    let target = action["target_group"].as_str().filter(|t| t.starts_with("target_group.")).map(|t| Addr(t.into()));
+    let https = protocol == "HTTPS";
+    let certificate = l.certificates().first().and_then(|c| c.certificate_arn()).filter(|_| https);
+    attrs.insert("certificate".into(), json!(certificate));
+    attrs.insert("ssl_policy".into(), json!(l.ssl_policy().filter(|_| https)));
+    let target = action["target_group"].as_str().and_then(|t| Addr::parse(t).ok());
     attrs.insert("default_action".into(), action);
     let lb_name = super::tags::name_in_arn(lb_arn).unwrap_or_default();
     Ok(Observed {
-        addr: Addr::new("listener", if protocol == "HTTPS" { "https" } else { "http" }),
+        addr: Addr::new(Kind::Listener, if protocol == "HTTPS" { "https" } else { "http" }),
         name: format!("{lb_name}:{port}"),
         id: l.listener_arn().unwrap_or_default().to_string(),
         attrs,
@@ -146,7 +145,7 @@ fn sdk_action(cx: &Cx, v: &Value) -> Result<Action, StepError> {
     let s = |k: &str| v[k].as_str().map(String::from);
     match v["type"].as_str() {
         Some("forward") => {
-            let arn = cx.id_of(&Addr(s("target_group").unwrap_or_default()))?;
+            let arn = cx.id_in(&s("target_group").unwrap_or_default())?;
             Ok(Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(arn).build())
         }
         Some("redirect") => {
@@ -164,16 +163,25 @@ fn certificates(d: &Desired) -> Option<Vec<Certificate>> {
     Some(vec![Certificate::builder().certificate_arn(arn).build()])
 }
 
+/// A listener stays on its load balancer; one ModifyListener sets all the rest.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Listener,
+    layer: 4,
+    attrs: &[
+        AttrSpec::replace("load_balancer"),
+        AttrSpec::update("port"),
+        AttrSpec::update("protocol"),
+        AttrSpec::update("certificate"),
+        AttrSpec::update("ssl_policy"),
+        AttrSpec::update("default_action"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Listeners {
-    fn kind(&self) -> &'static str {
-        "listener"
-    }
-    fn layer(&self) -> u8 {
-        4
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["load_balancer"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -200,7 +208,7 @@ impl Provider for Listeners {
 
     async fn create(&self, cx: &Cx, d: &Desired, _p: &Progress<'_>) -> Result<(), StepError> {
         let a = &d.attrs;
-        let lb = cx.id_of(&Addr(attr(a, "load_balancer").and_then(Value::as_str).unwrap_or_default().to_string()))?;
+        let lb = cx.id_in(attr(a, "load_balancer").and_then(Value::as_str).unwrap_or_default())?;
         let out = cx
             .aws
             .elb
@@ -215,7 +223,11 @@ impl Provider for Listeners {
             .send()
             .await
             .map_err(|e| call_error("elbv2:CreateListener", e))?;
-        let arn = out.listeners().first().and_then(|l| l.listener_arn()).unwrap_or_default();
+        let arn = out
+            .listeners()
+            .first()
+            .and_then(|l| l.listener_arn())
+            .ok_or_else(|| StepError::missing("elbv2:CreateListener", "the listener's ARN"))?;
         cx.set_id(&d.addr, arn);
         Ok(())
     }

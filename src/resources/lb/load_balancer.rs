@@ -16,7 +16,7 @@ use super::tags::{self, name_in_arn, to_tags};
 use super::wait::{self, Until};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{bucket, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
@@ -58,7 +58,7 @@ fn desired_attrs(cx: &Cx, addr: &Addr, name: &str, subnets: &[Addr]) -> Option<A
 
 /// Live ids → addresses of the stack (an id of something else stays as it is), sorted.
 fn addrs(ids: impl Iterator<Item = String>, known: &crate::resources::ec2::Snapshot) -> Vec<String> {
-    let mut out: Vec<String> = ids.map(|id| known.addr_of(&id).map_or(id, |a| a.0)).collect();
+    let mut out: Vec<String> = ids.map(|id| known.addr_of(&id).map_or(id, |a| a.to_string())).collect();
     out.sort();
     out
 }
@@ -76,8 +76,7 @@ async fn observed(
     let ec2 = live.ec2().await?;
     let subnets = addrs(lb.availability_zones().iter().filter_map(|z| z.subnet_id().map(String::from)), ec2);
     let groups = addrs(lb.security_groups().iter().cloned(), ec2);
-    let mut deps: Vec<Addr> =
-        subnets.iter().chain(&groups).filter(|a| a.contains('.')).map(|a| Addr(a.clone())).collect();
+    let mut deps = crate::resources::addrs_in(subnets.iter().chain(&groups));
     if let Some(b) = attrs.get("access_logs").and_then(|l| l["bucket"].as_str()) {
         deps.extend(live.addr_of_arn(&format!("arn:{}:s3:::{b}", cx.partition())).await?);
     }
@@ -87,8 +86,9 @@ async fn observed(
     attrs.insert("security_groups".into(), json!(groups));
     attrs.insert("tags".into(), tags_value(&tags));
     let dns = lb.dns_name().unwrap_or_default();
+    let (addr, ownership) = cx.placed(Kind::LoadBalancer, name, &tags, wanted, ownership);
     Ok(Observed {
-        addr: cx.addr_for("load_balancer", name, &tags, wanted),
+        addr,
         name: name.to_string(),
         id: lb.load_balancer_arn().unwrap_or_default().to_string(),
         attrs,
@@ -136,7 +136,7 @@ async fn by_name(cx: &Cx, name: &str) -> Result<Option<(LoadBalancer, BTreeMap<S
     let tags = tags::read(cx, arn).await?;
     let attrs = match tags::ownership(cx, "load balancer", &tags) {
         Ownership::Ours => attributes::read(cx, arn).await?.unwrap_or_default(),
-        Ownership::Foreign(_) => Attrs::new(),
+        Ownership::Foreign(_) | Ownership::BadAddress(_) => Attrs::new(),
     };
     Ok(Some((lb, tags, attrs)))
 }
@@ -144,36 +144,49 @@ async fn by_name(cx: &Cx, name: &str) -> Result<Option<(LoadBalancer, BTreeMap<S
 /// Live ids of the addresses in a list attribute.
 fn ids_of(cx: &Cx, v: Option<&Value>) -> Result<Vec<String>, StepError> {
     let list = v.and_then(Value::as_array).cloned().unwrap_or_default();
-    list.iter().filter_map(Value::as_str).map(|a| cx.id_of(&Addr(a.to_string()))).collect()
+    list.iter().filter_map(Value::as_str).map(|a| cx.id_in(a)).collect()
 }
 
 fn protected(attrs: &Attrs) -> bool {
     attr(attrs, "deletion_protection") == Some(&json!(true))
 }
 
+/// A load balancer keeps its name and scheme; its subnets, groups, attributes (see
+/// `attributes::NAMES`) and tags change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::LoadBalancer,
+    layer: 3,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::replace("scheme"),
+        AttrSpec::update("subnets").set(),
+        AttrSpec::update("security_groups").set(),
+        AttrSpec::update("deletion_protection"),
+        AttrSpec::update("drop_invalid_header_fields"),
+        AttrSpec::update("idle_timeout_seconds"),
+        AttrSpec::update("access_logs"),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for LoadBalancers {
-    fn kind(&self) -> &'static str {
-        "load_balancer"
-    }
-    fn layer(&self) -> u8 {
-        3
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["name", "scheme"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
-        let addr = Addr::new("load_balancer", "main");
+        let addr = Addr::new(Kind::LoadBalancer, "main");
         let name = physical_name(cx);
         let count = cx.stack.network.as_ref().map_or(0, |n| n.public_subnets.len());
-        let mut subnets: Vec<Addr> = (0..count).map(|i| Addr::new("subnet", &format!("public-{i}"))).collect();
+        let mut subnets: Vec<Addr> = (0..count).map(|i| Addr::new(Kind::Subnet, format!("public-{i}"))).collect();
         subnets.sort();
         let Some(attrs) = desired_attrs(cx, &addr, &name, &subnets) else { return vec![] };
         let logs = cx.stack.load_balancer.as_ref().and_then(|l| l.access_logs.as_ref());
         let mut deps = subnets;
-        deps.push(Addr::new("security_group", "lb"));
-        deps.extend(logs.map(|l| Addr::new("bucket", &l.bucket)));
+        deps.push(Addr::new(Kind::SecurityGroup, "lb"));
+        deps.extend(logs.map(|l| Addr::new(Kind::Bucket, &l.bucket)));
         vec![Desired { addr, name, attrs, deps }]
     }
 
@@ -229,7 +242,12 @@ impl Provider for LoadBalancers {
             .send()
             .await
             .map_err(|e| call_error("elbv2:CreateLoadBalancer", e))?;
-        let arn = out.load_balancers().first().and_then(|l| l.load_balancer_arn()).unwrap_or_default().to_string();
+        let arn = out
+            .load_balancers()
+            .first()
+            .and_then(|l| l.load_balancer_arn())
+            .ok_or_else(|| StepError::missing("elbv2:CreateLoadBalancer", "the load balancer's ARN"))?
+            .to_string();
         cx.set_id(&d.addr, &arn);
         attributes::modify(cx, &arn, NAMES.iter().filter_map(|k| a.get(*k).map(|v| (*k, v)))).await?;
         wait::until(&cx.aws.elb, &arn, Until::Active, wait::timeout(cx), wait::EVERY, &|m| p.say(m)).await
@@ -261,12 +279,7 @@ impl Provider for LoadBalancers {
                     tags::converge(cx, &o.id, &tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref())).await?
                 }
                 name if NAMES.contains(&name) => settings.push((name, c.after.clone().unwrap_or(Value::Null))),
-                other => {
-                    return Err(StepError::new(
-                        "plan",
-                        format!("`{other}` of a load balancer cannot be changed in place"),
-                    ))
-                }
+                other => return Err(StepError::not_in_place(other, "a load balancer")),
             }
         }
         attributes::modify(cx, &o.id, settings.iter().map(|(k, v)| (*k, v))).await

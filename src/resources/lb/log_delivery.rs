@@ -5,7 +5,7 @@
 //! `<prefix>/AWSLogs/<account>/`, so the statement allows `s3:PutObject` there and nowhere
 //! else. `bucket.rs` adds the statement to the bucket `load_balancer.access_logs` names.
 
-use crate::engine::Addr;
+use crate::engine::{Addr, Kind};
 use crate::resources::Cx;
 use serde_json::{json, Value};
 
@@ -66,7 +66,7 @@ pub fn statement(partition: &str, region: &str, bucket: &str, prefix: &str, acco
 /// balancer writes its access logs there.
 pub fn for_bucket(cx: &Cx, addr: &Addr, name: &str) -> Option<Value> {
     let logs = cx.stack.load_balancer.as_ref()?.access_logs.as_ref()?;
-    (Addr::new("bucket", &logs.bucket) == *addr)
+    (Addr::new(Kind::Bucket, &logs.bucket) == *addr)
         .then(|| statement(cx.partition(), cx.region(), name, &logs.prefix, &cx.account))
 }
 

@@ -15,10 +15,3 @@ mod wait;
 
 #[cfg(test)]
 mod tests;
-
-use super::Provider;
-
-/// This family's providers.
-pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![Box::new(target_group::TargetGroups), Box::new(load_balancer::LoadBalancers), Box::new(listener::Listeners)]
-}

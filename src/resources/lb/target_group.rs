@@ -14,7 +14,7 @@ use super::handover;
 use super::tags::{self, name_in_arn, to_tags};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{ec2, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
@@ -69,13 +69,14 @@ async fn observed(
     attrs.insert("name".into(), json!(name));
     attrs.insert("protocol".into(), json!(tg.protocol().map(|p| p.as_str())));
     attrs.insert("port".into(), json!(tg.port()));
-    attrs.insert("vpc".into(), json!(vpc.as_ref().map_or(vpc_id, |a| a.0.as_str())));
+    attrs.insert("vpc".into(), json!(vpc.as_ref().map_or(vpc_id, Addr::as_str)));
     attrs.insert("target_type".into(), json!(tg.target_type().map(|t| t.as_str())));
     attrs.insert("health_check".into(), observed_health(tg));
     attrs.insert("tags".into(), tags_value(&tags));
     let arn = tg.target_group_arn().unwrap_or_default().to_string();
+    let (addr, ownership) = cx.placed(Kind::TargetGroup, name, &tags, wanted, ownership);
     Ok(Observed {
-        addr: cx.addr_for("target_group", name, &tags, wanted),
+        addr,
         name: name.to_string(),
         id: arn.clone(),
         attrs,
@@ -143,21 +144,32 @@ async fn modify_health(cx: &Cx, arn: &str, h: &Value) -> Result<(), StepError> {
         .map_err(|e| call_error("elbv2:ModifyTargetGroup", e))
 }
 
+/// A target group keeps its name, protocol, port, VPC and target type; its health
+/// check and tags change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::TargetGroup,
+    layer: 2,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::replace("protocol"),
+        AttrSpec::replace("port"),
+        AttrSpec::replace("vpc"),
+        AttrSpec::replace("target_type"),
+        AttrSpec::update("health_check"),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for TargetGroups {
-    fn kind(&self) -> &'static str {
-        "target_group"
-    }
-    fn layer(&self) -> u8 {
-        2
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["name", "protocol", "port", "vpc", "target_type"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let (Some(lb), Some(fleet)) = (&cx.stack.load_balancer, &cx.stack.fleet) else { return vec![] };
-        let addr = Addr::new("target_group", "app");
+        let addr = Addr::new(Kind::TargetGroup, "app");
         let name = physical_name(cx);
         let mut attrs = Attrs::new();
         attrs.insert("name".into(), json!(name));
@@ -167,7 +179,7 @@ impl Provider for TargetGroups {
         attrs.insert("target_type".into(), json!("instance"));
         attrs.insert("health_check".into(), desired_health(&lb.health_check));
         attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
-        vec![Desired { addr, name, attrs, deps: vec![Addr::new("vpc", "main")] }]
+        vec![Desired { addr, name, attrs, deps: vec![Addr::new(Kind::Vpc, "main")] }]
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
@@ -198,7 +210,7 @@ impl Provider for TargetGroups {
 
     async fn create(&self, cx: &Cx, d: &Desired, _p: &Progress<'_>) -> Result<(), StepError> {
         let a = &d.attrs;
-        let vpc = cx.id_of(&Addr(attr(a, "vpc").and_then(Value::as_str).unwrap_or("vpc.main").to_string()))?;
+        let vpc = cx.id_in(attr(a, "vpc").and_then(Value::as_str).unwrap_or("vpc.main"))?;
         let h = attr(a, "health_check").cloned().unwrap_or(Value::Null);
         let out = cx
             .aws
@@ -220,7 +232,12 @@ impl Provider for TargetGroups {
             .send()
             .await
             .map_err(|e| call_error("elbv2:CreateTargetGroup", e))?;
-        let arn = out.target_groups().first().and_then(|t| t.target_group_arn()).unwrap_or_default().to_string();
+        let arn = out
+            .target_groups()
+            .first()
+            .and_then(|t| t.target_group_arn())
+            .ok_or_else(|| StepError::missing("elbv2:CreateTargetGroup", "the target group's ARN"))?
+            .to_string();
         // The old group's id is still known when this create is the second half of a replacement.
         let replaced = cx.known_id(&d.addr).is_some();
         cx.set_id(&d.addr, &arn);
@@ -241,12 +258,7 @@ impl Provider for TargetGroups {
                 "tags" => {
                     tags::converge(cx, &o.id, &tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref())).await?
                 }
-                other => {
-                    return Err(StepError::new(
-                        "plan",
-                        format!("`{other}` of a target group cannot be changed in place"),
-                    ))
-                }
+                other => return Err(StepError::not_in_place(other, "a target group")),
             }
         }
         Ok(())

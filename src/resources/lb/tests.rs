@@ -5,7 +5,7 @@
 
 use super::{listener, load_balancer, target_group};
 use crate::aws::{Aws, Options};
-use crate::engine::{Addr, Desired};
+use crate::engine::{Addr, Desired, Kind};
 use crate::resources::{Cx, Provider};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -34,21 +34,21 @@ fn one(p: &dyn Provider, cx: &Cx) -> Desired {
 fn without_tags(d: &Desired) -> Value {
     let mut a = d.attrs.clone();
     let tags = a.remove("tags").expect("tags");
-    assert_eq!(tags["bumarket-infra:resource"], d.addr.0.as_str());
+    assert_eq!(tags["bumarket-infra:resource"], d.addr.as_str());
     assert_eq!(tags["bumarket-infra:stack"], "bumarket");
     assert_eq!(tags["project"], "bumarket");
     serde_json::to_value(a).unwrap()
 }
 
 fn addrs(list: &[&str]) -> Vec<Addr> {
-    list.iter().map(|a| Addr(a.to_string())).collect()
+    list.iter().map(|a| Addr::parse(a).unwrap()).collect()
 }
 
 #[tokio::test]
 async fn the_target_group_serves_the_app_port_with_the_files_generous_health_check() {
     let cx = cx().await;
     let d = one(&target_group::TargetGroups, &cx);
-    assert_eq!(d.addr.0, "target_group.app");
+    assert_eq!(d.addr.as_str(), "target_group.app");
     assert_eq!(d.name, "bumarket-app");
     assert_eq!(
         without_tags(&d),
@@ -57,16 +57,16 @@ async fn the_target_group_serves_the_app_port_with_the_files_generous_health_che
                                 "healthy_threshold": 2, "unhealthy_threshold": 5, "matcher": "200-399"}})
     );
     assert_eq!(d.deps, addrs(&["vpc.main"]));
-    let force = target_group::TargetGroups.force_new();
-    assert!(["name", "port", "protocol", "vpc"].iter().all(|k| force.contains(k)));
-    assert!(!force.contains(&"health_check"));
+    let schema = target_group::TargetGroups.schema();
+    assert!(["name", "port", "protocol", "vpc"].iter().all(|k| schema.forces_replacement(k)));
+    assert!(!schema.forces_replacement("health_check"));
 }
 
 #[tokio::test]
 async fn the_load_balancer_is_public_over_every_public_subnet_and_logs_to_the_logs_bucket() {
     let cx = cx().await;
     let d = one(&load_balancer::LoadBalancers, &cx);
-    assert_eq!((d.addr.0.as_str(), d.name.as_str()), ("load_balancer.main", "bumarket-lb"));
+    assert_eq!((d.addr.as_str(), d.name.as_str()), ("load_balancer.main", "bumarket-lb"));
     assert_eq!(
         without_tags(&d),
         json!({"name": "bumarket-lb", "scheme": "internet-facing",
@@ -79,7 +79,9 @@ async fn the_load_balancer_is_public_over_every_public_subnet_and_logs_to_the_lo
         addrs(&["subnet.public-0", "subnet.public-1", "security_group.lb", "bucket.logs"]),
         "the bucket (with its policy) must exist before access logs are turned on"
     );
-    assert_eq!(load_balancer::LoadBalancers.force_new(), &["name", "scheme"]);
+    let schema = load_balancer::LoadBalancers.schema();
+    let forced: Vec<&str> = schema.names().filter(|a| schema.forces_replacement(a)).collect();
+    assert_eq!(forced, ["name", "scheme"]);
     assert_eq!(load_balancer::url(&cx, "lb-1.example"), "http://lb-1.example/");
 }
 
@@ -88,8 +90,9 @@ async fn without_access_logs_the_bucket_is_no_dependency_and_has_no_delivery_sta
     let cx = cx_with(|t| t.replace("  access_logs: {bucket: logs, prefix: alb}\n", "")).await;
     let d = one(&load_balancer::LoadBalancers, &cx);
     assert_eq!(d.attrs["access_logs"], json!({"enabled": false}));
-    assert!(!d.deps.contains(&Addr::new("bucket", "logs")));
-    let logs = crate::resources::bucket::Buckets.desired(&cx).into_iter().find(|b| b.addr.0 == "bucket.logs").unwrap();
+    assert!(!d.deps.contains(&Addr::new(Kind::Bucket, "logs")));
+    let logs =
+        crate::resources::bucket::Buckets.desired(&cx).into_iter().find(|b| b.addr.as_str() == "bucket.logs").unwrap();
     assert!(!logs.attrs["policy"].to_string().contains("AWSLogs"));
 }
 
@@ -97,7 +100,7 @@ async fn without_access_logs_the_bucket_is_no_dependency_and_has_no_delivery_sta
 async fn the_logs_bucket_policy_lets_the_regions_elb_account_write_under_the_prefix() {
     let cx = cx().await;
     let buckets = crate::resources::bucket::Buckets.desired(&cx);
-    let logs = buckets.iter().find(|b| b.addr.0 == "bucket.logs").unwrap();
+    let logs = buckets.iter().find(|b| b.addr.as_str() == "bucket.logs").unwrap();
     let statements = logs.attrs["policy"]["Statement"].as_array().unwrap();
     let delivery = statements.iter().find(|s| s["Sid"] == "AllowLoadBalancerAccessLogs").expect("delivery statement");
     // Normalised as the bucket provider compares policies.
@@ -109,7 +112,7 @@ async fn the_logs_bucket_policy_lets_the_regions_elb_account_write_under_the_pre
     );
     // The TLS-only statement stays, and the images bucket gets no delivery statement.
     assert!(statements.iter().any(|s| s["Sid"] == "DenyInsecureTransport"));
-    let images = buckets.iter().find(|b| b.addr.0 == "bucket.images").unwrap();
+    let images = buckets.iter().find(|b| b.addr.as_str() == "bucket.images").unwrap();
     assert!(!images.attrs["policy"].to_string().contains("AWSLogs"));
 }
 
@@ -119,10 +122,11 @@ async fn without_a_certificate_one_http_listener_forwards_to_the_app() {
     let all = listener::Listeners.desired(&cx);
     assert_eq!(all.len(), 1);
     let http = &all[0];
-    assert_eq!((http.addr.0.as_str(), http.name.as_str()), ("listener.http", "bumarket-lb:80"));
+    assert_eq!((http.addr.as_str(), http.name.as_str()), ("listener.http", "bumarket-lb:80"));
     assert_eq!(
         serde_json::to_value(&http.attrs).unwrap(),
         json!({"load_balancer": "load_balancer.main", "port": 80, "protocol": "HTTP",
+               "certificate": null, "ssl_policy": null,
                "default_action": {"type": "forward", "target_group": "target_group.app"}})
     );
     assert_eq!(http.deps, addrs(&["load_balancer.main", "target_group.app"]));
@@ -132,7 +136,7 @@ async fn without_a_certificate_one_http_listener_forwards_to_the_app() {
 async fn with_a_certificate_https_forwards_and_http_redirects() {
     let cx = cx_with(|t| t.replace("  listen_port: 80\n", &format!("  certificate_arn: {CERT}\n"))).await;
     let all = listener::Listeners.desired(&cx);
-    let by = |a: &str| all.iter().find(|d| d.addr.0 == a).unwrap_or_else(|| panic!("{a} in {all:?}"));
+    let by = |a: &str| all.iter().find(|d| d.addr.as_str() == a).unwrap_or_else(|| panic!("{a} in {all:?}"));
     assert_eq!(all.len(), 2);
     let https = by("listener.https");
     assert_eq!(https.name, "bumarket-lb:443");
@@ -147,6 +151,7 @@ async fn with_a_certificate_https_forwards_and_http_redirects() {
     assert_eq!(
         serde_json::to_value(&http.attrs).unwrap(),
         json!({"load_balancer": "load_balancer.main", "port": 80, "protocol": "HTTP",
+               "certificate": null, "ssl_policy": null,
                "default_action": {"type": "redirect", "protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}})
     );
     assert_eq!(http.deps, addrs(&["load_balancer.main", "listener.https"]), "a redirect references no target group");

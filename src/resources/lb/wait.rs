@@ -5,7 +5,7 @@
 //! of our own so every change of state is shown while the user waits and the pace can be
 //! set in tests.
 
-use crate::apply::StepError;
+use crate::apply::{ErrorKind, StepError};
 use crate::aws::{call_error, is_code};
 use crate::resources::wait::Poll;
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancerStateEnum;
@@ -14,8 +14,6 @@ use std::time::Duration;
 
 /// How often AWS is asked (the SDK waiters ask every 15 s).
 pub const EVERY: Duration = Duration::from_secs(10);
-
-/// How often an unchanged state is told again.
 
 /// What to wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +41,8 @@ async fn look(elb: &Client, arn: &str, until: Until) -> Result<Option<String>, S
     let code = state.and_then(|s| s.code()).cloned();
     match (until, code) {
         (Until::Active, Some(LoadBalancerStateEnum::Active)) => Ok(None),
-        (Until::Active, Some(LoadBalancerStateEnum::Failed)) => Err(StepError::new(
+        (Until::Active, Some(LoadBalancerStateEnum::Failed)) => Err(StepError::of(
+            ErrorKind::Failed,
             "elbv2:DescribeLoadBalancers",
             format!("the load balancer failed: {}", state.and_then(|s| s.reason()).unwrap_or("no reason given")),
         )),
@@ -96,8 +95,7 @@ mod tests {
 
     const ARN: &str = "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/app/s-lb/1";
 
-    /// A client answering from `rules` in order (built by hand: the SDK's `test-util`
-    /// feature, which `mock_client!` needs, is not enabled).
+    /// A client answering from `rules` in order, with dummy credentials.
     fn client(rules: &[&Rule]) -> Client {
         let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
         for r in rules {

@@ -11,7 +11,7 @@
 use super::{database_identifier, resolve, tags_of, topic, unresolve};
 use crate::apply::{Progress, StepError};
 use crate::aws::call_error;
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
@@ -51,8 +51,8 @@ fn specs(cx: &Cx) -> Vec<Spec> {
         });
     }
     if cx.stack.load_balancer.is_some() && cx.stack.fleet.is_some() {
-        let lb = || ("LoadBalancer", Addr::new("load_balancer", "main").0);
-        let tg = ("TargetGroup", Addr::new("target_group", "app").0);
+        let lb = || ("LoadBalancer", Addr::new(Kind::LoadBalancer, "main").to_string());
+        let tg = ("TargetGroup", Addr::new(Kind::TargetGroup, "app").to_string());
         out.push(Spec {
             logical: "unhealthy-hosts",
             namespace: "AWS/ApplicationELB",
@@ -130,27 +130,44 @@ fn alarm_attrs(
     a
 }
 
+/// An alarm keeps its name; everything else is put again in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Alarm,
+    layer: 6,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::update("namespace"),
+        AttrSpec::update("metric"),
+        AttrSpec::update("statistic"),
+        AttrSpec::update("dimensions"),
+        AttrSpec::update("comparison"),
+        AttrSpec::update("threshold"),
+        AttrSpec::update("period_seconds"),
+        AttrSpec::update("evaluation_periods"),
+        AttrSpec::update("datapoints_to_alarm"),
+        AttrSpec::update("treat_missing_data"),
+        AttrSpec::update("alarm_actions"),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Alarms {
-    fn kind(&self) -> &'static str {
-        "alarm"
-    }
-    fn layer(&self) -> u8 {
-        6
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         specs(cx)
             .into_iter()
             .map(|s| {
-                let addr = Addr::new("alarm", s.logical);
+                let addr = Addr::new(Kind::Alarm, s.logical);
                 let name = format!("{}-{}", cx.stack.name, s.logical);
                 let dims: Map<String, Value> = s.dimensions.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
                 let mut deps = vec![topic::addr()];
-                deps.extend(
-                    dims.values().filter_map(Value::as_str).filter(|v| v.contains('.')).map(|v| Addr(v.into())),
-                );
-                let actions = vec![json!(topic::addr().0)];
+                deps.extend(dims.values().filter_map(Value::as_str).filter_map(|v| Addr::parse(v).ok()));
+                let actions = vec![json!(topic::addr().as_str())];
                 let (ns, m, st, cmp) = (s.namespace, s.metric, s.statistic, s.comparison);
                 let mut attrs = alarm_attrs(&name, ns, m, st, dims, cmp, s.threshold, s.missing, (300, 2, 2), actions);
                 attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
@@ -186,7 +203,7 @@ impl Provider for Alarms {
                 }
                 None => continue,
             };
-            let addr = cx.addr_for("alarm", &name, &tags, wanted);
+            let (addr, ownership) = cx.placed(Kind::Alarm, &name, &tags, wanted, ownership);
             let dims: Map<String, Value> = m
                 .dimensions()
                 .iter()

@@ -10,7 +10,7 @@
 use super::{database_identifier, resolve, unresolve};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{Cx, Live, Provider};
 use async_trait::async_trait;
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 pub struct Dashboards;
 
 fn addr() -> Addr {
-    Addr::new("dashboard", "main")
+    Addr::new(Kind::Dashboard, "main")
 }
 
 /// One graph: `metrics` are `[namespace, metric, dimension, value]` rows.
@@ -39,7 +39,8 @@ pub fn body(cx: &Cx) -> Value {
         widgets.push(widget(cx, "Fleet network (bytes)", "Sum", vec![by("NetworkIn"), by("NetworkOut")]));
     }
     if cx.stack.load_balancer.is_some() {
-        let by = |m: &str| json!(["AWS/ApplicationELB", m, "LoadBalancer", Addr::new("load_balancer", "main").0]);
+        let by =
+            |m: &str| json!(["AWS/ApplicationELB", m, "LoadBalancer", Addr::new(Kind::LoadBalancer, "main").as_str()]);
         widgets.push(widget(cx, "Requests", "Sum", vec![by("RequestCount")]));
         widgets.push(widget(cx, "Target response time (s)", "Average", vec![by("TargetResponseTime")]));
         if cx.stack.fleet.is_some() {
@@ -75,13 +76,18 @@ fn observed(name: &str, body: Value) -> Observed {
     }
 }
 
+/// A dashboard keeps its name; its body is put again when it changes.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Dashboard,
+    layer: 6,
+    attrs: &[AttrSpec::replace("name"), AttrSpec::update("body")],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Dashboards {
-    fn kind(&self) -> &'static str {
-        "dashboard"
-    }
-    fn layer(&self) -> u8 {
-        6
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -91,7 +97,7 @@ impl Provider for Dashboards {
         let body = body(cx);
         let mut deps = Vec::new();
         if body.to_string().contains("\"load_balancer.main\"") {
-            deps.push(Addr::new("load_balancer", "main"));
+            deps.push(Addr::new(Kind::LoadBalancer, "main"));
         }
         let name = cx.stack.name.clone();
         let mut attrs = Attrs::new();

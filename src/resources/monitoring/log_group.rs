@@ -10,9 +10,9 @@
 use super::{database_identifier, tagged_of};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
-use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_RESOURCE};
+use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -45,13 +45,18 @@ fn group_attrs(name: &str, retention: Option<i32>, tags: &BTreeMap<String, Strin
     a
 }
 
+/// A log group keeps its name; its retention and tags change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::LogGroup,
+    layer: 0,
+    attrs: &[AttrSpec::replace("name"), AttrSpec::update("retention_days"), AttrSpec::update("tags")],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for LogGroups {
-    fn kind(&self) -> &'static str {
-        "log_group"
-    }
-    fn layer(&self) -> u8 {
-        0
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -66,7 +71,7 @@ impl Provider for LogGroups {
         groups
             .into_iter()
             .map(|(logical, name)| {
-                let addr = Addr::new("log_group", &logical);
+                let addr = Addr::new(Kind::LogGroup, &logical);
                 let attrs = group_attrs(&name, retention, &cx.tags(&addr));
                 Desired { addr, name, attrs, deps: vec![] }
             })
@@ -99,15 +104,14 @@ impl Provider for LogGroups {
         let mut out = Vec::new();
         // Ours by tag, wherever the name is (a group of a former database identifier too).
         for (name, t) in &ours {
-            let Some(a) = t.tags.get(TAG_RESOURCE).filter(|a| a.starts_with("log_group.")) else { continue };
             let attrs = group_attrs(name, retention.get(*name).copied().flatten(), &t.tags);
-            let (addr, id) = (Addr(a.clone()), arn_of(cx, name));
+            let (addr, ownership) = cx.placed(Kind::LogGroup, name, &t.tags, wanted, Ownership::Ours);
             out.push(Observed {
                 addr,
                 name: name.to_string(),
-                id,
+                id: arn_of(cx, name),
                 attrs,
-                ownership: Ownership::Ours,
+                ownership,
                 outputs: BTreeMap::new(),
                 deps: vec![],
             });

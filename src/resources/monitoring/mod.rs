@@ -15,26 +15,16 @@ mod tests;
 pub mod topic;
 
 use super::live::Tagged;
-use super::{Cx, Provider, TAG_RESOURCE};
+use super::{Cx, TAG_RESOURCE};
 use crate::apply::StepError;
-use crate::engine::Addr;
+use crate::engine::{Addr, Kind};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// This family's providers.
-pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![
-        Box::new(topic::Topics),
-        Box::new(subscription::Subscriptions),
-        Box::new(log_group::LogGroups),
-        Box::new(alarm::Alarms),
-        Box::new(dashboard::Dashboards),
-    ]
-}
-
 /// Addresses that stand for live values in alarms and dashboard bodies: the ARN suffix
 /// of the load balancer and target group (CloudWatch dimensions), the topic's whole ARN.
-const PLACEHOLDERS: [(&str, &str); 3] = [("load_balancer", "main"), ("target_group", "app"), ("topic", "alerts")];
+const PLACEHOLDERS: [(Kind, &str); 3] =
+    [(Kind::LoadBalancer, "main"), (Kind::TargetGroup, "app"), (Kind::Topic, "alerts")];
 
 /// The database's identifier, when the file has a database.
 pub fn database_identifier(cx: &Cx) -> Option<String> {
@@ -53,10 +43,10 @@ pub fn arn_suffix(arn: &str) -> &str {
 /// Replace every placeholder string in `v` with the live ARN suffix of that address.
 pub fn resolve(cx: &Cx, v: &Value) -> Result<Value, StepError> {
     Ok(match v {
-        Value::String(s) => match PLACEHOLDERS.iter().find(|(k, n)| Addr::new(k, n).0 == *s) {
+        Value::String(s) => match PLACEHOLDERS.iter().find(|(k, n)| Addr::new(*k, n).as_str() == *s) {
             Some((k, n)) => {
-                let arn = cx.id_of(&Addr::new(k, n))?;
-                Value::String(if *k == "topic" { arn } else { arn_suffix(&arn).to_string() })
+                let arn = cx.id_of(&Addr::new(*k, n))?;
+                Value::String(if *k == Kind::Topic { arn } else { arn_suffix(&arn).to_string() })
             }
             None => v.clone(),
         },

@@ -11,7 +11,7 @@
 use super::{tagged_of, topic};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{Cx, Live, Provider, TAG_RESOURCE};
 use async_trait::async_trait;
@@ -27,20 +27,27 @@ fn attrs(endpoint: &str) -> Attrs {
     a.insert("name".into(), json!(endpoint));
     a.insert("protocol".into(), json!("email"));
     a.insert("endpoint".into(), json!(endpoint));
-    a.insert("topic".into(), json!(topic::addr().0));
+    a.insert("topic".into(), json!(topic::addr().as_str()));
     a
 }
 
+/// A subscription cannot change: a new address is a new subscription.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Subscription,
+    layer: 1,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::replace("protocol"),
+        AttrSpec::replace("endpoint"),
+        AttrSpec::replace("topic"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Subscriptions {
-    fn kind(&self) -> &'static str {
-        "subscription"
-    }
-    fn layer(&self) -> u8 {
-        1
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["name", "protocol", "endpoint", "topic"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -49,7 +56,7 @@ impl Provider for Subscriptions {
             .iter()
             .enumerate()
             .map(|(i, e)| Desired {
-                addr: Addr::new("subscription", &i.to_string()),
+                addr: Addr::new(Kind::Subscription, i.to_string()),
                 name: e.clone(),
                 attrs: attrs(e),
                 deps: vec![topic::addr()],
@@ -60,8 +67,9 @@ impl Provider for Subscriptions {
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         let tagged = live.tagged().await?;
         let topic_addr = topic::addr();
-        let Some(arn) =
-            tagged_of(tagged, "sns").find(|t| t.tags.get(TAG_RESOURCE) == Some(&topic_addr.0)).map(|t| t.arn.clone())
+        let Some(arn) = tagged_of(tagged, "sns")
+            .find(|t| t.tags.get(TAG_RESOURCE).map(String::as_str) == Some(topic_addr.as_str()))
+            .map(|t| t.arn.clone())
         else {
             return Ok(vec![]);
         };
@@ -78,7 +86,7 @@ impl Provider for Subscriptions {
             let addr = wanted
                 .iter()
                 .find(|d| d.name == endpoint && !seen.contains(&d.addr))
-                .map_or_else(|| Addr::new("subscription", &endpoint), |d| d.addr.clone());
+                .map_or_else(|| Addr::new(Kind::Subscription, &endpoint), |d| d.addr.clone());
             seen.push(addr.clone());
             let id = s.subscription_arn.unwrap_or_else(|| PENDING.into());
             let status = if id == PENDING { "pending confirmation" } else { "confirmed" };

@@ -3,7 +3,7 @@
 
 use super::{alarm::Alarms, dashboard, log_group::LogGroups, subscription::Subscriptions, topic::Topics, unresolve};
 use crate::aws::{Aws, Options};
-use crate::engine::{Addr, Desired};
+use crate::engine::{Addr, Desired, Kind};
 use crate::resources::live::Tagged;
 use crate::resources::{Cx, Provider, TAG_RESOURCE};
 use serde_json::{json, Value};
@@ -17,14 +17,14 @@ async fn cx() -> Cx {
 }
 
 fn find<'a>(all: &'a [Desired], addr: &str) -> &'a Desired {
-    all.iter().find(|d| d.addr.0 == addr).unwrap_or_else(|| panic!("no {addr} in {all:?}"))
+    all.iter().find(|d| d.addr.as_str() == addr).unwrap_or_else(|| panic!("no {addr} in {all:?}"))
 }
 
 #[tokio::test]
 async fn alarms_watch_what_the_file_has_and_notify_the_topic() {
     let cx = cx().await;
     let all = Alarms.desired(&cx);
-    let names: Vec<&str> = all.iter().map(|d| d.addr.0.as_str()).collect();
+    let names: Vec<&str> = all.iter().map(|d| d.addr.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -48,7 +48,8 @@ async fn alarms_watch_what_the_file_has_and_notify_the_topic() {
         json!({"TargetGroup": "target_group.app", "LoadBalancer": "load_balancer.main"})
     );
     assert!(
-        hosts.deps.contains(&Addr::new("target_group", "app")) && hosts.deps.contains(&Addr::new("topic", "alerts"))
+        hosts.deps.contains(&Addr::new(Kind::TargetGroup, "app"))
+            && hosts.deps.contains(&Addr::new(Kind::Topic, "alerts"))
     );
     assert_eq!(find(&all, "alarm.http-5xx").attrs["treat_missing_data"], "notBreaching");
     let storage = find(&all, "alarm.database-free-storage");
@@ -63,7 +64,7 @@ async fn topic_subscriptions_and_log_groups() {
     assert_eq!(Topics.desired(&cx)[0].name, "bumarket-alerts");
     let subs = Subscriptions.desired(&cx);
     assert_eq!(subs.len(), 1);
-    assert_eq!((subs[0].addr.0.as_str(), subs[0].name.as_str()), ("subscription.0", "team@bumarket.example"));
+    assert_eq!((subs[0].addr.as_str(), subs[0].name.as_str()), ("subscription.0", "team@bumarket.example"));
     let groups = LogGroups.desired(&cx);
     let app = find(&groups, "log_group.app");
     assert_eq!(app.name, "/bumarket-infra/bumarket/app");
@@ -91,12 +92,12 @@ async fn dashboard_has_a_graph_per_section_and_compares_by_meaning() {
     let metrics: Vec<&Value> = widgets.iter().flat_map(|w| w["properties"]["metrics"].as_array().unwrap()).collect();
     assert!(metrics.contains(&&json!(["AWS/EC2", "NetworkOut", "AutoScalingGroupName", "bumarket-app"])));
     assert!(metrics.contains(&&json!(["AWS/ApplicationELB", "RequestCount", "LoadBalancer", "load_balancer.main"])));
-    assert!(d.deps.contains(&Addr::new("load_balancer", "main")));
+    assert!(d.deps.contains(&Addr::new(Kind::LoadBalancer, "main")));
     // What AWS hands back: other key order and whitespace, the live ARN suffix.
     let arn = "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/app/bumarket-lb/50dc6c495c0c9188";
-    cx.set_id(&Addr::new("load_balancer", "main"), arn);
+    cx.set_id(&Addr::new(Kind::LoadBalancer, "main"), arn);
     let topic = "arn:aws:sns:ap-northeast-2:123456789012:bumarket-alerts";
-    cx.set_id(&Addr::new("topic", "alerts"), topic);
+    cx.set_id(&Addr::new(Kind::Topic, "alerts"), topic);
     let actions = super::resolve(&cx, &find(&Alarms.desired(&cx), "alarm.fleet-cpu").attrs["alarm_actions"]).unwrap();
     assert_eq!(actions, json!([topic]), "the topic's whole ARN");
     let sent = super::resolve(&cx, &d.attrs["body"]).unwrap();
@@ -152,8 +153,10 @@ mod canned {
     const ALARM: &str = "arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:bumarket-unhealthy-hosts";
 
     fn mapping(cx: &Cx, arn: &str, addr: &str) -> ResourceTagMapping {
-        let tags =
-            cx.tags(&Addr(addr.into())).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap());
+        let tags = cx
+            .tags(&Addr::parse(addr).unwrap())
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap());
         ResourceTagMapping::builder().resource_arn(arn).set_tags(Some(tags.collect())).build()
     }
 
@@ -205,7 +208,7 @@ mod canned {
         let wanted: Vec<&Desired> = desired.iter().collect();
         let read = Alarms.read(&cx, &live, &wanted).await.unwrap();
         assert_eq!(read.len(), 2, "the untagged alarm the file does not want is left out: {read:?}");
-        let ours = read.iter().find(|o| o.addr.0 == "alarm.unhealthy-hosts").unwrap();
+        let ours = read.iter().find(|o| o.addr.as_str() == "alarm.unhealthy-hosts").unwrap();
         assert!(ours.is_ours());
         let want = find(&desired, "alarm.unhealthy-hosts");
         for (k, v) in &want.attrs {
@@ -224,7 +227,7 @@ mod canned {
         assert!(dashboard::Dashboards.read(&cx, &live, &[]).await.unwrap().is_empty());
 
         let (cx, _) = setup(&[]).await;
-        cx.set_id(&Addr::new("load_balancer", "main"), LB);
+        cx.set_id(&Addr::new(Kind::LoadBalancer, "main"), LB);
         let want = dashboard::Dashboards.desired(&cx).remove(0);
         let text = serde_json::to_string_pretty(&super::super::resolve(&cx, &want.attrs["body"]).unwrap()).unwrap();
         let found = mock!(aws_sdk_cloudwatch::Client::get_dashboard).then_output(move || {

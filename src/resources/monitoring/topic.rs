@@ -7,9 +7,9 @@
 use super::tagged_of;
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
 use crate::plan::{attr, AttrChange};
-use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_RESOURCE};
+use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
 use serde_json::json;
@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 pub struct Topics;
 
 pub fn addr() -> Addr {
-    Addr::new("topic", "alerts")
+    Addr::new(Kind::Topic, "alerts")
 }
 
 pub fn topic_name(cx: &Cx) -> String {
@@ -38,13 +38,18 @@ fn sns_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value")).collect()
 }
 
+/// A topic keeps its name; its tags change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Topic,
+    layer: 0,
+    attrs: &[AttrSpec::replace("name"), AttrSpec::update("tags")],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Topics {
-    fn kind(&self) -> &'static str {
-        "topic"
-    }
-    fn layer(&self) -> u8 {
-        0
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -61,9 +66,10 @@ impl Provider for Topics {
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         let tagged = live.tagged().await?;
         let mut out: Vec<Observed> = tagged_of(tagged, "sns")
-            .filter_map(|t| {
-                let a = t.tags.get(TAG_RESOURCE).filter(|a| a.starts_with("topic."))?;
-                Some(observed(Addr(a.clone()), &t.arn, t.tags.clone(), Ownership::Ours))
+            .map(|t| {
+                let name = t.arn.rsplit(':').next().unwrap_or_default();
+                let (addr, ownership) = cx.placed(Kind::Topic, name, &t.tags, wanted, Ownership::Ours);
+                observed(addr, &t.arn, t.tags.clone(), ownership)
             })
             .collect();
         for o in &out {
@@ -95,7 +101,8 @@ impl Provider for Topics {
             .send()
             .await
             .map_err(|e| call_error("sns:CreateTopic", e))?;
-        cx.set_id(&d.addr, out.topic_arn.unwrap_or_default());
+        let arn = out.topic_arn.ok_or_else(|| StepError::missing("sns:CreateTopic", "the topic's ARN"))?;
+        cx.set_id(&d.addr, arn);
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 use super::{deleted, observed, resolve, shown, stack_addrs, text, vpc_addr};
 use crate::apply::{Progress, StepError};
 use crate::aws::call_error;
-use crate::engine::{Attrs, Desired, Observed};
+use crate::engine::{AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::ec2::{converge_tags, gone, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
@@ -70,31 +70,36 @@ async fn detach(cx: &Cx, id: &str, vpc: &str, p: &Progress<'_>) -> Result<(), St
     .await;
     match result {
         // Already detached, or the gateway or the VPC is gone.
-        Err(e) if gone(&e) || e.message.starts_with("Gateway.NotAttached") => Ok(()),
+        Err(e) if gone(&e) || e.is_code("Gateway.NotAttached") => Ok(()),
         other => other,
     }
 }
 
+/// A gateway is attached and detached in place. It is detached (and deleted) only once
+/// what holds public addresses in its VPC is gone: "The VPC must not contain any
+/// running instances with Elastic IP addresses or public IPv4 addresses" (EC2 API
+/// reference, DetachInternetGateway), and the load balancer, the fleet and Cloud9 do.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::InternetGateway,
+    layer: 1,
+    attrs: &[AttrSpec::update("vpc"), AttrSpec::update("tags")],
+    deleted_after: &[Kind::LoadBalancer, Kind::AutoscalingGroup, Kind::Cloud9],
+};
+
 #[async_trait]
 impl Provider for InternetGateways {
-    fn kind(&self) -> &'static str {
-        "internet_gateway"
-    }
-    fn layer(&self) -> u8 {
-        1
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &[]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         if cx.stack.network.is_none() {
             return vec![];
         }
-        let addr = crate::engine::Addr::new("internet_gateway", "main");
+        let addr = crate::engine::Addr::new(Kind::InternetGateway, "main");
         let name = cx.stack.name.clone();
         let mut attrs = Attrs::new();
-        attrs.insert("vpc".into(), json!(vpc_addr().0));
+        attrs.insert("vpc".into(), json!(vpc_addr().to_string()));
         attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
         vec![Desired { addr, name, attrs, deps: vec![vpc_addr()] }]
     }
@@ -109,7 +114,7 @@ impl Provider for InternetGateways {
             // Attached to one VPC at most (AWS allows no more).
             attrs.insert("vpc".into(), vpcs.first().map_or(Value::Null, |v| json!(shown(snap, v))));
             cx.note_references(vpcs.iter().copied());
-            out.push(observed(cx, "internet_gateway", id, g.tags(), attrs, stack_addrs(snap, vpcs), wanted));
+            out.push(observed(cx, Kind::InternetGateway, id, g.tags(), attrs, stack_addrs(snap, vpcs), wanted));
         }
         Ok(out)
     }
@@ -126,7 +131,7 @@ impl Provider for InternetGateways {
         let id = out
             .internet_gateway
             .and_then(|g| g.internet_gateway_id)
-            .ok_or_else(|| StepError::new("ec2:CreateInternetGateway", "no gateway id in the answer"))?;
+            .ok_or_else(|| StepError::missing("ec2:CreateInternetGateway", "the gateway's id"))?;
         cx.set_id(&d.addr, &id);
         p.say(format!("waiting for {id} to exist"));
         ec2.wait_until_internet_gateway_exists()
@@ -135,7 +140,7 @@ impl Provider for InternetGateways {
             .await
             .map_err(|e| StepError::new("ec2:DescribeInternetGateways (waiting for the gateway)", e.to_string()))?;
         if attr(&d.attrs, "vpc").is_some() {
-            let vpc = cx.id_of(&crate::engine::Addr(text(&d.attrs, "vpc").to_string()))?;
+            let vpc = cx.id_in(text(&d.attrs, "vpc"))?;
             attach(cx, &id, &vpc).await?;
         }
         Ok(())
@@ -166,12 +171,7 @@ impl Provider for InternetGateways {
                     }
                 }
                 "tags" => converge_tags(cx, &o.id, &tags_from(c.before.as_ref()), &tags_from(c.after.as_ref())).await?,
-                other => {
-                    return Err(StepError::new(
-                        "plan",
-                        format!("`{other}` of an internet gateway cannot be changed in place"),
-                    ))
-                }
+                other => return Err(StepError::not_in_place(other, "an internet gateway")),
             }
         }
         Ok(())

@@ -7,36 +7,25 @@
 //! wave one by the stack's tag (only the VPC's two DNS attributes cost a call each).
 //! Live ids are shown as the addresses that own them, so a plan compares addresses.
 
-mod internet_gateway;
-mod route_table;
+pub(crate) mod internet_gateway;
+pub(crate) mod route_table;
 mod routes;
 mod rules;
-mod security_group;
-mod subnet;
-mod vpc;
+pub(crate) mod security_group;
+pub(crate) mod subnet;
+pub(crate) mod vpc;
 
 use super::ec2::{gone, tags_of, Snapshot};
-use super::{tags_value, Cx, Provider};
+use super::{tags_value, Cx};
 use crate::apply::StepError;
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
+use crate::engine::{Addr, Attrs, Desired, Kind, Observed, Ownership};
 use aws_sdk_ec2::types::Tag;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// This family's providers.
-pub fn providers() -> Vec<Box<dyn Provider>> {
-    vec![
-        Box::new(vpc::Vpcs),
-        Box::new(subnet::Subnets),
-        Box::new(internet_gateway::InternetGateways),
-        Box::new(route_table::RouteTables),
-        Box::new(security_group::SecurityGroups),
-    ]
-}
-
 /// The VPC's address: there is one per stack.
 pub(crate) fn vpc_addr() -> Addr {
-    Addr::new("vpc", "main")
+    Addr::new(Kind::Vpc, "main")
 }
 
 /// How long a create waits for AWS to report a new VPC or subnet available.
@@ -45,16 +34,15 @@ const WAIT: Duration = Duration::from_secs(300);
 /// A live id as the plan shows it: the address of the stack's resource that has it, or
 /// the raw id when the stack has no such resource (so the diff names it).
 pub(crate) fn shown(snap: &Snapshot, id: &str) -> String {
-    snap.addr_of(id).map_or_else(|| id.to_string(), |a| a.0)
+    snap.addr_of(id).map_or_else(|| id.to_string(), |a| a.to_string())
 }
 
 /// An attribute value that may be an address (`security_group.lb`) or a raw live id:
 /// the live id, or `None` when it names a resource that does not exist (yet).
 pub(crate) fn resolve(cx: &Cx, value: &str) -> Option<String> {
-    if value.contains('.') {
-        cx.known_id(&Addr(value.to_string()))
-    } else {
-        Some(value.to_string())
+    match Addr::parse(value) {
+        Ok(addr) => cx.known_id(&addr),
+        Err(_) => Some(value.to_string()),
     }
 }
 
@@ -82,7 +70,7 @@ pub(crate) fn stack_addrs<'a>(snap: &Snapshot, ids: impl IntoIterator<Item = &'a
 /// `Name` tag as its name, its tags among the attributes and its id as output.
 pub(crate) fn observed(
     cx: &Cx,
-    kind: &str,
+    kind: Kind,
     id: &str,
     tags: &[Tag],
     mut attrs: Attrs,
@@ -91,7 +79,8 @@ pub(crate) fn observed(
 ) -> Observed {
     let tags = tags_of(tags);
     let name = tags.get("Name").cloned().unwrap_or_else(|| id.to_string());
-    let addr = cx.addr_for(kind, &name, &tags, wanted);
+    // The snapshot holds only what carries the stack's tag.
+    let (addr, ownership) = cx.placed(kind, &name, &tags, wanted, Ownership::Ours);
     attrs.insert("tags".into(), tags_value(&tags));
     let deps = deps.into_iter().filter(|d| *d != addr).collect();
     Observed {
@@ -99,8 +88,7 @@ pub(crate) fn observed(
         name,
         id: id.to_string(),
         attrs,
-        // The snapshot holds only what carries the stack's tag.
-        ownership: Ownership::Ours,
+        ownership,
         outputs: BTreeMap::from([("id".to_string(), id.to_string())]),
         deps,
     }

@@ -10,7 +10,7 @@ use super::routes::{converge_routes, live_routes, parse_routes, routes_value, Ro
 use super::{deleted, observed, resolve, shown, stack_addrs, text, vpc_addr};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, strings, AttrChange};
 use crate::resources::ec2::{converge_tags, gone, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
@@ -33,16 +33,16 @@ fn associations(t: &RouteTable) -> BTreeMap<String, String> {
 
 /// The table of one tier: its routes, its tier's subnets, and all it names as deps.
 fn desired_table(cx: &Cx, tier: &str, subnets: usize, routes: Routes) -> Desired {
-    let addr = Addr::new("route_table", tier);
+    let addr = Addr::new(Kind::RouteTable, tier);
     let name = format!("{}-{tier}", cx.stack.name);
-    let subnets: Vec<Addr> = (0..subnets).map(|i| Addr::new("subnet", &format!("{tier}-{i}"))).collect();
+    let subnets: Vec<Addr> = (0..subnets).map(|i| Addr::new(Kind::Subnet, format!("{tier}-{i}"))).collect();
     let mut deps = vec![vpc_addr()];
-    deps.extend(routes.values().map(|(_, target)| Addr(target.clone())));
+    deps.extend(routes.values().filter_map(|(_, target)| Addr::parse(target).ok()));
     deps.extend(subnets.iter().cloned());
-    let mut names: Vec<&str> = subnets.iter().map(|a| a.0.as_str()).collect();
+    let mut names: Vec<&str> = subnets.iter().map(Addr::as_str).collect();
     names.sort_unstable();
     let mut attrs = Attrs::new();
-    attrs.insert("vpc".into(), json!(vpc_addr().0));
+    attrs.insert("vpc".into(), json!(vpc_addr().to_string()));
     attrs.insert("routes".into(), routes_value(&routes));
     attrs.insert("subnets".into(), json!(names));
     attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
@@ -124,16 +124,23 @@ async fn converge_subnets(
     Ok(())
 }
 
+/// A table stays in its VPC; its routes, subnet associations and tags change in place.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::RouteTable,
+    layer: 2,
+    attrs: &[
+        AttrSpec::replace("vpc"),
+        AttrSpec::update("routes"),
+        AttrSpec::update("subnets").set(),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for RouteTables {
-    fn kind(&self) -> &'static str {
-        "route_table"
-    }
-    fn layer(&self) -> u8 {
-        2
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["vpc"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -167,14 +174,14 @@ impl Provider for RouteTables {
             // Each associated subnet uses this table: of two copies, keep the one in use.
             cx.note_references(std::iter::repeat_n(id, subnets.len()));
             let deps = stack_addrs(snap, refs);
-            out.push(observed(cx, "route_table", id, t.tags(), attrs, deps, wanted));
+            out.push(observed(cx, Kind::RouteTable, id, t.tags(), attrs, deps, wanted));
         }
         Ok(out)
     }
 
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let tags = tags_from(attr(&d.attrs, "tags"));
-        let vpc = cx.id_of(&Addr(text(&d.attrs, "vpc").to_string()))?;
+        let vpc = cx.id_in(text(&d.attrs, "vpc"))?;
         let out = cx
             .aws
             .ec2
@@ -187,7 +194,7 @@ impl Provider for RouteTables {
         let id = out
             .route_table
             .and_then(|t| t.route_table_id)
-            .ok_or_else(|| StepError::new("ec2:CreateRouteTable", "no route table id in the answer"))?;
+            .ok_or_else(|| StepError::missing("ec2:CreateRouteTable", "the route table's id"))?;
         cx.set_id(&d.addr, &id);
         p.say(format!("waiting for {id} to be visible"));
         let now = associations_now(cx, &id, true).await?;
@@ -214,12 +221,7 @@ impl Provider for RouteTables {
                     converge_subnets(cx, &o.id, &now, &strings(c.after.as_ref())).await?
                 }
                 "tags" => converge_tags(cx, &o.id, &tags_from(c.before.as_ref()), &tags_from(c.after.as_ref())).await?,
-                other => {
-                    return Err(StepError::new(
-                        "plan",
-                        format!("`{other}` of a route table cannot be changed in place"),
-                    ))
-                }
+                other => return Err(StepError::not_in_place(other, "a route table")),
             }
         }
         Ok(())

@@ -15,7 +15,7 @@ use super::rules::{self, Peer, Rule};
 use super::{deleted, observed, resolve, shown, text, vpc_addr};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::ec2::{converge_tags, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider, TAG_STACK};
@@ -32,18 +32,19 @@ pub struct SecurityGroups;
 const TIERS: [&str; 3] = ["lb", "app", "db"];
 
 fn group_addr(tier: &str) -> Addr {
-    Addr::new("security_group", tier)
+    Addr::new(Kind::SecurityGroup, tier)
 }
 
 /// A group's place in the flow; groups outside it come after, by address.
 fn rank(addr: &Addr) -> (usize, &str) {
-    let tier = addr.0.strip_prefix("security_group.").unwrap_or_default();
-    (TIERS.iter().position(|t| *t == tier).unwrap_or(TIERS.len()), addr.0.as_str())
+    let tier = addr.name();
+    (TIERS.iter().position(|t| *t == tier).unwrap_or(TIERS.len()), addr.as_str())
 }
 
 /// The groups among `peers` that come before `me`: the ones `me` depends on.
 fn before(me: &Addr, peers: impl IntoIterator<Item = Addr>) -> Vec<Addr> {
-    let mut out: Vec<Addr> = peers.into_iter().filter(|p| p.kind() == "security_group" && rank(p) < rank(me)).collect();
+    let mut out: Vec<Addr> =
+        peers.into_iter().filter(|p| p.kind() == Kind::SecurityGroup && rank(p) < rank(me)).collect();
     out.sort();
     out.dedup();
     out
@@ -69,7 +70,7 @@ fn wanted(stack: &Stack) -> Vec<Wanted> {
     if stack.network.is_none() {
         return vec![];
     }
-    let group = |tier| Peer::Group(group_addr(tier).0);
+    let group = |tier| Peer::Group(group_addr(tier).to_string());
     let internet = || Peer::Cidr("0.0.0.0/0".into());
     let mut out = Vec::new();
     if let Some(lb) = &stack.load_balancer {
@@ -165,16 +166,28 @@ async fn converge(cx: &Cx, id: &str, egress: bool, before: &[Rule], after: &[Rul
     Ok(())
 }
 
+/// A group keeps its name, description and VPC; its rules and tags change in place,
+/// rule by rule. AWS refuses to delete a group "associated with an instance or network
+/// interface" (EC2 API reference, DeleteSecurityGroup): what uses it goes first, by its
+/// references, and the fleet's instances with their group.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::SecurityGroup,
+    layer: 1,
+    attrs: &[
+        AttrSpec::replace("name"),
+        AttrSpec::replace("description"),
+        AttrSpec::replace("vpc"),
+        AttrSpec::update("ingress").set(),
+        AttrSpec::update("egress").set(),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[Kind::AutoscalingGroup],
+};
+
 #[async_trait]
 impl Provider for SecurityGroups {
-    fn kind(&self) -> &'static str {
-        "security_group"
-    }
-    fn layer(&self) -> u8 {
-        1
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["name", "vpc", "description"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -186,12 +199,13 @@ impl Provider for SecurityGroups {
                 let mut attrs = Attrs::new();
                 attrs.insert("name".into(), json!(name));
                 attrs.insert("description".into(), json!(w.description));
-                attrs.insert("vpc".into(), json!(vpc_addr().0));
+                attrs.insert("vpc".into(), json!(vpc_addr().to_string()));
                 attrs.insert("ingress".into(), rules::to_value(&w.ingress));
                 attrs.insert("egress".into(), rules::to_value(&w.egress));
                 attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
-                let named = w.ingress.iter().chain(&w.egress).filter_map(|r| r.group()).map(|g| Addr(g.into()));
-                let naming = all.iter().filter(|o| o.names(&addr.0)).map(|o| group_addr(o.tier));
+                let named =
+                    w.ingress.iter().chain(&w.egress).filter_map(|r| r.group()).filter_map(|g| Addr::parse(g).ok());
+                let naming = all.iter().filter(|o| o.names(addr.as_str())).map(|o| group_addr(o.tier));
                 let mut deps = vec![vpc_addr()];
                 deps.extend(before(&addr, named.chain(naming)));
                 Desired { addr, name, attrs, deps }
@@ -214,10 +228,10 @@ impl Provider for SecurityGroups {
             attrs.insert("vpc".into(), json!(shown(vpc)));
             attrs.insert("ingress".into(), rules::to_value(&ingress));
             attrs.insert("egress".into(), rules::to_value(&egress));
-            let mut o = observed(cx, "security_group", id, g.tags(), attrs, vec![], wanted);
+            let mut o = observed(cx, Kind::SecurityGroup, id, g.tags(), attrs, vec![], wanted);
             o.name = g.group_name().unwrap_or(id).to_string();
             // Live references, both ways, decide the delete order like the file's do.
-            let named = ingress.iter().chain(&egress).filter_map(|r| r.group()).map(|g| Addr(g.into()));
+            let named = ingress.iter().chain(&egress).filter_map(|r| r.group()).filter_map(|g| Addr::parse(g).ok());
             let naming = snap.security_groups.iter().filter(|h| {
                 let perms = h.ip_permissions().iter().chain(h.ip_permissions_egress());
                 perms.flat_map(|p| p.user_id_group_pairs()).any(|pair| pair.group_id() == Some(id))
@@ -232,7 +246,7 @@ impl Provider for SecurityGroups {
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let ec2 = &cx.aws.ec2;
         let tags = tags_from(attr(&d.attrs, "tags"));
-        let vpc = cx.id_of(&Addr(text(&d.attrs, "vpc").to_string()))?;
+        let vpc = cx.id_in(text(&d.attrs, "vpc"))?;
         let out = ec2
             .create_security_group()
             .group_name(&d.name)
@@ -242,7 +256,7 @@ impl Provider for SecurityGroups {
             .send()
             .await
             .map_err(|e| call_error("ec2:CreateSecurityGroup", e))?;
-        let id = out.group_id.ok_or_else(|| StepError::new("ec2:CreateSecurityGroup", "no group id in the answer"))?;
+        let id = out.group_id.ok_or_else(|| StepError::missing("ec2:CreateSecurityGroup", "the group's id"))?;
         cx.set_id(&d.addr, &id);
         p.say(format!("waiting for {id} to exist"));
         ec2.wait_until_security_group_exists()
@@ -257,7 +271,7 @@ impl Provider for SecurityGroups {
         for w in wanted(&cx.stack).iter().filter(|w| group_addr(w.tier) != d.addr) {
             let Some(peer) = cx.known_id(&group_addr(w.tier)) else { continue };
             for (egress, list) in [(false, &w.ingress), (true, &w.egress)] {
-                for r in list.iter().filter(|r| r.group() == Some(d.addr.0.as_str())) {
+                for r in list.iter().filter(|r| r.group() == Some(d.addr.as_str())) {
                     p.say(format!("adding the rule of `{}` that names this group", group_addr(w.tier)));
                     authorize(cx, &peer, egress, r).await?;
                 }
@@ -280,12 +294,7 @@ impl Provider for SecurityGroups {
                 "ingress" => converge(cx, &o.id, false, &before, &after).await?,
                 "egress" => converge(cx, &o.id, true, &before, &after).await?,
                 "tags" => converge_tags(cx, &o.id, &tags_from(c.before.as_ref()), &tags_from(c.after.as_ref())).await?,
-                other => {
-                    return Err(StepError::new(
-                        "plan",
-                        format!("`{other}` of a security group cannot be changed in place"),
-                    ))
-                }
+                other => return Err(StepError::not_in_place(other, "a security group")),
             }
         }
         Ok(())
@@ -325,7 +334,7 @@ impl Provider for SecurityGroups {
         })
         .await;
         match result {
-            Err(e) if e.message.starts_with("DependencyViolation") => Err(e.hint(
+            Err(e) if e.is_code("DependencyViolation") => Err(e.hint(
                 "something outside the stack (a network interface, another account's or stack's rule) still uses the group",
             )),
             other => deleted(cx, o, other),

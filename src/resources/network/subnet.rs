@@ -7,7 +7,7 @@
 use super::{deleted, observed, shown, stack_addrs, text, vpc_addr, WAIT};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, Attrs, Desired, Observed};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::ec2::{converge_tags, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
@@ -26,12 +26,12 @@ fn desired_tier(cx: &Cx, tier: &str, zones: &[String], cidrs: &[Cidr]) -> Vec<De
         .enumerate()
         .map(|(i, (zone, cidr))| {
             let logical = format!("{tier}-{i}");
-            let addr = Addr::new("subnet", &logical);
+            let addr = Addr::new(Kind::Subnet, &logical);
             let name = format!("{}-{logical}", cx.stack.name);
             let mut attrs = Attrs::new();
             attrs.insert("cidr".into(), json!(cidr.to_string()));
             attrs.insert("availability_zone".into(), json!(zone));
-            attrs.insert("vpc".into(), json!(vpc_addr().0));
+            attrs.insert("vpc".into(), json!(vpc_addr().as_str()));
             attrs.insert("map_public_ip_on_launch".into(), json!(tier == "public"));
             attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
             Desired { addr, name, attrs, deps: vec![vpc_addr()] }
@@ -41,8 +41,8 @@ fn desired_tier(cx: &Cx, tier: &str, zones: &[String], cidrs: &[Cidr]) -> Vec<De
 
 /// The route table of a subnet's tier: `route_table.public` for `subnet.public-0`.
 fn route_table_of(subnet: &Addr) -> Option<Addr> {
-    let (tier, _) = subnet.0.strip_prefix("subnet.")?.rsplit_once('-')?;
-    Some(Addr::new("route_table", tier))
+    let (tier, _) = subnet.as_str().strip_prefix("subnet.")?.rsplit_once('-')?;
+    Some(Addr::new(Kind::RouteTable, tier))
 }
 
 async fn set_public_ip(cx: &Cx, id: &str, on: bool) -> Result<(), StepError> {
@@ -57,16 +57,27 @@ async fn set_public_ip(cx: &Cx, id: &str, on: bool) -> Result<(), StepError> {
         .map_err(|e| call_error("ec2:ModifySubnetAttribute", e))
 }
 
+/// A subnet keeps its CIDR, zone and VPC; whether it maps public addresses and its
+/// tags change in place. "You must terminate all running instances in the subnet
+/// before you can delete the subnet" (EC2 API reference, DeleteSubnet): the fleet, the
+/// load balancer, the database and Cloud9 go first.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Subnet,
+    layer: 1,
+    attrs: &[
+        AttrSpec::replace("cidr"),
+        AttrSpec::replace("availability_zone"),
+        AttrSpec::replace("vpc"),
+        AttrSpec::update("map_public_ip_on_launch"),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[Kind::AutoscalingGroup, Kind::LoadBalancer, Kind::DbSubnetGroup, Kind::Database, Kind::Cloud9],
+};
+
 #[async_trait]
 impl Provider for Subnets {
-    fn kind(&self) -> &'static str {
-        "subnet"
-    }
-    fn layer(&self) -> u8 {
-        1
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["cidr", "availability_zone", "vpc"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -88,7 +99,7 @@ impl Provider for Subnets {
             attrs.insert("vpc".into(), json!(shown(snap, vpc)));
             attrs.insert("map_public_ip_on_launch".into(), json!(s.map_public_ip_on_launch().unwrap_or(false)));
             cx.note_references([vpc]);
-            out.push(observed(cx, "subnet", id, s.tags(), attrs, stack_addrs(snap, [vpc]), wanted));
+            out.push(observed(cx, Kind::Subnet, id, s.tags(), attrs, stack_addrs(snap, [vpc]), wanted));
         }
         Ok(out)
     }
@@ -96,7 +107,7 @@ impl Provider for Subnets {
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let ec2 = &cx.aws.ec2;
         let tags = tags_from(attr(&d.attrs, "tags"));
-        let vpc = cx.id_of(&Addr(text(&d.attrs, "vpc").to_string()))?;
+        let vpc = cx.id_in(text(&d.attrs, "vpc"))?;
         let cidr = text(&d.attrs, "cidr");
         let made = ec2
             .create_subnet()
@@ -116,7 +127,7 @@ impl Provider for Subnets {
             },
             Err(e) => return Err(call_error("ec2:CreateSubnet", e)),
         }
-        .ok_or_else(|| StepError::new("ec2:CreateSubnet", "no subnet id in the answer"))?;
+        .ok_or_else(|| StepError::missing("ec2:CreateSubnet", "the subnet's id"))?;
         cx.set_id(&d.addr, &id);
         p.say(format!("waiting for {id} to be available"));
         ec2.wait_until_subnet_available()
@@ -154,9 +165,7 @@ impl Provider for Subnets {
                     set_public_ip(cx, &o.id, c.after.as_ref().and_then(Value::as_bool).unwrap_or(false)).await?
                 }
                 "tags" => converge_tags(cx, &o.id, &tags_from(c.before.as_ref()), &tags_from(c.after.as_ref())).await?,
-                other => {
-                    return Err(StepError::new("plan", format!("`{other}` of a subnet cannot be changed in place")))
-                }
+                other => return Err(StepError::not_in_place(other, "a subnet")),
             }
         }
         Ok(())
@@ -178,18 +187,6 @@ impl Provider for Subnets {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_subnet_belongs_to_its_tier_route_table() {
-        assert_eq!(route_table_of(&Addr::new("subnet", "public-1")), Some(Addr::new("route_table", "public")));
-        assert_eq!(route_table_of(&Addr::new("subnet", "private-10")), Some(Addr::new("route_table", "private")));
-        assert_eq!(route_table_of(&Addr::new("vpc", "main")), None);
-    }
-}
-
 /// The subnet of `vpc` with block `cidr` that carries this stack's tag for `addr`.
 async fn own_subnet(cx: &Cx, vpc: &str, cidr: &str, addr: &Addr) -> Result<Option<String>, StepError> {
     use aws_sdk_ec2::types::Filter;
@@ -201,9 +198,24 @@ async fn own_subnet(cx: &Cx, vpc: &str, cidr: &str, addr: &Addr) -> Result<Optio
         .filters(filter("vpc-id", vpc))
         .filters(filter("cidr-block", cidr))
         .filters(filter(&format!("tag:{}", crate::resources::TAG_STACK), &cx.stack.name))
-        .filters(filter(&format!("tag:{}", crate::resources::TAG_RESOURCE), &addr.0))
+        .filters(filter(&format!("tag:{}", crate::resources::TAG_RESOURCE), addr.as_str()))
         .send()
         .await
         .map_err(|e| call_error("ec2:DescribeSubnets", e))?;
     Ok(out.subnets.unwrap_or_default().into_iter().find_map(|s| s.subnet_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subnet_belongs_to_its_tier_route_table() {
+        assert_eq!(route_table_of(&Addr::new(Kind::Subnet, "public-1")), Some(Addr::new(Kind::RouteTable, "public")));
+        assert_eq!(
+            route_table_of(&Addr::new(Kind::Subnet, "private-10")),
+            Some(Addr::new(Kind::RouteTable, "private"))
+        );
+        assert_eq!(route_table_of(&Addr::new(Kind::Vpc, "main")), None);
+    }
 }

@@ -9,7 +9,7 @@
 use super::{deleted, observed, text, vpc_addr, WAIT};
 use crate::apply::{Progress, StepError};
 use crate::aws::call_error;
-use crate::engine::{Attrs, Desired, Observed};
+use crate::engine::{AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::ec2::{converge_tags, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
@@ -49,16 +49,24 @@ async fn set_flag(cx: &Cx, id: &str, key: &str, on: bool) -> Result<(), StepErro
     req.send().await.map(drop).map_err(|e| call_error("ec2:ModifyVpcAttribute", e))
 }
 
+/// A VPC keeps its CIDR; its DNS settings and tags change in place. Everything in it
+/// goes first: its subnets, gateway, route tables and groups reference it.
+pub static SCHEMA: Schema = Schema {
+    kind: Kind::Vpc,
+    layer: 0,
+    attrs: &[
+        AttrSpec::replace("cidr"),
+        AttrSpec::update(DNS_SUPPORT),
+        AttrSpec::update(DNS_HOSTNAMES),
+        AttrSpec::update("tags"),
+    ],
+    deleted_after: &[],
+};
+
 #[async_trait]
 impl Provider for Vpcs {
-    fn kind(&self) -> &'static str {
-        "vpc"
-    }
-    fn layer(&self) -> u8 {
-        0
-    }
-    fn force_new(&self) -> &'static [&'static str] {
-        &["cidr"]
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
@@ -84,7 +92,7 @@ impl Provider for Vpcs {
             attrs.insert("cidr".into(), json!(v.cidr_block().unwrap_or_default()));
             attrs.insert(DNS_SUPPORT.into(), json!(support));
             attrs.insert(DNS_HOSTNAMES.into(), json!(hostnames));
-            Ok::<_, StepError>(observed(cx, "vpc", id, v.tags(), attrs, vec![], wanted))
+            Ok::<_, StepError>(observed(cx, Kind::Vpc, id, v.tags(), attrs, vec![], wanted))
         });
         futures::future::try_join_all(reads).await
     }
@@ -99,8 +107,7 @@ impl Provider for Vpcs {
             .send()
             .await
             .map_err(|e| call_error("ec2:CreateVpc", e))?;
-        let id =
-            out.vpc.and_then(|v| v.vpc_id).ok_or_else(|| StepError::new("ec2:CreateVpc", "no VPC id in the answer"))?;
+        let id = out.vpc.and_then(|v| v.vpc_id).ok_or_else(|| StepError::missing("ec2:CreateVpc", "the VPC's id"))?;
         cx.set_id(&d.addr, &id);
         p.say(format!("waiting for {id} to be available"));
         ec2.wait_until_vpc_available()
@@ -136,7 +143,7 @@ impl Provider for Vpcs {
             match c.name.as_str() {
                 DNS_SUPPORT | DNS_HOSTNAMES => {}
                 "tags" => converge_tags(cx, &o.id, &tags_from(c.before.as_ref()), &tags_from(c.after.as_ref())).await?,
-                other => return Err(StepError::new("plan", format!("`{other}` of a VPC cannot be changed in place"))),
+                other => return Err(StepError::not_in_place(other, "a VPC")),
             }
         }
         Ok(())

@@ -1,12 +1,21 @@
-//! Apply: walk a [`Plan`] as a dependency graph. Independent steps run concurrently with a
-//! bounded number in flight; a step starts once everything it needs has finished; a
-//! failure skips only what depends on it, and the rest finishes.
+//! Apply: walk a [`Plan`] as a dependency graph. A step starts as soon as everything it
+//! needs has finished, so independent steps run side by side (how many AWS calls are in
+//! flight at once is bounded where the calls are made, not here); a failure skips only
+//! what depends on it, and the rest finishes.
 //!
 //! Edges: a replacement deletes before it creates; a create or update waits for the
-//! creates/updates/replacements of the resources it depends on; a delete waits for the
-//! deletes and updates of resources in higher layers (deletes run in reverse).
+//! creates, updates and replacements of the resources it depends on. A delete waits for
+//! the deletes of what references it (in the file or in AWS), for the updates that stop
+//! referencing it, and for the deletes of the kinds its schema says AWS needs gone
+//! first ([`Schema::deleted_after`]); nothing else, so two independent deletes (an Auto
+//! Scaling group and a database) run side by side.
+//!
+//! [`Schema::deleted_after`]: crate::engine::Schema::deleted_after
 
+mod error;
 pub mod events;
+
+pub use error::{ErrorKind, StepError};
 
 use crate::engine::{Addr, Desired, Observed};
 use crate::plan::{Action, AttrChange, KindRules, Plan};
@@ -14,36 +23,6 @@ use async_trait::async_trait;
 pub use events::{Event, Reporter};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::time::{Duration, Instant};
-
-/// A failed AWS call, as users must see it: which call, and AWS's own message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepError {
-    /// `service:Operation`, e.g. `s3:CreateBucket`.
-    pub call: String,
-    pub message: String,
-    /// What the user can do about it, when we know.
-    pub hint: Option<String>,
-}
-
-impl StepError {
-    pub fn new(call: impl Into<String>, message: impl Into<String>) -> StepError {
-        StepError { call: call.into(), message: message.into(), hint: None }
-    }
-    pub fn hint(mut self, hint: impl Into<String>) -> StepError {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.call, self.message)?;
-        if let Some(h) = &self.hint {
-            write!(f, " ({h})")?;
-        }
-        Ok(())
-    }
-}
 
 /// Lets a step say what it is waiting for.
 pub struct Progress<'a> {
@@ -102,7 +81,7 @@ impl StepKind {
 
 struct Step<'p> {
     kind: StepKind,
-    /// Part of a replacement (its delete half does not wait on layers above).
+    /// Part of a replacement (its delete half does not wait for updates of its dependents).
     replacing: bool,
     change: &'p crate::plan::ResourceChange,
     preds: Vec<usize>,
@@ -162,20 +141,21 @@ fn steps<'p>(plan: &'p Plan, rules: &dyn KindRules) -> Vec<Step<'p>> {
                 }
             }
             StepKind::Delete => {
-                let layer = rules.layer(&me.change.addr);
-                for (j, other) in steps.iter().enumerate() {
-                    // What references this resource in AWS goes first.
-                    if j != i && other.kind == StepKind::Delete && references(other.change, &me.change.addr) {
-                        preds.push(j);
-                        continue;
-                    }
-                    let above = rules.layer(&other.change.addr) > layer;
+                let me_addr = &me.change.addr;
+                let after = rules.schema(me_addr.kind()).deleted_after;
+                for (j, other) in steps.iter().enumerate().filter(|(j, _)| *j != i) {
                     let blocks = match other.kind {
-                        StepKind::Delete => true,
-                        StepKind::Update => !me.replacing,
+                        // What references this resource goes first, and so does every
+                        // resource of a kind AWS needs gone before this one.
+                        StepKind::Delete => {
+                            references(other.change, me_addr) || after.contains(&other.change.addr.kind())
+                        }
+                        // An update that stops referencing it, unless this delete is half
+                        // of a replacement (the update then points at the new one).
+                        StepKind::Update => !me.replacing && live_references(other.change, me_addr),
                         StepKind::Create => false,
                     };
-                    if j != i && above && blocks {
+                    if blocks {
                         preds.push(j);
                     }
                 }
@@ -190,12 +170,16 @@ fn steps<'p>(plan: &'p Plan, rules: &dyn KindRules) -> Vec<Step<'p>> {
 
 /// True when `r` (as the file or AWS has it) references `addr`.
 fn references(r: &crate::plan::ResourceChange, addr: &Addr) -> bool {
+    live_references(r, addr) || r.desired.as_ref().is_some_and(|d| d.deps.contains(addr))
+}
+
+/// True when `r` as AWS has it references `addr`.
+fn live_references(r: &crate::plan::ResourceChange, addr: &Addr) -> bool {
     r.observed.as_ref().is_some_and(|o| o.deps.contains(addr))
-        || r.desired.as_ref().is_some_and(|d| d.deps.contains(addr))
 }
 
 /// Run every step of the plan. Never returns early: each step ends done, failed or skipped.
-pub async fn execute(plan: &Plan, op: &dyn Operator, reporter: &dyn Reporter, max_in_flight: usize) -> Outcome {
+pub async fn execute(plan: &Plan, op: &dyn Operator, reporter: &dyn Reporter) -> Outcome {
     let started = Instant::now();
     let steps = steps(plan, op);
     let mut state = vec![State::Pending; steps.len()];
@@ -220,9 +204,6 @@ pub async fn execute(plan: &Plan, op: &dyn Operator, reporter: &dyn Reporter, ma
             }
         }
         for i in 0..steps.len() {
-            if running.len() >= max_in_flight.max(1) {
-                break;
-            }
             if state[i] == State::Pending && steps[i].preds.iter().all(|&j| state[j] == State::Done) {
                 state[i] = State::Running;
                 running.push(run_step(i, &steps[i], op, reporter));

@@ -1,37 +1,21 @@
 //! The engine's vocabulary: logical addresses, attribute maps, and the two views of a
-//! resource (what the file wants, what AWS has). Nothing here knows AWS; providers in
-//! `crate::resources` fill these types in and the planner compares them.
+//! resource (what the file wants, what AWS has). Nothing here knows AWS; the providers
+//! (in the binary crate's `resources`) fill these types in and the planner compares them.
 //!
-//! Invariant: `Desired::attrs` and `Observed::attrs` use the same keys and the same
-//! normalised shapes, so equality of two values means "no change" (policies compared by
-//! meaning, lists sorted where order carries no meaning). Only keys present in the desired
-//! map are compared; what AWS fills in by itself is never a diff.
+//! Invariant: `Desired::attrs` and `Observed::attrs` use exactly the keys of the kind's
+//! [`Schema`], in the same shapes; two values are compared as the schema says (exactly,
+//! as sets, or by meaning). Only keys present in the desired map are compared; what AWS
+//! fills in by itself is never a diff.
+
+mod kind;
+pub mod schema;
+
+pub use kind::{Addr, AddrError, Kind};
+pub use schema::{AttrSpec, Compare, OnChange, Schema};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt;
-
-/// A resource's logical address: `<kind>.<logical name>`, e.g. `bucket.logs`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Addr(pub String);
-
-impl Addr {
-    pub fn new(kind: &str, name: &str) -> Addr {
-        Addr(format!("{kind}.{name}"))
-    }
-    /// The kind part of the address (`bucket` for `bucket.logs`).
-    pub fn kind(&self) -> &str {
-        self.0.split_once('.').map_or(&self.0, |(k, _)| k)
-    }
-}
-
-impl fmt::Display for Addr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Comparable attributes of one resource, by name.
 pub type Attrs = BTreeMap<String, Value>;
@@ -55,6 +39,10 @@ pub enum Ownership {
     Ours,
     /// Exists with the wanted name but is not ours: never touched.
     Foreign(String),
+    /// Carries the stack's tag, but its address tag names no resource of the kind that
+    /// read it (an unknown kind, another kind, no address): the plan fails naming it,
+    /// and nothing is ever sent to a provider for it.
+    BadAddress(String),
 }
 
 /// What AWS has for one resource.

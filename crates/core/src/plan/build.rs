@@ -6,24 +6,30 @@
 //! are deleted; extra live copies of one address are deleted as duplicates.
 
 use super::{decide, drift, Action, KindRules, Plan, Reason, ResourceChange, FORMAT_VERSION};
-use crate::engine::{Addr, Desired, Observed, Ownership};
+use crate::engine::{Addr, Desired, Kind, Observed, Ownership};
 use std::collections::BTreeMap;
 
 /// A live resource that blocks the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conflict {
-    pub addr: Addr,
-    pub name: String,
-    pub detail: String,
+pub enum Conflict {
+    /// The file wants a name that a resource of someone else's has.
+    Foreign { addr: Addr, name: String, detail: String },
+    /// A resource tagged as the stack's whose address tag does not fit it.
+    BadAddress { name: String, detail: String },
 }
 
 impl std::fmt::Display for Conflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` wants the name `{}`, but {}; bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource",
-            self.addr, self.name, self.detail
-        )
+        match self {
+            Conflict::Foreign { addr, name, detail } => write!(
+                f,
+                "`{addr}` wants the name `{name}`, but {detail}; bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource",
+            ),
+            Conflict::BadAddress { name, detail } => write!(
+                f,
+                "`{name}` carries the stack's tag, but {detail}; bumarket-infra never changes or deletes a resource it cannot place: correct or remove that tag",
+            ),
+        }
     }
 }
 
@@ -51,12 +57,15 @@ pub fn build(
 ) -> Result<Plan, Vec<Conflict>> {
     let mut conflicts = Vec::new();
     let mut by_addr: BTreeMap<Addr, Vec<Observed>> = BTreeMap::new();
-    let mut foreign_by_name: BTreeMap<(String, String), Observed> = BTreeMap::new();
+    let mut foreign_by_name: BTreeMap<(Kind, String), Observed> = BTreeMap::new();
     for o in observed {
         match &o.ownership {
             Ownership::Ours => by_addr.entry(o.addr.clone()).or_default().push(o),
             Ownership::Foreign(_) => {
-                foreign_by_name.insert((o.addr.kind().to_string(), o.name.clone()), o);
+                foreign_by_name.insert((o.addr.kind(), o.name.clone()), o);
+            }
+            Ownership::BadAddress(detail) => {
+                conflicts.push(Conflict::BadAddress { name: o.name.clone(), detail: detail.clone() })
             }
         }
     }
@@ -64,9 +73,13 @@ pub fn build(
     let mut resources = Vec::new();
     let wanted: &[Desired] = if mode == Mode::Destroy { &[] } else { desired };
     for d in wanted {
-        if let Some(f) = foreign_by_name.get(&(d.addr.kind().to_string(), d.name.clone())) {
+        if let Some(f) = foreign_by_name.get(&(d.addr.kind(), d.name.clone())) {
             if let Ownership::Foreign(detail) = &f.ownership {
-                conflicts.push(Conflict { addr: d.addr.clone(), name: d.name.clone(), detail: detail.clone() });
+                conflicts.push(Conflict::Foreign {
+                    addr: d.addr.clone(),
+                    name: d.name.clone(),
+                    detail: detail.clone(),
+                });
             }
             continue;
         }
@@ -77,12 +90,8 @@ pub fn build(
         live.sort_by_key(|o| (o.name != d.name, std::cmp::Reverse(rules.references(&o.id))));
         let mut live = live.into_iter();
         let current = live.next();
-        let (action, mut changes) = decide(
-            Some(&d.attrs),
-            current.as_ref().map(|o| &o.attrs),
-            rules.force_new(&d.addr),
-            rules.sensitive(&d.addr),
-        );
+        let (action, mut changes) =
+            decide(Some(&d.attrs), current.as_ref().map(|o| &o.attrs), rules.schema(d.addr.kind()));
         let mut notes = vec![];
         if let Some(o) = &current {
             drift::mark(&d.attrs, &o.attrs, &mut changes);
@@ -113,10 +122,11 @@ pub fn build(
     let gone = if mode == Mode::Destroy { Reason::Destroy } else { Reason::RemovedFromFile };
     resources.extend(by_addr.into_values().flatten().map(|o| delete(o, gone.clone())));
 
-    // Creates and updates in dependency layers, then deletes in reverse.
+    // Shown in layers, creates and updates first, then deletes in reverse (the executor
+    // follows the dependency graph, whatever this order).
     resources.sort_by(|a, b| {
         let key = |r: &ResourceChange| {
-            let layer = i32::from(rules.layer(&r.addr));
+            let layer = i32::from(rules.schema(r.addr.kind()).layer);
             if r.action == Action::Delete {
                 (1, -layer)
             } else {
@@ -152,35 +162,25 @@ fn delete(o: Observed, reason: Reason) -> ResourceChange {
 mod tests {
     use super::*;
     use crate::engine::Attrs;
+    use crate::testing::{addr as at, Rules};
     use serde_json::json;
 
-    struct Rules;
-    impl KindRules for Rules {
-        fn force_new(&self, _: &Addr) -> &'static [&'static str] {
-            &["name"]
-        }
-        fn layer(&self, addr: &Addr) -> u8 {
-            u8::from(addr.kind() == "role")
-        }
-        fn references(&self, id: &str) -> usize {
-            // The subnets point at the copy with id `vpc-2`.
-            if id == "vpc-2" {
-                4
-            } else {
-                0
-            }
-        }
+    fn rules() -> Rules {
+        let mut rules = Rules::new(|k| u8::from(k == Kind::Role));
+        // The subnets point at the copy with id `vpc-2`.
+        rules.references.insert("vpc-2".into(), 4);
+        rules
     }
 
     fn desired(addr: &str, name: &str, a: i64) -> Desired {
         let attrs: Attrs = serde_json::from_value(json!({"name": name, "a": a})).unwrap();
-        Desired { addr: Addr(addr.into()), name: name.into(), attrs, deps: vec![] }
+        Desired { addr: at(addr), name: name.into(), attrs, deps: vec![] }
     }
 
     fn observed(addr: &str, name: &str, a: i64, ownership: Ownership) -> Observed {
         let attrs: Attrs = serde_json::from_value(json!({"name": name, "a": a})).unwrap();
         Observed {
-            addr: Addr(addr.into()),
+            addr: at(addr),
             name: name.into(),
             id: name.into(),
             attrs,
@@ -203,7 +203,7 @@ mod tests {
             observed("bucket.old", "old", 1, Ownership::Ours),
             observed("role.old", "old-role", 1, Ownership::Ours),
         ];
-        let p = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap();
+        let p = build("s", "r", Mode::Converge, &d, o, &rules()).unwrap();
         assert_eq!(
             actions(&p),
             vec![
@@ -224,9 +224,31 @@ mod tests {
     fn a_foreign_resource_with_a_wanted_name_fails_the_plan() {
         let d = vec![desired("bucket.a", "a", 1), desired("bucket.b", "b", 1)];
         let o = vec![observed("bucket.a", "a", 1, Ownership::Foreign("it has no `bumarket-infra:stack` tag".into()))];
-        let err = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap_err();
+        let err = build("s", "r", Mode::Converge, &d, o, &rules()).unwrap_err();
         assert_eq!(err.len(), 1);
         assert!(err[0].to_string().contains("`bucket.a` wants the name `a`, but it has no `bumarket-infra:stack` tag"));
+    }
+
+    #[test]
+    fn a_resource_whose_address_tag_does_not_fit_fails_the_plan_and_is_never_deleted() {
+        let d = vec![desired("bucket.a", "a", 1)];
+        let bad = |name: &str| {
+            let detail = format!("its address tag names `bukcet.{name}`, which is no kind bumarket-infra knows");
+            observed("bucket.a", name, 1, Ownership::BadAddress(detail))
+        };
+        for mode in [Mode::Converge, Mode::Destroy] {
+            let err = build("s", "r", mode, &d, vec![bad("x"), bad("y")], &rules()).unwrap_err();
+            let text: Vec<String> = err.iter().map(ToString::to_string).collect();
+            assert_eq!(text.len(), 2, "{text:?}");
+            assert!(
+                text[0].starts_with("`x` carries the stack's tag, but its address tag names `bukcet.x`"),
+                "{}",
+                text[0]
+            );
+            assert!(
+                text[0].ends_with("never changes or deletes a resource it cannot place: correct or remove that tag")
+            );
+        }
     }
 
     #[test]
@@ -236,7 +258,7 @@ mod tests {
             observed("bucket.a", "a", 1, Ownership::Ours),
             observed("bucket.b", "b", 1, Ownership::Foreign("not ours".into())),
         ];
-        let p = build("s", "r", Mode::Destroy, &d, o, &Rules).unwrap();
+        let p = build("s", "r", Mode::Destroy, &d, o, &rules()).unwrap();
         assert_eq!(actions(&p), vec![("bucket.a:a".into(), Action::Delete)]);
         assert_eq!(p.resources[0].reason, Some(Reason::Destroy));
     }
@@ -245,7 +267,7 @@ mod tests {
     fn renamed_resource_is_replaced() {
         let d = vec![desired("bucket.a", "new", 1)];
         let o = vec![observed("bucket.a", "old", 1, Ownership::Ours)];
-        let p = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap();
+        let p = build("s", "r", Mode::Converge, &d, o, &rules()).unwrap();
         assert_eq!(p.resources[0].action, Action::Replace);
         assert_eq!(p.resources[0].forced_by().collect::<Vec<_>>(), vec!["name"]);
     }
@@ -260,7 +282,7 @@ mod tests {
         let mut second = observed("vpc.main", "v", 1, Ownership::Ours);
         second.id = "vpc-2".into();
         for o in [vec![first.clone(), second.clone()], vec![second, first]] {
-            let p = build("s", "r", Mode::Converge, &d, o, &Rules).unwrap();
+            let p = build("s", "r", Mode::Converge, &d, o, &rules()).unwrap();
             let kept: Vec<_> = p.resources.iter().filter(|r| r.action == Action::NoOp).collect();
             let gone: Vec<_> = p.resources.iter().filter(|r| r.action == Action::Delete).collect();
             assert_eq!(kept[0].observed.as_ref().unwrap().id, "vpc-2");

@@ -2,19 +2,15 @@
 //! which action, and which attributes differ. Pure, and tested as a table of cases.
 
 use super::{Action, AttrChange};
-use crate::engine::Attrs;
+use crate::engine::{Attrs, Schema};
 
-/// Decide the action for one resource.
+/// Decide the action for one resource of the kind `schema` describes.
 ///
 /// - only in the file → `Create`; only in AWS → `Delete`;
-/// - both: compare every attribute the file sets (absent and `null` are equal); none
-///   differ → `NoOp`; any that is in `force_new` differs → `Replace`; else `Update`.
-pub fn decide(
-    desired: Option<&Attrs>,
-    observed: Option<&Attrs>,
-    force_new: &[&str],
-    sensitive: &[&str],
-) -> (Action, Vec<AttrChange>) {
+/// - both: compare every attribute the file sets, as the schema says (absent and `null`
+///   are equal); none differ → `NoOp`; any whose change needs a new resource differs →
+///   `Replace`; else `Update`. Sensitive attributes are marked so.
+pub fn decide(desired: Option<&Attrs>, observed: Option<&Attrs>, schema: &Schema) -> (Action, Vec<AttrChange>) {
     match (desired, observed) {
         (None, None) => (Action::NoOp, vec![]),
         (Some(_), None) => (Action::Create, vec![]),
@@ -25,12 +21,13 @@ pub fn decide(
                 .filter_map(|(name, after)| {
                     let before = o.get(name).filter(|v| !v.is_null());
                     let after = Some(after).filter(|v| !v.is_null());
-                    (before != after).then(|| AttrChange {
+                    let same = schema.attr(name).map_or(before == after, |spec| spec.same(before, after));
+                    (!same).then(|| AttrChange {
                         name: name.clone(),
                         before: before.cloned(),
                         after: after.cloned(),
-                        forces_replacement: force_new.contains(&name.as_str()),
-                        sensitive: sensitive.contains(&name.as_str()),
+                        forces_replacement: schema.forces_replacement(name),
+                        sensitive: schema.is_sensitive(name),
                         drift: false,
                     })
                 })
@@ -50,7 +47,21 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{AttrSpec, Kind};
     use serde_json::{json, Value};
+
+    static SCHEMA: Schema = Schema {
+        kind: Kind::Bucket,
+        layer: 0,
+        attrs: &[
+            AttrSpec::replace("name"),
+            AttrSpec::update("a"),
+            AttrSpec::update("l"),
+            AttrSpec::update("s").set(),
+            AttrSpec::update("password").sensitive(),
+        ],
+        deleted_after: &[],
+    };
 
     fn attrs(v: Value) -> Attrs {
         serde_json::from_value(v).unwrap()
@@ -58,9 +69,9 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        let force = ["name"];
         // (desired, observed, expected action, expected changed attribute names)
-        let cases: Vec<(Option<Value>, Option<Value>, Action, Vec<&str>)> = vec![
+        type Case = (Option<Value>, Option<Value>, Action, Vec<&'static str>);
+        let cases: Vec<Case> = vec![
             (Some(json!({"a": 1})), None, Action::Create, vec![]),
             (None, Some(json!({"a": 1})), Action::Delete, vec![]),
             (None, None, Action::NoOp, vec![]),
@@ -80,11 +91,15 @@ mod tests {
                 vec!["a", "name"],
             ),
             (Some(json!({"l": [1, 2]})), Some(json!({"l": [2, 1]})), Action::Update, vec!["l"]),
+            // a set: order and repeats carry no meaning
+            (Some(json!({"s": [1, 2]})), Some(json!({"s": [2, 1, 1]})), Action::NoOp, vec![]),
+            // an attribute the schema does not declare cannot be promised in place
+            (Some(json!({"undeclared": 2})), Some(json!({"undeclared": 1})), Action::Replace, vec!["undeclared"]),
         ];
         for (i, (d, o, action, names)) in cases.into_iter().enumerate() {
             let d = d.map(attrs);
             let o = o.map(attrs);
-            let (got, changes) = decide(d.as_ref(), o.as_ref(), &force, &[]);
+            let (got, changes) = decide(d.as_ref(), o.as_ref(), &SCHEMA);
             assert_eq!(got, action, "case {i}");
             let got_names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
             assert_eq!(got_names, names, "case {i}");
@@ -95,7 +110,7 @@ mod tests {
     fn replacement_marks_forcing_attributes_and_sensitive_ones() {
         let d = attrs(json!({"name": "b", "password": "x"}));
         let o = attrs(json!({"name": "a", "password": "y"}));
-        let (_, changes) = decide(Some(&d), Some(&o), &["name"], &["password"]);
+        let (_, changes) = decide(Some(&d), Some(&o), &SCHEMA);
         assert!(changes[0].forces_replacement && !changes[0].sensitive);
         assert!(!changes[1].forces_replacement && changes[1].sensitive);
     }

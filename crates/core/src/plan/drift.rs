@@ -175,7 +175,9 @@ mod tests {
     /// Plan `desired` (the file now, stamped as the registry does) against `live`.
     fn drifted(desired: Attrs, live: Attrs) -> Vec<(String, bool)> {
         let desired = stamped(desired);
-        let (_, mut changes) = decide(Some(&desired), Some(&live), &[], &[]);
+        let rules = crate::testing::Rules::new(|_| 0);
+        let schema = crate::plan::KindRules::schema(&rules, crate::engine::Kind::Bucket);
+        let (_, mut changes) = decide(Some(&desired), Some(&live), schema);
         mark(&desired, &live, &mut changes);
         changes.into_iter().filter(|c| !only_applied(c)).map(|c| (c.name, c.drift)).collect()
     }

@@ -7,7 +7,7 @@ pub mod decide;
 pub mod drift;
 pub mod saved;
 
-use crate::engine::{Addr, Attrs, Desired, Observed};
+use crate::engine::{Addr, Attrs, Desired, Kind, Observed, Schema};
 
 pub use build::Mode;
 use serde::{Deserialize, Serialize};
@@ -163,15 +163,11 @@ impl Plan {
     }
 }
 
-/// Attribute values the planner needs from each kind: which attributes force a new
-/// resource and which are secrets.
+/// What the planner and the executor need to know of the kinds: each one's schema, and
+/// which live resources the stack's others point at.
 pub trait KindRules {
-    fn force_new(&self, addr: &Addr) -> &'static [&'static str];
-    fn sensitive(&self, _addr: &Addr) -> &'static [&'static str] {
-        &[]
-    }
-    /// Dependency layer of the kind: lower layers are created first and deleted last.
-    fn layer(&self, addr: &Addr) -> u8;
+    /// The schema of a kind (every kind has one).
+    fn schema(&self, kind: Kind) -> &Schema;
     /// How many live resources of the stack point at the live resource `id`.
     fn references(&self, _id: &str) -> usize {
         0

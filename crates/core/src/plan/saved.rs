@@ -59,24 +59,15 @@ impl SavedPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
-    use crate::plan::{build, KindRules, Mode};
+    use crate::engine::{Attrs, Desired, Observed, Ownership};
+    use crate::plan::{build, Mode};
+    use crate::testing::{addr, Rules};
     use serde_json::json;
-
-    struct Rules;
-    impl KindRules for Rules {
-        fn force_new(&self, _: &Addr) -> &'static [&'static str] {
-            &[]
-        }
-        fn layer(&self, _: &Addr) -> u8 {
-            0
-        }
-    }
 
     fn live(a: i64) -> Vec<Observed> {
         let attrs: Attrs = serde_json::from_value(json!({"a": a})).unwrap();
         vec![Observed {
-            addr: Addr("bucket.b".into()),
+            addr: addr("bucket.b"),
             name: "b".into(),
             id: "b".into(),
             attrs,
@@ -88,8 +79,8 @@ mod tests {
 
     fn plan(live_a: i64) -> Plan {
         let attrs: Attrs = serde_json::from_value(json!({"a": 3})).unwrap();
-        let d = vec![Desired { addr: Addr("bucket.b".into()), name: "b".into(), attrs, deps: vec![] }];
-        build("s", "r", Mode::Converge, &d, live(live_a), &Rules).unwrap()
+        let d = vec![Desired { addr: addr("bucket.b"), name: "b".into(), attrs, deps: vec![] }];
+        build("s", "r", Mode::Converge, &d, live(live_a), &Rules::new(|_| 0)).unwrap()
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub fn plan(p: &Plan, file: &str, style: Style) -> String {
         let _ = writeln!(out, "No changes. Live AWS matches {file} ({}).", count(p.resources.len(), "resource"));
         return out;
     }
-    let width = p.actions().map(|r| r.addr.0.len()).max().unwrap_or(0).max(20);
+    let width = p.actions().map(|r| r.addr.as_str().len()).max().unwrap_or(0).max(20);
     for r in p.actions() {
         resource(&mut out, r, file, width, style);
     }
@@ -61,7 +61,7 @@ fn resource(out: &mut String, r: &ResourceChange, file: &str, width: usize, styl
         (_, Action::Update) if r.all_drift() => format!("({DRIFT})"),
         _ => String::new(),
     };
-    let mut line = format!("{sign} {:<width$}  {}", r.addr.0, r.name);
+    let mut line = format!("{sign} {:<width$}  {}", r.addr.as_str(), r.name);
     if !why.is_empty() {
         line.push_str("   ");
         line.push_str(&why);

@@ -1,5 +1,7 @@
-//! Apply's progress on stderr: on a terminal, one line per finished step with a mark and
-//! its time; elsewhere (CI), one plain line per event with a UTC timestamp.
+//! Apply's progress on stderr, one line per event (a step started, said what it waits
+//! for, finished with its time, failed, was skipped): on a terminal with coloured marks,
+//! elsewhere (CI) after a UTC timestamp. A failure's hint is not repeated here: the
+//! summary at the end prints each error with its `= help:` line.
 
 use super::Style;
 use crate::apply::{Event, Reporter};

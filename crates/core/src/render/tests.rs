@@ -1,29 +1,24 @@
 //! Snapshot tests of the human plan: what a reviewer reads in a pull request.
 
 use super::*;
-use crate::engine::{Addr, Attrs, Desired, Observed, Ownership};
-use crate::plan::{build, KindRules, Mode};
+use crate::engine::{Attrs, Desired, Kind, Observed, Ownership};
+use crate::plan::{build, Mode};
+use crate::testing::{addr as a, Rules};
 use serde_json::json;
 
-struct Rules;
-impl KindRules for Rules {
-    fn force_new(&self, _: &Addr) -> &'static [&'static str] {
-        &["name"]
-    }
-    fn layer(&self, addr: &Addr) -> u8 {
-        u8::from(addr.kind() == "role")
-    }
+fn rules() -> Rules {
+    Rules::new(|k| u8::from(k == Kind::Role))
 }
 
 fn d(addr: &str, name: &str, attrs: serde_json::Value) -> Desired {
     let attrs: Attrs = serde_json::from_value(attrs).unwrap();
-    Desired { addr: Addr(addr.into()), name: name.into(), attrs, deps: vec![] }
+    Desired { addr: a(addr), name: name.into(), attrs, deps: vec![] }
 }
 
 fn o(addr: &str, name: &str, attrs: serde_json::Value) -> Observed {
     let attrs: Attrs = serde_json::from_value(attrs).unwrap();
     Observed {
-        addr: Addr(addr.into()),
+        addr: a(addr),
         name: name.into(),
         id: name.into(),
         attrs,
@@ -55,7 +50,7 @@ fn plan_with_every_action() {
         o("bucket.media", "bumarket-media", json!({"name": "bumarket-media"})),
         o("role.legacy", "bumarket-legacy", json!({"name": "bumarket-legacy"})),
     ];
-    let p = build("bumarket", "ap-northeast-2", Mode::Converge, &desired, observed, &Rules).unwrap();
+    let p = build("bumarket", "ap-northeast-2", Mode::Converge, &desired, observed, &rules()).unwrap();
     insta::assert_snapshot!(plan(&p, "stacks/bumarket.yaml", Style { color: false }));
 }
 
@@ -63,7 +58,7 @@ fn plan_with_every_action() {
 fn no_changes_says_so() {
     let desired = vec![d("bucket.images", "i", json!({"name": "i"}))];
     let observed = vec![o("bucket.images", "i", json!({"name": "i", "region": "x"}))];
-    let p = build("s", "r", Mode::Converge, &desired, observed, &Rules).unwrap();
+    let p = build("s", "r", Mode::Converge, &desired, observed, &rules()).unwrap();
     assert_eq!(
         plan(&p, "stacks/bumarket.yaml", Style { color: false }),
         "No changes. Live AWS matches stacks/bumarket.yaml (1 resource).\n"
@@ -93,14 +88,10 @@ fn drift_plan() -> Plan {
         crate::plan::drift::stamp(&mut attrs);
         attrs
     };
-    let desired_of = |addr: &str, name: &str, attrs: Attrs| Desired {
-        addr: Addr(addr.into()),
-        name: name.into(),
-        attrs,
-        deps: vec![],
-    };
+    let desired_of =
+        |addr: &str, name: &str, attrs: Attrs| Desired { addr: a(addr), name: name.into(), attrs, deps: vec![] };
     let observed_of = |addr: &str, name: &str, attrs: Attrs| Observed {
-        addr: Addr(addr.into()),
+        addr: a(addr),
         name: name.into(),
         id: name.into(),
         attrs,
@@ -128,7 +119,7 @@ fn drift_plan() -> Plan {
         observed_of("bucket.media", "bumarket-media", media_live),
         observed_of("bucket.images", "bumarket-images", images_live),
     ];
-    build("bumarket", "ap-northeast-2", Mode::Converge, &desired, observed, &Rules).unwrap()
+    build("bumarket", "ap-northeast-2", Mode::Converge, &desired, observed, &rules()).unwrap()
 }
 
 #[test]

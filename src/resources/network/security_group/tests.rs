@@ -17,7 +17,7 @@ async fn desired(stack: Stack) -> Vec<Desired> {
 }
 
 fn find<'a>(all: &'a [Desired], addr: &str) -> &'a Desired {
-    all.iter().find(|d| d.addr.0 == addr).unwrap_or_else(|| panic!("no {addr}"))
+    all.iter().find(|d| d.addr.as_str() == addr).unwrap_or_else(|| panic!("no {addr}"))
 }
 
 fn rules_of(d: &Desired) -> (Value, Value) {
@@ -27,7 +27,7 @@ fn rules_of(d: &Desired) -> (Value, Value) {
 #[tokio::test]
 async fn the_bumarket_groups_allow_exactly_the_request_path() {
     let all = desired(bumarket()).await;
-    let addrs: Vec<&str> = all.iter().map(|d| d.addr.0.as_str()).collect();
+    let addrs: Vec<&str> = all.iter().map(|d| d.addr.as_str()).collect();
     assert_eq!(addrs, ["security_group.lb", "security_group.app", "security_group.db"]);
 
     let lb = find(&all, "security_group.lb");
@@ -61,7 +61,7 @@ async fn the_bumarket_groups_allow_exactly_the_request_path() {
     for d in &all {
         let text = d.attrs["ingress"].to_string();
         assert!(!text.contains("\"from_port\":22"), "{}: {text}", d.addr);
-        assert_eq!(text.contains("0.0.0.0/0"), d.addr.0 == "security_group.lb", "{}: {text}", d.addr);
+        assert_eq!(text.contains("0.0.0.0/0"), d.addr.as_str() == "security_group.lb", "{}: {text}", d.addr);
     }
     let tags = &lb.attrs["tags"];
     assert_eq!(tags["Name"], "bumarket-lb");
@@ -72,7 +72,7 @@ async fn the_bumarket_groups_allow_exactly_the_request_path() {
 #[tokio::test]
 async fn groups_that_name_each_other_depend_one_way_only() {
     let all = desired(bumarket()).await;
-    let deps = |a: &str| find(&all, a).deps.iter().map(|d| d.0.clone()).collect::<Vec<_>>();
+    let deps = |a: &str| find(&all, a).deps.iter().map(|d| d.to_string()).collect::<Vec<_>>();
     // lb's egress names app and app's ingress names lb: only app waits for lb.
     assert_eq!(deps("security_group.lb"), ["vpc.main"]);
     assert_eq!(deps("security_group.app"), ["vpc.main", "security_group.lb"]);
@@ -96,7 +96,7 @@ async fn https_opens_port_80_for_the_redirect_and_missing_tiers_drop_their_rules
     // takes none either; without a network there are no groups at all.
     stack.load_balancer = None;
     let all = desired(stack.clone()).await;
-    assert!(all.iter().all(|d| d.addr.0 != "security_group.lb"));
+    assert!(all.iter().all(|d| d.addr.as_str() != "security_group.lb"));
     assert_eq!(find(&all, "security_group.app").attrs["ingress"], json!([]));
     stack.fleet = None;
     let all = desired(stack.clone()).await;
@@ -121,9 +121,10 @@ fn a_new_group_revokes_the_aws_default_egress_unless_it_wants_it() {
 #[test]
 fn the_flow_orders_groups_and_strangers_come_last() {
     let me = group_addr("app");
-    let peers = [group_addr("db"), group_addr("lb"), Addr("security_group.zzz".into()), Addr("vpc.main".into())];
+    let zzz = Addr::new(Kind::SecurityGroup, "zzz");
+    let peers = [group_addr("db"), group_addr("lb"), zzz.clone(), Addr::new(Kind::Vpc, "main")];
     assert_eq!(before(&me, peers.clone()), vec![group_addr("lb")]);
-    assert_eq!(before(&Addr("security_group.zzz".into()), peers), vec![group_addr("db"), group_addr("lb")]);
+    assert_eq!(before(&zzz, peers), vec![group_addr("db"), group_addr("lb")]);
 }
 
 // With canned EC2 answers: what a create and a delete send, call by call.
@@ -195,7 +196,7 @@ mod calls {
             .match_requests(|r| r.ip_permissions()[0].ip_protocol() == Some("-1"))
             .then_output(|| RevokeSecurityGroupEgressOutput::builder().r#return(true).build());
         let cx = cx(&[&create, &exists, &http, &default]).await;
-        let d = SecurityGroups.desired(&cx).into_iter().find(|d| d.addr.0 == "security_group.lb").unwrap();
+        let d = SecurityGroups.desired(&cx).into_iter().find(|d| d.addr.as_str() == "security_group.lb").unwrap();
         // No authorize-egress rule: the egress to the app group waits for that group.
         SecurityGroups.create(&cx, &d, &Progress::new(&d.addr, &Quiet)).await.unwrap();
         assert_eq!((create.num_calls(), http.num_calls(), default.num_calls()), (1, 1, 1));
