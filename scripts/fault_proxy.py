@@ -6,6 +6,12 @@ Usage: fault_proxy.py UPSTREAM_URL [--port 0] [--parent-pid PID] [fault options]
 Once it listens, one line goes to stdout: `READY http://127.0.0.1:PORT`; nothing more
 is written there. Point AWS_ENDPOINT_URL at that URL instead of the emulator's.
 
+Throttling as AWS meters it: a token bucket per service, as the EC2 API reference's
+"Request throttling" describes (each request takes a token; tokens come back at a fixed
+rate; a request that finds the bucket empty is throttled). A client that slows down
+(the SDK's adaptive retry) stops being throttled:
+  --throttle-bucket SIZE,RATE   SIZE tokens per service, RATE refilled a second
+
 Faults, each drawn per request with a seeded random generator (--seed):
   --throttle P       answer with the service's own throttling error, in its own protocol:
                      EC2 `RequestLimitExceeded`, S3 `SlowDown` (503), query-protocol
@@ -85,8 +91,20 @@ class State:
         self.rewrites = 0
         self.killed = None
         self.slow = dict(args.slow or {})
+        self.buckets = {}  # service -> (tokens, last refill, monotonic)
         self.created = {}  # (kind, name) -> monotonic time it was created or first seen
         self.refreshes = {}  # refresh id -> (group, started)
+
+    def take_token(self, service, now):
+        """False when `service`'s bucket is empty (the caller holds the lock)."""
+        size, rate = self.args.throttle_bucket
+        tokens, last = self.buckets.get(service, (size, now))
+        tokens = min(size, tokens + (now - last) * rate)
+        if tokens < 1:
+            self.buckets[service] = (tokens, now)
+            return False
+        self.buckets[service] = (tokens - 1, now)
+        return True
 
     def first_seen(self, kind, name, now):
         with self.lock:
@@ -106,6 +124,14 @@ class State:
                 "rewrites": self.rewrites,
                 "killed": self.killed,
             }
+
+
+def parse_bucket(text):
+    size, _, rate = text.partition(",")
+    try:
+        return float(size), float(rate)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SIZE,RATE such as `10,5`, found `{text}`")
 
 
 def parse_slow(text):
@@ -392,7 +418,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.requests += 1
             st.ops.append(f"{service}:{op}")
             fault = None
-            if (args.times is None or st.injected < args.times) and re.search(args.ops, op) \
+            if args.throttle_bucket and not st.take_token(service, time.monotonic()):
+                fault = "throttle"
+            elif (args.times is None or st.injected < args.times) and re.search(args.ops, op) \
                     and st.in_a_row.get(key, 0) < args.max_in_a_row:
                 draw = st.rng.random()
                 for kind, p in (("throttle", args.throttle), ("server-error", args.server_error), ("deny", args.deny),
@@ -458,6 +486,7 @@ def main():
     p.add_argument("--parent-pid", type=int)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--throttle", type=float, default=0.0)
+    p.add_argument("--throttle-bucket", type=parse_bucket)
     p.add_argument("--server-error", type=float, default=0.0)
     p.add_argument("--deny", type=float, default=0.0)
     p.add_argument("--reset-before", type=float, default=0.0)

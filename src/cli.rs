@@ -32,9 +32,15 @@ pub struct Global {
     /// Send every AWS call to this endpoint (an emulator, a proxy); AWS_ENDPOINT_URL works too.
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Never colour output (NO_COLOR works too).
+    /// Never colour output (NO_COLOR works too; CLICOLOR_FORCE or FORCE_COLOR force it).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Most AWS calls in flight at once, reads and writes of every service together;
+    /// throttled calls are retried, slowing down while AWS throttles.
+    #[arg(long, global = true, value_name = "N", env = "BUMARKET_MAX_IN_FLIGHT",
+          default_value_t = crate::aws::limit::DEFAULT_MAX_IN_FLIGHT,
+          value_parser = at_least_one)]
+    pub max_in_flight: usize,
     /// Log more (-v: AWS calls, -vv: SDK details) to stderr.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
@@ -101,6 +107,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A count of one or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| format!("expected a number of 1 or more, found `{text}`"))
 }
 
 /// A duration as the stack file writes them, in seconds.

@@ -3,6 +3,7 @@
 
 mod aws;
 mod cli;
+mod out;
 mod resources;
 mod run;
 mod settings;

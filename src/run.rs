@@ -1,19 +1,21 @@
 //! Carries out one command. The flow of every command that touches AWS is the same:
 //! load and check the stack (no AWS call on bad input), read live state in two waves,
-//! build the plan, then render it or execute it.
+//! build the plan, then render it or execute it. What stops a command is a [`Failure`],
+//! printed once, at the edge, in the shape docs/STYLE.md describes.
 
-use crate::apply::{self, Outcome};
+use crate::apply::{self, Outcome, StepError};
 use crate::aws::lock::{self, Holder, Lock};
 use crate::aws::{Aws, Options};
 use crate::cli::{Cli, Command};
+use crate::out::{errln, outln};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{self, Mode, Plan};
 use crate::render::{self, human::count, progress::Lines};
 use crate::resources::{Cx, Live, Registry};
 use crate::settings::Settings;
-use anyhow::{bail, Context, Result};
 use bumarket_stack::Stack;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How the process ends.
@@ -35,16 +37,62 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
-/// Most AWS calls in flight at once during apply.
-const MAX_IN_FLIGHT: usize = 8;
+/// A command that cannot go on: what went wrong, and what the user can do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    pub help: Vec<String>,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), help: vec![] }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Failure {
+        self.help.push(help.into());
+        self
+    }
+
+    /// Say that AWS was left as it was.
+    fn nothing_changed(mut self) -> Failure {
+        self.message.push_str("; nothing was changed");
+        self
+    }
+}
+
+impl From<StepError> for Failure {
+    fn from(e: StepError) -> Failure {
+        Failure { message: e.to_string(), help: e.hint.into_iter().collect() }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+type Result<T> = std::result::Result<T, Failure>;
+
+/// What a command's own words add to a step's error.
+fn context(what: &str) -> impl Fn(StepError) -> Failure + '_ {
+    move |e| {
+        let mut f = Failure::from(e);
+        f.message = format!("{what}: {}", f.message);
+        f
+    }
+}
 
 pub fn main(cli: Cli) -> Exit {
     let settings = Settings::from(&cli);
     init_tracing(settings.verbose);
     match run(cli.command, &settings) {
         Ok(exit) => exit,
-        Err(e) => {
-            eprintln!("error: {e:#}");
+        Err(f) => {
+            crate::out::stderr(&crate::out::error_text(&f.message, &f.help));
             Exit::Error
         }
     }
@@ -60,7 +108,20 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| Stderr).without_time().try_init();
+}
+
+/// The log's writer: stderr, never panicking.
+struct Stderr;
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::out::stderr(&String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn run(command: Command, s: &Settings) -> Result<Exit> {
@@ -78,11 +139,16 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
                 Command::Destroy { .. } => "destroy",
                 _ => "force-unlock",
             };
-            bail!("{verb} needs confirmation and there is no terminal to ask on: pass `--auto-approve` (for example in CI); nothing was changed");
+            return Err(Failure::new(format!(
+                "{verb} needs confirmation and there is no terminal to ask on; nothing was changed"
+            ))
+            .help("pass `--auto-approve` (for example in CI)"));
         }
     }
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
     runtime.block_on(async {
         match command {
             Command::Validate => unreachable!("handled above"),
@@ -105,7 +171,7 @@ fn load(s: &Settings) -> Option<Stack> {
     match bumarket_stack::load(&s.file) {
         Ok(stack) => Some(stack),
         Err(d) => {
-            eprint!("{d}");
+            crate::out::stderr(&d.to_string());
             None
         }
     }
@@ -113,7 +179,7 @@ fn load(s: &Settings) -> Option<Stack> {
 
 fn validate(stack: &Stack, s: &Settings) -> Exit {
     let a = &stack.access;
-    println!(
+    outln!(
         "`{}` is valid: stack `{}` in {}, {}, {}, {}.",
         s.file.display(),
         stack.name,
@@ -128,18 +194,26 @@ fn validate(stack: &Stack, s: &Settings) -> Exit {
 /// Clients for the stack's region.
 async fn connect(stack: &Stack, s: &Settings) -> Aws {
     let region = s.region.clone().unwrap_or_else(|| stack.region.clone());
-    Aws::connect(&Options { region, profile: s.profile.clone(), endpoint_url: s.endpoint_url.clone() }).await
+    let opts = Options {
+        region,
+        profile: s.profile.clone(),
+        endpoint_url: s.endpoint_url.clone(),
+        max_in_flight: s.max_in_flight,
+        max_attempts: s.max_attempts,
+    };
+    Aws::connect(&opts).await
 }
 
 /// Who the credentials are: (account, caller ARN), with the error users need.
 async fn identity(aws: &Aws) -> Result<(String, String)> {
-    aws.identity().await.map_err(|e| anyhow::anyhow!("{e}")).context(
-        "could not reach AWS: check the credentials (AWS_PROFILE, --profile, AWS_ACCESS_KEY_ID) and the region",
-    )
+    aws.identity().await.map_err(|e| {
+        Failure::new(format!("could not reach AWS: {e}"))
+            .help("check the credentials (`AWS_PROFILE`, `--profile`, `AWS_ACCESS_KEY_ID`) and the region")
+    })
 }
 
 /// Apply or destroy while holding the stack's lock; the lock is given back however the
-/// run ends, Ctrl-C included.
+/// run ends, Ctrl-C included (at the confirmation prompt too).
 async fn locked(
     stack: Stack,
     s: &Settings,
@@ -159,47 +233,63 @@ async fn locked(
         command: command.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let tell = |m: String| eprintln!("{m}");
+    let tell = |m: String| errln!("{m}");
     let name = stack.name.clone();
-    let held = Lock::acquire(&aws, holder, &name, &account, Duration::from_secs(wait_seconds), &tell).await.map_err(
-        |e| match (e.call.as_str(), &e.hint) {
-            ("lock", Some(h)) => anyhow::anyhow!("{}; nothing was changed\n  {h}", e.message),
-            _ => anyhow::anyhow!("{e}"),
-        },
-    )?;
+    let held = Lock::acquire(&aws, holder, &name, &account, Duration::from_secs(wait_seconds), &tell)
+        .await
+        .map_err(|e| Failure::from(e).nothing_changed())?;
+    let started = AtomicBool::new(false);
     let result = tokio::select! {
-        r = change_cmd(stack, s, mode, auto_approve, saved, (aws.clone(), account.clone())) => r,
+        r = change_cmd(stack, s, mode, auto_approve, saved, (aws.clone(), account.clone()), &started) => r,
         _ = tokio::signal::ctrl_c() => {
-            eprintln!("\ninterrupted: what finished is kept; run `bumarket-infra {command}` again to continue");
+            if started.load(Ordering::SeqCst) {
+                errln!("\ninterrupted: what finished is kept; run `bumarket-infra {command}` again to continue");
+            } else {
+                errln!("\n{command} cancelled; nothing was changed.");
+            }
             Ok(Exit::Error)
         }
     };
     if let Err(e) = held.release(&aws).await {
-        eprintln!("error: could not release the lock of stack `{name}`: {e}; run `bumarket-infra force-unlock`");
+        crate::out::stderr(&crate::out::error_text(
+            &format!("could not release the lock of stack `{name}`: {e}"),
+            &["run `bumarket-infra force-unlock` once you are sure no run is under way".into()],
+        ));
     }
     result
+}
+
+/// Ask on the terminal; only `yes` says yes. The answer is read on a thread of its own,
+/// so the caller (and Ctrl-C beside it) never waits on a blocked read.
+async fn ask(question: &str) -> Result<bool> {
+    crate::out::stderr(&format!("{question} Only 'yes' will be accepted: "));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = std::io::stdin().lock().read_line(&mut answer).map(|_| answer);
+        let _ = tx.send(read);
+    });
+    let answer = rx
+        .await
+        .map_err(|_| Failure::new("the terminal's answer was lost"))?
+        .map_err(|e| Failure::new(format!("could not read the answer: {e}")))?;
+    Ok(answer.trim() == "yes")
 }
 
 async fn force_unlock_cmd(stack: Stack, s: &Settings, auto_approve: bool) -> Result<Exit> {
     let aws = connect(&stack, s).await;
     let (account, _) = identity(&aws).await?;
-    let Some(holder) = lock::holder(&aws, &account, &stack.name).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
-        eprintln!("Stack `{}` in {} is not locked.", stack.name, aws.region);
+    let Some(holder) = lock::holder(&aws, &account, &stack.name).await? else {
+        errln!("Stack `{}` in {} is not locked.", stack.name, aws.region);
         return Ok(Exit::Ok);
     };
-    eprintln!("Stack `{}` in {} is locked by {holder}.", stack.name, aws.region);
-    if !auto_approve {
-        eprint!("Remove this lock? Make sure that run is gone. Only 'yes' will be accepted: ");
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if answer.trim() != "yes" {
-            eprintln!("force-unlock cancelled; the lock stays.");
-            return Ok(Exit::Error);
-        }
+    errln!("Stack `{}` in {} is locked by {holder}.", stack.name, aws.region);
+    if !auto_approve && !ask("Remove this lock? Make sure that run is gone.").await? {
+        errln!("force-unlock cancelled; the lock stays.");
+        return Ok(Exit::Error);
     }
-    lock::force_unlock(&aws, &account, &stack.name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!("Lock removed.");
+    lock::force_unlock(&aws, &account, &stack.name).await?;
+    errln!("Lock removed.");
     Ok(Exit::Ok)
 }
 
@@ -214,7 +304,7 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode, known: Option<(Aws, Str
     // The read summary counts the read's own calls only.
     aws.calls.clear();
     let started = Instant::now();
-    eprintln!("Reading live state of stack `{}` in {region} ...", stack.name);
+    errln!("Reading live state of stack `{}` in {region} ...", stack.name);
     let live = Live::new(aws.clone(), &stack);
     // Wave one: who we are (unless known), and what the stack owns, in parallel.
     let who = async {
@@ -225,17 +315,17 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode, known: Option<(Aws, Str
     };
     let (account, listed) = tokio::join!(who, live.prefetch());
     let account = account?;
-    listed.map_err(|e| anyhow::anyhow!("reading the stack's resources: {e}"))?;
+    listed.map_err(context("reading the stack's resources"))?;
     let name = stack.name.clone();
-    let image_id = live.image().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let image_id = live.image().await?;
     let registry = Registry::new(Cx::new(aws.clone(), stack, account, image_id));
     let desired = registry.desired();
     // Wave two: each resource's attributes, in parallel.
-    let observed = registry.read(&live, &desired).await.map_err(|e| anyhow::anyhow!("reading live state: {e}"))?;
+    let observed = registry.read(&live, &desired).await.map_err(context("reading live state"))?;
     let found = observed.iter().filter(|o| o.is_ours()).count();
     let mut plan = plan::build(&name, &region, mode, &desired, observed, &registry).map_err(|conflicts| {
         let lines: Vec<String> = conflicts.iter().map(|c| format!("  - {c}")).collect();
-        anyhow::anyhow!("the plan cannot go ahead:\n{}\nnothing was changed", lines.join("\n"))
+        Failure::new(format!("the plan cannot go ahead; nothing was changed:\n{}", lines.join("\n")))
     })?;
     // References resolve to the copy the planner kept (not a duplicate about to go).
     for r in &plan.resources {
@@ -245,7 +335,7 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode, known: Option<(Aws, Str
     }
     plan.not_managed = registry.not_managed();
     registry.annotate(&mut plan);
-    eprintln!(
+    errln!(
         "  {} in the file, {} live; {} in {} round trips, {:.1} s",
         count(desired.len(), "resource"),
         found,
@@ -261,17 +351,25 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode, known: Option<(Aws, Str
 
 /// A plan saved by `plan --out`.
 fn read_saved(path: &std::path::Path) -> Result<SavedPlan> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the saved plan `{}`", path.display()))?;
-    let saved: SavedPlan = serde_json::from_str(&text)
-        .with_context(|| format!("`{}` is not a plan saved by `bumarket-infra plan --out`", path.display()))?;
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::new(format!("could not read the saved plan `{shown}`: {e}")))?;
+    let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
+        Failure::new(format!("`{shown}` is not a plan saved by `bumarket-infra plan --out`: {e}"))
+            .help("make one with `bumarket-infra plan --out FILE`")
+    })?;
     if saved.saved_format != plan::saved::SAVED_FORMAT {
-        bail!(
-            "`{}` was saved by bumarket-infra {} in a format this version does not read",
-            path.display(),
+        return Err(Failure::new(format!(
+            "`{shown}` was saved by bumarket-infra {} in a format this version does not read",
             saved.tool_version
-        );
+        ))
+        .help("make a new one with `bumarket-infra plan --out FILE`"));
     }
     Ok(saved)
+}
+
+fn json_text(v: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(v).expect("plans and outputs serialise")
 }
 
 async fn plan_cmd(
@@ -285,18 +383,14 @@ async fn plan_cmd(
     let (_, plan) = prepare(stack, s, Mode::Converge, None).await?;
     if let Some(out) = &out {
         let saved = SavedPlan::new(plan.clone(), &s.file.display().to_string(), &sha);
-        std::fs::write(out, serde_json::to_string_pretty(&saved)?)
-            .with_context(|| format!("writing the plan to `{}`", out.display()))?;
-        eprintln!(
-            "Saved the plan to `{}`: `bumarket-infra apply {}` applies exactly it.",
-            out.display(),
-            out.display()
-        );
+        std::fs::write(out, json_text(&saved))
+            .map_err(|e| Failure::new(format!("could not write the plan to `{}`: {e}", out.display())))?;
+        errln!("Saved the plan to `{}`: `bumarket-infra apply {}` applies exactly it.", out.display(), out.display());
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&render::json::plan(&plan))?);
+        outln!("{}", json_text(&render::json::plan(&plan)));
     } else {
-        print!("{}", render::human::plan(&plan, &s.file.display().to_string(), s.style));
+        crate::out::stdout(&render::human::plan(&plan, &s.file.display().to_string(), s.out));
     }
     Ok(if detailed && plan.has_changes() { Exit::Changes } else { Exit::Ok })
 }
@@ -308,6 +402,7 @@ async fn change_cmd(
     auto_approve: bool,
     saved: Option<SavedPlan>,
     connection: (Aws, String),
+    started: &AtomicBool,
 ) -> Result<Exit> {
     let verb = if mode == Mode::Destroy { "destroy" } else { "apply" };
     let sha = stack.source.sha256.clone();
@@ -317,52 +412,43 @@ async fn change_cmd(
         Some(saved) => {
             let why = saved.staleness(&sha, &fresh);
             if !why.is_empty() {
-                bail!(
-                    "the saved plan is stale: {}; nothing was changed\n  make a new one with `bumarket-infra plan --out FILE`",
-                    why.join("; ")
-                );
+                return Err(Failure::new(format!("the saved plan is stale: {}", why.join("; ")))
+                    .nothing_changed()
+                    .help("make a new one with `bumarket-infra plan --out FILE`"));
             }
             saved.plan
         }
     };
-    print!("{}", render::human::plan(&plan, &s.file.display().to_string(), s.style));
+    crate::out::stdout(&render::human::plan(&plan, &s.file.display().to_string(), s.out));
     if !plan.has_changes() {
         return Ok(Exit::Ok);
     }
-    let refusals =
-        registry.refusals(&plan).await.map_err(|e| anyhow::anyhow!("checking what would be deleted: {e}"))?;
+    let refusals = registry.refusals(&plan).await.map_err(context("checking what would be deleted"))?;
     if !refusals.is_empty() {
         for (addr, why) in &refusals {
-            eprintln!("error: `{addr}`: {why}");
+            crate::out::stderr(&crate::out::error_text(&format!("`{addr}`: {why}"), &[]));
         }
-        bail!("{verb} refused; nothing was changed");
+        return Err(Failure::new(format!("{verb} refused")).nothing_changed());
     }
-    if !auto_approve && !confirm(verb, &plan)? {
-        eprintln!("{verb} cancelled; nothing was changed.");
+    let question = if verb == "destroy" {
+        format!("\nDestroy everything stack `{}` owns in {}?", plan.stack, plan.region)
+    } else {
+        format!("\nApply these changes to stack `{}` in {}?", plan.stack, plan.region)
+    };
+    if !auto_approve && !ask(&question).await? {
+        errln!("{verb} cancelled; nothing was changed.");
         return Ok(Exit::Error);
     }
+    started.store(true, Ordering::SeqCst);
     registry.cx.aws.calls.clear();
-    let reporter = Lines { style: s.style, timestamps: s.timestamps };
-    let outcome = apply::execute(&plan, &registry, &reporter, MAX_IN_FLIGHT).await;
+    let reporter = Lines { style: s.err, timestamps: s.timestamps };
+    let outcome = apply::execute(&plan, &registry, &reporter).await;
     summary(verb, &outcome);
     if outcome.ok() {
         Ok(Exit::Ok)
     } else {
         Ok(Exit::Error)
     }
-}
-
-fn confirm(verb: &str, plan: &Plan) -> Result<bool> {
-    let what = if verb == "destroy" {
-        format!("Destroy everything stack `{}` owns in {}?", plan.stack, plan.region)
-    } else {
-        format!("Apply these changes to stack `{}` in {}?", plan.stack, plan.region)
-    };
-    eprint!("\n{what} Only 'yes' will be accepted: ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(answer.trim() == "yes")
 }
 
 fn summary(verb: &str, o: &Outcome) {
@@ -375,17 +461,20 @@ fn summary(verb: &str, o: &Outcome) {
         o.elapsed.as_secs_f64()
     );
     if o.ok() {
-        eprintln!("\n{} complete: {counts}.", capitalise(verb));
+        errln!("\n{} complete: {counts}.", capitalise(verb));
         return;
     }
-    eprintln!("\n{} failed: {counts}; {} failed, {} skipped.", capitalise(verb), o.failed.len(), o.skipped.len());
+    errln!("\n{} failed: {counts}; {} failed, {} skipped.", capitalise(verb), o.failed.len(), o.skipped.len());
     for (addr, e) in &o.failed {
-        eprintln!("error: `{addr}`: {e}");
+        crate::out::stderr(&crate::out::error_text(
+            &format!("`{addr}`: {e}"),
+            &e.hint.iter().cloned().collect::<Vec<_>>(),
+        ));
     }
     for (addr, because) in &o.skipped {
-        eprintln!("  skipped `{addr}` (needs `{because}`)");
+        errln!("  skipped `{addr}` (needs `{because}`)");
     }
-    eprintln!("What finished is kept; fix the cause and run `bumarket-infra {verb}` again: it continues from here.");
+    errln!("What finished is kept; fix the cause and run `bumarket-infra {verb}` again: it continues from here.");
 }
 
 fn capitalise(s: &str) -> String {
@@ -398,15 +487,15 @@ async fn output_cmd(stack: Stack, s: &Settings, json: bool) -> Result<Exit> {
     let mut values = serde_json::Map::new();
     for r in &plan.resources {
         if let (Some(o), true) = (&r.observed, r.desired.is_some()) {
-            values.insert(r.addr.0.clone(), serde_json::to_value(&o.outputs)?);
+            values.insert(r.addr.to_string(), serde_json::to_value(&o.outputs).expect("outputs serialise"));
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&values)?);
+        outln!("{}", json_text(&values));
         return Ok(Exit::Ok);
     }
     if values.is_empty() {
-        eprintln!("Nothing of stack `{}` exists yet: run `bumarket-infra apply` first.", plan.stack);
+        errln!("Nothing of stack `{}` exists yet: run `bumarket-infra apply` first.", plan.stack);
         return Ok(Exit::Ok);
     }
     let width = values.keys().map(String::len).max().unwrap_or(0);
@@ -415,7 +504,7 @@ async fn output_cmd(stack: Stack, s: &Settings, json: bool) -> Result<Exit> {
     for (addr, outs) in &values {
         for (i, (k, v)) in outs.as_object().into_iter().flatten().enumerate() {
             let a = if i == 0 { addr.as_str() } else { "" };
-            println!("{a:<width$}  {k:<key_width$}  {}", v.as_str().unwrap_or_default());
+            outln!("{a:<width$}  {k:<key_width$}  {}", v.as_str().unwrap_or_default());
         }
     }
     Ok(Exit::Ok)

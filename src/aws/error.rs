@@ -1,7 +1,7 @@
-//! SDK errors → [`StepError`]: the AWS call that failed and AWS's own message, plus the
-//! error code for matching (`NoSuchBucket`, `NoSuchEntity`, ...).
+//! SDK errors → [`StepError`]: the AWS operation that failed, AWS's error code and HTTP
+//! status as data (code decides on them, never on words), and AWS's own message.
 
-use crate::apply::StepError;
+use crate::apply::{ErrorKind, StepError};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -14,18 +14,19 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + HasStatus + 'static,
 {
-    let message = match &err {
+    match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            match (e.code(), e.message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_string(),
-                _ => format!("HTTP {} with an answer that could not be read", se.raw().status_u16()),
-            }
+            let status = se.raw().status_u16();
+            let message = match (e.code(), e.message()) {
+                (_, Some(m)) => m.to_string(),
+                (Some(_), None) => String::new(),
+                (None, None) => format!("HTTP {status} with an answer that could not be read"),
+            };
+            StepError::aws(call, e.code(), Some(status), message)
         }
-        _ => readable_chain(&err),
-    };
-    StepError::new(call, message)
+        _ => StepError::of(ErrorKind::NoAnswer, call, readable_chain(&err)),
+    }
 }
 
 /// An error and its causes in words, `a: b: c`. Some SDK errors print their cause's

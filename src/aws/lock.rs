@@ -100,7 +100,7 @@ impl Lock {
             }
             if started.elapsed() >= wait {
                 return Err(StepError::new(
-                    "lock",
+                    "taking the lock",
                     format!("stack `{stack}` in {} is locked by {current}", aws.region),
                 )
                 .hint(

@@ -1,9 +1,11 @@
 //! The AWS boundary: SDK configuration (credential chain, profile, region, endpoint,
-//! retries), one client per service, the call log behind the plan's "N calls in D round
-//! trips", and the translation of SDK errors into messages users can act on.
+//! retries, the one bound on calls in flight), one client per service, the call log
+//! behind the plan's "N calls in D round trips", and the translation of SDK errors into
+//! data and messages users can act on.
 
 pub mod calls;
 pub mod error;
+pub mod limit;
 pub mod lock;
 
 use aws_config::retry::RetryConfig;
@@ -15,12 +17,31 @@ pub use calls::CallLog;
 pub use error::{call_error, is_code, CallResult};
 
 /// How to reach AWS, from the command line and environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub region: String,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Most AWS calls in flight at once, every service together.
+    pub max_in_flight: usize,
+    /// Attempts per call, retries included (default [`MAX_ATTEMPTS`]).
+    pub max_attempts: Option<u32>,
 }
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            region: String::new(),
+            profile: None,
+            endpoint_url: None,
+            max_in_flight: limit::DEFAULT_MAX_IN_FLIGHT,
+            max_attempts: None,
+        }
+    }
+}
+
+/// Attempts per call: throttling and transient errors are retried with backoff.
+pub const MAX_ATTEMPTS: u32 = 8;
 
 /// One client per service, sharing one configuration and one call log.
 #[derive(Clone, Debug)]
@@ -46,10 +67,15 @@ pub struct Aws {
 impl Aws {
     /// Build clients. Makes no call: credentials are resolved on the first request.
     pub async fn connect(opts: &Options) -> Aws {
+        // Throttling and transient errors are retried with backoff; adaptive mode also
+        // slows this client down while AWS throttles it. Waits handle the rest.
+        let retry = RetryConfig::adaptive()
+            .with_max_attempts(opts.max_attempts.unwrap_or(MAX_ATTEMPTS))
+            .with_max_backoff(Duration::from_secs(20));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(opts.region.clone()))
-            // Throttling and transient errors are retried with backoff; waits handle the rest.
-            .retry_config(RetryConfig::standard().with_max_attempts(8).with_max_backoff(Duration::from_secs(20)));
+            .http_client(limit::client(opts.max_in_flight))
+            .retry_config(retry);
         if let Some(p) = &opts.profile {
             loader = loader.profile_name(p);
         }

@@ -9,6 +9,7 @@ mod support;
 
 mod database;
 mod drift;
+mod edges;
 mod faults;
 mod harness;
 mod killed;

@@ -6,14 +6,12 @@
 //!
 //! ```ignore
 //! let emu = Emulator::shared();
-//! let stack = stack_copy("examples/small.yaml", "apply-twice");
+//! let stack = stack_copy("examples/minimal.yaml", "apply-twice");
 //! Cli::new(emu)
-//!     .args(["apply", "--yes"])
-//!     .args([&stack.path])
-//!     .env("AWS_REGION", "eu-west-1")
+//!     .args(["-f", stack.path.to_str().unwrap(), "apply", "--auto-approve"])
 //!     .run()
 //!     .success();
-//! let buckets = emu.aws("eu-west-1", &["s3api", "list-buckets"]);
+//! let buckets = emu.aws("ap-northeast-2", &["s3api", "list-buckets"]);
 //! ```
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
@@ -224,6 +222,7 @@ pub struct Cli {
     cmd: Command,
     stdin: String,
     shown: String,
+    closed_stdout: Option<std::io::PipeWriter>,
 }
 
 impl Cli {
@@ -232,7 +231,7 @@ impl Cli {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bumarket-infra"));
         scrub_env(&mut cmd);
         cmd.env("AWS_ENDPOINT_URL", &emu.endpoint).env("NO_COLOR", "1");
-        Cli { cmd, stdin: String::new(), shown: "bumarket-infra".to_string() }
+        Cli { cmd, stdin: String::new(), shown: "bumarket-infra".to_string(), closed_stdout: None }
     }
 
     /// Appends arguments (paths work too: anything `AsRef<OsStr>`).
@@ -256,6 +255,47 @@ impl Cli {
         self
     }
 
+    /// Removes an environment variable the harness sets (`NO_COLOR`).
+    pub fn env_remove(mut self, key: &str) -> Cli {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    /// Gives the binary a stdout whose reader is already gone, as `plan | head` does
+    /// once `head` has exited: every write to it fails with a broken pipe.
+    pub fn stdout_closed(mut self) -> Cli {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        self.closed_stdout = Some(writer);
+        self.shown.push_str(" | (closed)");
+        self
+    }
+
+    /// Starts the binary on a terminal (through `script`, as [`Cli::on_terminal`]) and
+    /// hands back the session, to read what it shows and type into it while it runs.
+    pub fn start_on_terminal(self) -> Session {
+        let mut cli = self.on_terminal();
+        let mut child = cli
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start `{}`: {e}", cli.shown));
+        let (tx, rx) = mpsc::channel();
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = reader(child.stderr.take().expect("piped stderr"));
+        Session { child, seen: String::new(), output: rx, stderr: Some(stderr), shown: std::mem::take(&mut cli.shown) }
+    }
+
     /// Feeds `text` on stdin (default: empty stdin).
     pub fn stdin(mut self, text: &str) -> Cli {
         self.stdin = text.to_string();
@@ -265,9 +305,23 @@ impl Cli {
     /// Runs on a terminal: through `script` (util-linux), which gives the binary a
     /// pseudo-terminal and types stdin into it. Its stdout and stderr then both arrive
     /// in `Run::stdout`, as on a screen.
-    pub fn on_terminal(mut self) -> Cli {
+    pub fn on_terminal(self) -> Cli {
+        self.terminal(None)
+    }
+
+    /// Runs on a terminal as [`Cli::on_terminal`] does, but with stdout going to the
+    /// file `path` (stderr stays the terminal), as `bumarket-infra plan > plan.txt` does.
+    pub fn on_terminal_stdout_to(self, path: &Path) -> Cli {
+        self.terminal(Some(path))
+    }
+
+    fn terminal(mut self, stdout_to: Option<&Path>) -> Cli {
         let quote = |s: &OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
-        let line: Vec<String> = std::iter::once(self.cmd.get_program()).chain(self.cmd.get_args()).map(quote).collect();
+        let mut line: Vec<String> =
+            std::iter::once(self.cmd.get_program()).chain(self.cmd.get_args()).map(quote).collect();
+        if let Some(path) = stdout_to {
+            line.push(format!("> {}", quote(path.as_os_str())));
+        }
         let mut cmd = Command::new("script");
         cmd.args(["-qec", &line.join(" "), "/dev/null"]);
         for (key, value) in self.cmd.get_envs() {
@@ -303,10 +357,14 @@ impl Cli {
     }
 
     fn run_to_end(mut self, killed_is_fine: bool) -> Run {
+        let stdout = match self.closed_stdout.take() {
+            Some(w) => Stdio::from(w),
+            None => Stdio::piped(),
+        };
         let mut child = self
             .cmd
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start `{}`: {e}", self.shown));
@@ -315,7 +373,10 @@ impl Cli {
         let feeder = thread::spawn(move || {
             let _ = stdin.write_all(text.as_bytes()); // the binary may not read it all
         });
-        let stdout = reader(child.stdout.take().expect("piped stdout"));
+        let stdout = match child.stdout.take() {
+            Some(out) => reader(out),
+            None => thread::spawn(String::new),
+        };
         let stderr = reader(child.stderr.take().expect("piped stderr"));
 
         let deadline = Instant::now() + RUN_GUARD;
@@ -351,6 +412,71 @@ fn reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
         let _ = pipe.read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     })
+}
+
+/// A run of the binary on a terminal, while it runs: what it showed so far, and keys
+/// to type. Dropping it kills the run.
+pub struct Session {
+    child: std::process::Child,
+    seen: String,
+    output: mpsc::Receiver<Vec<u8>>,
+    stderr: Option<thread::JoinHandle<String>>,
+    shown: String,
+}
+
+impl Session {
+    /// Waits up to `timeout` until the terminal shows `text`; panics with what it showed.
+    #[track_caller]
+    pub fn wait_for(&mut self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.seen.contains(text) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => panic!("`{}` showed no {text:?} within {timeout:?}; it showed:\n{}", self.shown, self.seen),
+            }
+        }
+    }
+
+    /// Types `keys` on the terminal (`"\x03"` is Ctrl-C).
+    pub fn type_keys(&mut self, keys: &str) {
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        stdin.write_all(keys.as_bytes()).expect("type on the terminal");
+        stdin.flush().expect("type on the terminal");
+    }
+
+    /// Waits up to `timeout` for the run to end; panics if it does not.
+    #[track_caller]
+    pub fn finish(mut self, timeout: Duration) -> Run {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for bumarket-infra") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("`{}` did not end within {timeout:?}; it showed:\n{}", self.shown, self.seen);
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok(bytes) = self.output.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        let stderr = self.stderr.take().map(|h| h.join().expect("stderr reader")).unwrap_or_default();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: std::mem::take(&mut self.seen),
+            stderr,
+            shown: self.shown.clone(),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// What one run of the binary did.
