@@ -98,6 +98,37 @@ fn a_name_taken_by_someone_else_stops_the_plan_naming_it() {
 }
 
 #[test]
+fn a_resource_whose_address_tag_names_no_kind_stops_the_plan_and_is_never_touched() {
+    let stack = stack_copy("examples/minimal.yaml", "edge-badtag");
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    // Someone edits the tag by hand: a kind that does not exist.
+    let name = format!("{}-images-{ACCOUNT}-{REGION}", stack.name);
+    let tags = format!(
+        "TagSet=[{{Key=bumarket-infra:stack,Value={}}},{{Key=bumarket-infra:resource,Value=bukcet.images}}]",
+        stack.name
+    );
+    Emulator::shared().aws(REGION, &["s3api", "put-bucket-tagging", "--bucket", &name, "--tagging", &tags]);
+    for args in [&["plan"][..], &["destroy", "--auto-approve"]] {
+        let run = cli(&stack).args(args).run().code_is(1);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "`{name}` carries the stack's tag, but its tag `bumarket-infra:resource=bukcet.images` is no address: `bukcet.images` names the kind `bukcet`, which bumarket-infra does not manage"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    Emulator::shared().aws(REGION, &["s3api", "head-bucket", "--bucket", &name]);
+    let fixed = format!(
+        "TagSet=[{{Key=bumarket-infra:stack,Value={}}},{{Key=bumarket-infra:resource,Value=bucket.images}}]",
+        stack.name
+    );
+    Emulator::shared().aws(REGION, &["s3api", "put-bucket-tagging", "--bucket", &name, "--tagging", &fixed]);
+    cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+}
+
+#[test]
 fn an_error_no_retry_can_fix_prints_its_help_on_a_line_of_its_own() {
     let stack = stack_copy("examples/minimal.yaml", "edge-denied");
     let proxy = Proxy::start(Emulator::shared(), &["--deny", "1", "--ops", "^CreateBucket$"]);

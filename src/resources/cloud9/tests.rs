@@ -54,6 +54,16 @@ async fn create_sends_the_files_settings_reached_through_session_manager() {
 }
 
 #[tokio::test]
+async fn a_create_answered_without_an_id_fails_at_that_call_and_records_none() {
+    let create = mock!(Client::create_environment_ec2).then_output(|| CreateEnvironmentEc2Output::builder().build());
+    let cx = cx(&[&create]).await;
+    let d = Environments.desired(&cx).remove(0);
+    let err = Environments.create(&cx, &d, &Progress::new(&d.addr, &Quiet)).await.unwrap_err();
+    assert_eq!(err.to_string(), "cloud9:CreateEnvironmentEC2: AWS answered without the environment's id");
+    assert_eq!(cx.known_id(&d.addr), None, "no empty id is kept for later steps");
+}
+
+#[tokio::test]
 async fn a_refused_create_says_cloud9_takes_no_new_customers_and_what_to_do() {
     let create = mock!(Client::create_environment_ec2).then_error(|| {
         CreateEnvironmentEC2Error::ForbiddenException(
