@@ -2,6 +2,9 @@
 """Run the moto server (the local AWS emulator) for tests and scripts/testbed.
 
 Usage: moto_serve.py HOST PORT [--parent-pid PID] [--quiet] [--no-fixups]
+                     [--strict [--strict-new-id-seconds S] [--strict-profile-seconds S]
+                      [--strict-index-lag-seconds S] [--strict-subscription-expiry-seconds S]
+                      [--strict-write-window-ms MS]]
 
 PORT 0 lets the OS pick a free port (no race between choosing and binding).
 Once the server answers HTTP, one line goes to stdout:
@@ -22,13 +25,22 @@ SDK speaks CloudWatch's rpc-v2-cbor protocol, which moto does not know (HTTP 404
 cloudwatch_cbor translates those calls to JSON 1.0 and the answers back. moto
 drops the tags a CreateBucket call carries: s3_create_tags puts them on the bucket.
 And DescribeLaunchTemplates answers with the tags a template had when it was made;
-live_launch_template_tags makes it answer with its tags now, as AWS does.
+live_launch_template_tags makes it answer with its tags now, as AWS does. moto
+answers DeleteObject with `If-Match: *` by 412 PreconditionFailed even when the
+object exists (it compares `*` with the ETag); s3_delete_if_match_any makes it
+delete, as AWS documents ("*" matches any ETag). An ETag that differs stays 412
+PreconditionFailed and an absent key 404 NoSuchKey, as moto already answers.
 
-Set MOTO_IAM_LOAD_MANAGED_POLICIES=true in the environment to get AWS-managed
-IAM policies (scripts/testbed and the Rust harness do).
+Strict mode (--strict; off by default, and nothing above changes without it)
+reproduces what AWS documents where moto is kinder: see scripts/moto_strict.py for
+its rules, their AWS documents, its timings and its control endpoints.
 """
 
 import argparse
+import dataclasses
+import http
+import io
+import json
 import logging
 import os
 import signal
@@ -36,7 +48,12 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from moto_strict import StrictConfig, StrictMode, credential_scope, s3_bucket_key  # noqa: E402
 
 
 def parent_alive(pid: int, original_ppid: int) -> bool:
@@ -144,6 +161,45 @@ def s3_create_tags(app):
     return wrapped
 
 
+def s3_object_exists(bucket: str, key: str) -> bool:
+    """True if moto's S3 holds a current version of bucket/key."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    try:
+        return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key) is not None
+    except Exception:  # no such bucket: moto answers NoSuchBucket itself
+        return False
+
+
+def s3_delete_if_match_any(app):
+    """WSGI middleware: DeleteObject with `If-Match: *` deletes an object that exists.
+
+    S3 API Reference, DeleteObject, If-Match (text from aws-sdk-s3;
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html, URL by
+    convention): "If-Match does accept a string value of an '*' (asterisk) character to
+    denote a match of any ETag"; S3 User Guide, "How to perform conditional deletes"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
+    moto 5.2.5 compares the `*` with the ETag and answers 412
+    PreconditionFailed. Here the header is dropped before moto sees it when the object
+    exists; when it does not, moto's 404 NoSuchKey stands (as on AWS), and an ETag that
+    differs stays moto's 412 PreconditionFailed."""
+
+    def wrapped(environ, start_response):
+        if (
+            environ.get("REQUEST_METHOD") == "DELETE"
+            and environ.get("HTTP_IF_MATCH", "").strip().strip('"') == "*"
+            and credential_scope(environ)[1] == "s3"
+        ):
+            bucket, key = s3_bucket_key(environ)
+            if key and s3_object_exists(bucket, key):
+                environ = dict(environ)
+                del environ["HTTP_IF_MATCH"]
+        return app(environ, start_response)
+
+    return wrapped
+
+
 # CloudWatch calls in the rpc-v2-cbor protocol (the AWS SDK for Rust's) are sent here.
 CLOUDWATCH_CBOR = "/service/GraniteServiceVersion20100801/operation/"
 
@@ -237,6 +293,22 @@ def main() -> int:
     parser.add_argument(
         "--no-fixups", action="store_true", help="serve moto's answers unchanged"
     )
+    parser.add_argument(
+        "--strict", action="store_true", help="answer as AWS documents where moto is kinder"
+    )
+    defaults = StrictConfig()
+    for flag, field, unit in (
+        ("--strict-new-id-seconds", "new_id_seconds", "s"),
+        ("--strict-profile-seconds", "profile_seconds", "s"),
+        ("--strict-index-lag-seconds", "index_lag_seconds", "s"),
+        ("--strict-subscription-expiry-seconds", "subscription_expiry_seconds", "s"),
+        ("--strict-write-window-ms", "write_window_ms", "ms"),
+    ):
+        default = getattr(defaults, field)
+        parser.add_argument(
+            flag, dest=field, type=float, default=default, metavar=unit.upper(),
+            help=f"strict mode timing (default {default:g} {unit})",
+        )
     args = parser.parse_args()
 
     original_ppid = os.getppid()
@@ -259,8 +331,13 @@ def main() -> int:
     # What moto.server.ThreadedMotoServer does, with the fix-ups around the app.
     app = DomainDispatcherApplication(create_backend_app)
     if not args.no_fixups:
-        app = cloudwatch_cbor(s3_create_tags(fix_s3_roots(app)))
+        app = cloudwatch_cbor(s3_create_tags(s3_delete_if_match_any(fix_s3_roots(app))))
         live_launch_template_tags()
+    if args.strict:
+        app = StrictMode(app, StrictConfig(**{
+            f.name: getattr(args, f.name)
+            for f in dataclasses.fields(StrictConfig) if hasattr(args, f.name)
+        }))
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

@@ -12,6 +12,21 @@ fn unique_bucket(tag: &str) -> String {
     format!("smoke-{tag}-{}-{nanos}", std::process::id())
 }
 
+/// The strict test bed's own rules, each checked with boto3 against a strict server
+/// and, for contrast, a plain one (scripts/strict_selftest.py).
+#[test]
+fn the_strict_test_bed_answers_as_aws_documents() {
+    let root = crate::support::repo_root();
+    let out = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/strict_selftest.py"))
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .output()
+        .expect("run scripts/strict_selftest.py");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "scripts/strict_selftest.py failed:\n{text}");
+    assert!(text.contains("PASS"), "{text}");
+}
+
 #[test]
 fn emulator_is_one_per_process() {
     let handles: Vec<_> =

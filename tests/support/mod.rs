@@ -104,10 +104,21 @@ impl Emulator {
     /// give every resource a name unique to the test (see [`stack_copy`]).
     pub fn shared() -> &'static Emulator {
         static SHARED: OnceLock<Emulator> = OnceLock::new();
-        SHARED.get_or_init(Emulator::start)
+        SHARED.get_or_init(|| Emulator::start(&[]))
     }
 
-    fn start() -> Emulator {
+    /// A second emulator of this test process, in strict mode (`moto_serve.py --strict`,
+    /// scripts/moto_strict.py): it answers as AWS documents where moto is kinder (list
+    /// calls without tags, a lagging tagging index, new instance profiles not yet usable,
+    /// new VPCs and subnets not yet visible, only orderable database classes, e-mail
+    /// subscriptions pending, storage that autoscaling grew, racing conditional writes).
+    /// `BUMARKET_TEST_ENDPOINT` does not apply to it.
+    pub fn strict() -> &'static Emulator {
+        static STRICT: OnceLock<Emulator> = OnceLock::new();
+        STRICT.get_or_init(|| Emulator::start(&["--strict"]))
+    }
+
+    fn start(mode: &[&str]) -> Emulator {
         let root = repo_root();
         let venv = root.join(".venv");
         let python = venv.join("bin/python");
@@ -122,13 +133,16 @@ impl Emulator {
             venv.display()
         );
 
-        if let Some(endpoint) = std::env::var("BUMARKET_TEST_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+        if let Some(endpoint) =
+            std::env::var("BUMARKET_TEST_ENDPOINT").ok().filter(|e| !e.is_empty() && mode.is_empty())
+        {
             return Emulator { endpoint: endpoint.trim_end_matches('/').to_string(), aws_bin, log: None };
         }
 
         let exe = std::env::current_exe().expect("current_exe");
         let stem = exe.file_stem().and_then(OsStr::to_str).unwrap_or("test");
-        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{stem}.log"));
+        let which = if mode.is_empty() { "" } else { "-strict" };
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{stem}{which}.log"));
         let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
 
         let mut cmd = Command::new(&python);
@@ -137,6 +151,7 @@ impl Emulator {
             .arg(root.join("scripts/moto_serve.py"))
             .args(["127.0.0.1", "0", "--parent-pid"])
             .arg(std::process::id().to_string())
+            .args(mode)
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .current_dir(root)
             .stdin(Stdio::null())

@@ -1,0 +1,603 @@
+#!/usr/bin/env python3
+"""Self-test of `moto_serve.py --strict` (the rules are listed in its docstring).
+
+Usage: scripts/strict_selftest.py        (or .venv/bin/python scripts/strict_selftest.py)
+
+Starts `moto_serve.py 127.0.0.1 0 --strict` with short timings, and a second server
+without --strict, with the virtualenv's python (.venv, see scripts/testbed install)
+and MOTO_IAM_LOAD_MANAGED_POLICIES=true. Checks every rule with boto3 (credentials
+`testing`, region ap-northeast-2), printing `ok <rule>` per check; one check runs on
+the plain server to see that the rules do not apply there. Exits 0 only if every
+check passes; kills both servers in any case. Takes about 25 s.
+"""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+SERVE = ROOT / "scripts" / "moto_serve.py"
+REGION = "ap-northeast-2"
+
+NEW_ID_SECONDS = 1.0
+PROFILE_SECONDS = 3.0
+INDEX_LAG_SECONDS = 3.0
+EXPIRY_SECONDS = 4.0
+WINDOW_MS = 400
+STRICT_FLAGS = [
+    "--strict",
+    f"--strict-new-id-seconds={NEW_ID_SECONDS}",
+    f"--strict-profile-seconds={PROFILE_SECONDS}",
+    f"--strict-index-lag-seconds={INDEX_LAG_SECONDS}",
+    f"--strict-subscription-expiry-seconds={EXPIRY_SECONDS}",
+    f"--strict-write-window-ms={WINDOW_MS}",
+]
+
+if __name__ == "__main__" and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
+    # Run again with the virtualenv's python (it has boto3).
+    if not VENV_PYTHON.exists():
+        sys.exit(f"strict_selftest: {VENV_PYTHON} missing; run scripts/testbed install")
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+import boto3  # noqa: E402
+import botocore.config  # noqa: E402
+import botocore.exceptions  # noqa: E402
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def expect(condition, message: str):
+    if not condition:
+        raise CheckFailed(message)
+
+
+def expect_error(call, code: str, message: str | None = None, status: int | None = None):
+    """Run `call`; it must fail with that error code (and message / HTTP status)."""
+    try:
+        call()
+    except botocore.exceptions.ClientError as e:
+        error = e.response["Error"]
+        got_status = e.response["ResponseMetadata"]["HTTPStatusCode"]
+        expect(error.get("Code") == code, f"expected error {code}, got {error} (HTTP {got_status})")
+        if message is not None:
+            expect(error.get("Message") == message, f"expected message {message!r}, got {error.get('Message')!r}")
+        if status is not None:
+            expect(got_status == status, f"expected HTTP {status}, got {got_status}")
+        return error
+    raise CheckFailed(f"expected error {code}, but the call succeeded")
+
+
+# --- servers ------------------------------------------------------------------------
+
+
+class Server:
+    """One moto_serve.py process; `url` once it printed READY."""
+
+    def __init__(self, *flags: str):
+        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+        env.pop("AWS_PROFILE", None)
+        self.proc = subprocess.Popen(
+            [str(VENV_PYTHON), str(SERVE), "127.0.0.1", "0", "--quiet",
+             "--parent-pid", str(os.getpid()), *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        self.stderr: list[str] = []
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.url = None
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def wait_ready(self, timeout: float = 30) -> str:
+        result = {}
+
+        def read():
+            result["line"] = self.proc.stdout.readline()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        line = result.get("line", "")
+        if not line.startswith("READY "):
+            raise CheckFailed(f"server did not start: {line!r}; stderr: {''.join(self.stderr)[-2000:]}")
+        self.url = line.split()[1]
+        return self.url
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Aws:
+    """boto3 clients for one server."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+        self.config = botocore.config.Config(
+            retries={"max_attempts": 1, "mode": "standard"}, s3={"addressing_style": "path"}
+        )
+        self.cache = {}
+
+    def __getattr__(self, service: str):
+        name = {"tagging": "resourcegroupstaggingapi"}.get(service, service)
+        if name not in self.cache:
+            self.cache[name] = self.session.client(name, endpoint_url=self.url, config=self.config)
+        return self.cache[name]
+
+    def control(self, method: str, path: str, body=None):
+        """(status, JSON) of a control endpoint."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=10) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, text.decode(errors="replace")
+
+
+def default_subnet(aws: Aws) -> str:
+    subnets = aws.ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    return subnets[0]["SubnetId"]
+
+
+def some_image(aws: Aws) -> str:
+    return aws.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+
+
+def sleep_until(deadline: float):
+    time.sleep(max(0.0, deadline - time.monotonic()))
+
+
+# --- rule checks (strict server) ----------------------------------------------------
+
+
+def check_iam_lists_without_tags(aws: Aws):
+    tags = [{"Key": "bumarket-infra:stack", "Value": "selftest"}]
+    aws.iam.create_role(RoleName="st-r1", AssumeRolePolicyDocument="{}", Tags=tags)
+    aws.iam.create_instance_profile(InstanceProfileName="st-p1", Tags=tags)
+    aws.iam.add_role_to_instance_profile(InstanceProfileName="st-p1", RoleName="st-r1")
+    for_role = aws.iam.list_instance_profiles_for_role(RoleName="st-r1")["InstanceProfiles"]
+    for name, listed in (
+        ("ListInstanceProfiles", aws.iam.list_instance_profiles()["InstanceProfiles"]),
+        ("ListInstanceProfilesForRole", for_role),
+    ):
+        profile = next(p for p in listed if p["InstanceProfileName"] == "st-p1")
+        expect("Tags" not in profile, f"{name} returned the profile's Tags: {profile.get('Tags')}")
+        expect(all("Tags" not in r for r in profile["Roles"]), f"{name} returned a nested role's Tags")
+    role = next(r for r in aws.iam.list_roles()["Roles"] if r["RoleName"] == "st-r1")
+    expect("Tags" not in role, "ListRoles returned Tags")
+    expect(aws.iam.get_role(RoleName="st-r1")["Role"].get("Tags") == tags, "GetRole lost the tags")
+    expect(aws.iam.get_instance_profile(InstanceProfileName="st-p1")["InstanceProfile"].get("Tags") == tags,
+           "GetInstanceProfile lost the tags")
+    expect(aws.iam.list_instance_profile_tags(InstanceProfileName="st-p1")["Tags"] == tags,
+           "ListInstanceProfileTags lost the tags")
+    expect(aws.iam.list_role_tags(RoleName="st-r1")["Tags"] == tags, "ListRoleTags lost the tags")
+    print("ok rule 1: IAM list calls without tags", flush=True)
+
+
+def check_profile_propagation(aws: Aws):
+    image, subnet = some_image(aws), default_subnet(aws)
+    aws.iam.create_role(RoleName="st-r2", AssumeRolePolicyDocument="{}")
+    arn = aws.iam.create_instance_profile(InstanceProfileName="st-p2")["InstanceProfile"]["Arn"]
+    aws.iam.add_role_to_instance_profile(InstanceProfileName="st-p2", RoleName="st-r2")
+    changed = time.monotonic()
+    for name, profile in (("st-lt-name", {"Name": "st-p2"}), ("st-lt-arn", {"Arn": arn})):
+        aws.ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro", "IamInstanceProfile": profile},
+        )
+    group = dict(MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=subnet)
+    expect_error(
+        lambda: aws.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName="st-g", LaunchTemplate={"LaunchTemplateName": "st-lt-name"}, **group
+        ),
+        "ValidationError",
+        "You must use a valid fully-formed launch template. Value (st-p2) for parameter "
+        "iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+        400,
+    )
+    expect_error(
+        lambda: aws.autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName="st-g",
+            LaunchTemplate={"LaunchTemplateName": "st-lt-arn", "Version": "$Latest"},
+            **group,
+        ),
+        "ValidationError",
+        f"You must use a valid fully-formed launch template. Value ({arn}) for parameter "
+        "iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN",
+    )
+    expect_error(
+        lambda: aws.ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet, IamInstanceProfile={"Name": "st-p2"}
+        ),
+        "InvalidParameterValue",
+        "Value (st-p2) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+    )
+    sleep_until(changed + PROFILE_SECONDS + 0.2)
+    aws.autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="st-g", LaunchTemplate={"LaunchTemplateName": "st-lt-name"}, **group
+    )
+    aws.autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName="st-g", LaunchTemplate={"LaunchTemplateName": "st-lt-arn"}
+    )
+    aws.ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet, IamInstanceProfile={"Name": "st-p2"}
+    )
+    print("ok rule 2: a new instance profile is invisible to Auto Scaling and EC2 for a while", flush=True)
+
+
+def tagged_topics(aws: Aws, strict: bool = True, **extra) -> dict[str, dict]:
+    """{topic name: tags} the tagging API lists for the self-test's topics (all pages)."""
+    found, token = {}, ""
+    while True:
+        page = aws.tagging.get_resources(
+            TagFilters=[{"Key": "st-index"}], ResourceTypeFilters=["sns"], PaginationToken=token, **extra
+        )
+        for item in page["ResourceTagMappingList"]:
+            found[item["ResourceARN"].rsplit(":", 1)[-1]] = {t["Key"]: t["Value"] for t in item["Tags"]}
+        token = page.get("PaginationToken", "")
+        if not token:
+            expect(not strict or page.get("PaginationToken") == "", 'the last page has no PaginationToken ""')
+            return found
+
+
+def check_lagging_tag_index(aws: Aws):
+    sns = aws.sns
+    arn = {name: sns.create_topic(Name=name, Tags=[{"Key": "st-index", "Value": "v1"}])["TopicArn"]
+           for name in ("st-gone", "st-retag")}
+    born = time.monotonic()
+    expect(tagged_topics(aws) == {}, "GetResources listed topics created just now")
+    sleep_until(born + INDEX_LAG_SECONDS + 0.6)
+    expect(tagged_topics(aws) == {"st-gone": {"st-index": "v1"}, "st-retag": {"st-index": "v1"}},
+           f"after the lag the topics are not listed: {tagged_topics(aws)}")
+    sns.delete_topic(TopicArn=arn["st-gone"])
+    sns.tag_resource(ResourceArn=arn["st-retag"], Tags=[{"Key": "st-index", "Value": "v2"}])
+    sns.create_topic(Name="st-new", Tags=[{"Key": "st-index", "Value": "v1"}])
+    changed = time.monotonic()
+    now = tagged_topics(aws)
+    expect(now == {"st-gone": {"st-index": "v1"}, "st-retag": {"st-index": "v1"}},
+           f"right after the change GetResources should show the old state, got {now}")
+    expect(tagged_topics(aws, ResourcesPerPage=1) == now, "paging one resource per page gave another list")
+    sleep_until(changed + INDEX_LAG_SECONDS + 0.6)
+    later = tagged_topics(aws)
+    expect(later == {"st-retag": {"st-index": "v2"}, "st-new": {"st-index": "v1"}},
+           f"after the lag GetResources should show the new state, got {later}")
+    expect(tagged_topics(aws, ResourcesPerPage=1) == later, "paging one resource per page gave another list")
+    print("ok rule 3: the tagging API answers from a lagging index", flush=True)
+
+
+def check_rds_storage(aws: Aws):
+    rds = aws.rds
+    base = dict(Engine="oracle-ee", DBInstanceClass="db.t3.small", LicenseModel="bring-your-own-license",
+                EngineVersion="19.0.0.0.ru-2025-07.rur-2025-07.r1", MasterUsername="admin",
+                MasterUserPassword="password123", StorageType="gp3", AllocatedStorage=20)
+    small = ("You can't specify IOPS or storage throughput for engine oracle-ee and a storage size less than 200.")
+    expect_error(lambda: rds.create_db_instance(DBInstanceIdentifier="st-db-iops", Iops=3000, **base),
+                 "InvalidParameterCombination", small, 400)
+    rds.create_db_instance(DBInstanceIdentifier="st-db", MaxAllocatedStorage=100, **base)
+    status, answer = aws.control("POST", "/__testbed/rds/grow-storage", {"id": "st-db", "gb": 30})
+    expect(status == 200, f"grow-storage answered {status} {answer}")
+    db = rds.describe_db_instances(DBInstanceIdentifier="st-db")["DBInstances"][0]
+    expect(db["AllocatedStorage"] == 30, f"grow-storage did not grow: {db['AllocatedStorage']}")
+    expect(aws.control("POST", "/__testbed/rds/grow-storage", {"id": "no-such", "gb": 30})[0] == 404,
+           "grow-storage of an unknown instance is not 404")
+    for gb in (20, 25):
+        expect_error(lambda: rds.modify_db_instance(DBInstanceIdentifier="st-db", AllocatedStorage=gb,
+                                                    ApplyImmediately=True),
+                     "InvalidParameterCombination",
+                     "You can't reduce the amount of storage for a DB instance after storage has been allocated.")
+    expect_error(lambda: rds.modify_db_instance(DBInstanceIdentifier="st-db", Iops=3000, ApplyImmediately=True),
+                 "InvalidParameterCombination", small)
+    expect_error(lambda: rds.modify_db_instance(DBInstanceIdentifier="st-db", StorageThroughput=125,
+                                                AllocatedStorage=40, ApplyImmediately=True),
+                 "InvalidParameterCombination", small)
+    expect_error(lambda: rds.modify_db_instance(DBInstanceIdentifier="st-db", AllocatedStorage=250,
+                                                ApplyImmediately=True),
+                 "InvalidParameterCombination",
+                 "You must specify both the storage size and iops when modifying the storage size or iops "
+                 "on a DB instance that has iops")
+    rds.modify_db_instance(DBInstanceIdentifier="st-db", AllocatedStorage=40, ApplyImmediately=True)
+    rds.modify_db_instance(DBInstanceIdentifier="st-db", AllocatedStorage=250, Iops=12000, ApplyImmediately=True)
+    db = rds.describe_db_instances(DBInstanceIdentifier="st-db")["DBInstances"][0]
+    expect(db["AllocatedStorage"] == 250, f"the grow to 250 GiB did not happen: {db['AllocatedStorage']}")
+    print("ok rule 4: RDS storage only grows; Oracle gp3 below 200 GiB takes no IOPS", flush=True)
+
+
+def check_pending_email(aws: Aws):
+    sns = aws.sns
+    topic = sns.create_topic(Name="st-alarms")["TopicArn"]
+
+    def listed():
+        of_topic = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        by_topic = {s["Endpoint"]: s["SubscriptionArn"] for s in of_topic}
+        everywhere = {
+            s["Endpoint"]: s["SubscriptionArn"]
+            for s in sns.list_subscriptions()["Subscriptions"]
+            if s["TopicArn"] == topic
+        }
+        expect(by_topic == everywhere, f"ListSubscriptions {everywhere} != ListSubscriptionsByTopic {by_topic}")
+        return by_topic
+
+    first = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")["SubscriptionArn"]
+    expect(first == "pending confirmation", f"Subscribe answered {first!r}")
+    arn = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com",
+                        ReturnSubscriptionArn=True)["SubscriptionArn"]
+    expect(arn.startswith("arn:aws:sns:"), f"ReturnSubscriptionArn=true answered {arn!r}")
+    again = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com",
+                          ReturnSubscriptionArn=True)["SubscriptionArn"]
+    expect(again == arn, "a second Subscribe made another subscription")
+    expect(aws.control("GET", "/__testbed/sns/mails")[1].get("ops@example.com") == 3,
+           f"mails: {aws.control('GET', '/__testbed/sns/mails')}")
+    expect(listed() == {"ops@example.com": "PendingConfirmation"}, f"lists: {listed()}")
+    attributes = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+    expect(attributes["PendingConfirmation"] == "true", f"attributes: {attributes}")
+    expect_error(lambda: sns.unsubscribe(SubscriptionArn=arn), "InvalidParameter",
+                 "Invalid parameter: Cannot unsubscribe a subscription that is pending confirmation", 400)
+    status, answer = aws.control("POST", "/__testbed/sns/confirm", {"endpoint": "ops@example.com"})
+    expect(status == 200 and answer["confirmed"] == [arn], f"confirm: {status} {answer}")
+    expect(listed() == {"ops@example.com": arn}, f"a confirmed subscription is listed as {listed()}")
+    expect(sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]["PendingConfirmation"] == "false",
+           "confirmed, but PendingConfirmation is not false")
+    confirmed = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")["SubscriptionArn"]
+    expect(confirmed == arn, f"Subscribe to a confirmed subscription answered {confirmed!r}")
+    sns.unsubscribe(SubscriptionArn=arn)
+    expect(listed() == {}, "Unsubscribe of a confirmed subscription left it")
+
+    sns.subscribe(TopicArn=topic, Protocol="email-json", Endpoint="json@example.com")
+    status, answer = aws.control("POST", "/__testbed/sns/expire-pending")
+    expect(status == 200 and len(answer["deleted"]) == 1, f"expire-pending: {status} {answer}")
+    expect(listed() == {}, f"expire-pending left {listed()}")
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="late@example.com")
+    made = time.monotonic()
+    expect(listed() == {"late@example.com": "PendingConfirmation"}, f"lists: {listed()}")
+    sleep_until(made + EXPIRY_SECONDS + 0.7)
+    expect(listed() == {}, f"a pending subscription outlived the expiry: {listed()}")
+    print("ok rule 5: e-mail subscriptions stay pending", flush=True)
+
+
+def check_new_ec2_ids(aws: Aws):
+    ec2 = aws.ec2
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24")["Subnet"]["SubnetId"]
+    made = time.monotonic()
+    expect_error(lambda: ec2.describe_vpcs(VpcIds=[vpc]), "InvalidVpcID.NotFound",
+                 f"The vpc ID '{vpc}' does not exist", 400)
+    expect_error(lambda: ec2.describe_subnets(SubnetIds=[subnet]), "InvalidSubnetID.NotFound",
+                 f"The subnet ID '{subnet}' does not exist", 400)
+    by_filter = ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Vpcs"]
+    expect([v["VpcId"] for v in by_filter] == [vpc], "a filter-only DescribeVpcs was affected")
+    sleep_until(made + NEW_ID_SECONDS + 0.2)
+    expect(ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["VpcId"] == vpc, "the VPC is still not found")
+    found = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"]
+    expect(found[0]["SubnetId"] == subnet, "the subnet is still not found")
+    print("ok rule 6: new VPC and subnet ids are NotFound at first", flush=True)
+
+
+def orderable(aws: Aws, region: str = REGION, **filters) -> list[dict]:
+    client = aws.rds if region == REGION else aws.session.client(
+        "rds", region_name=region, endpoint_url=aws.url, config=aws.config)
+    options, marker = [], None
+    while True:
+        paging = {"Marker": marker} if marker else {}
+        page = client.describe_orderable_db_instance_options(**paging, **filters)
+        options += page["OrderableDBInstanceOptions"]
+        marker = page.get("Marker")
+        if not marker:
+            return options
+
+
+def check_rds_orderable(aws: Aws):
+    ee = orderable(aws, Engine="oracle-ee")
+    expect(len(ee) == 3 * 39 * 3, f"oracle-ee options: {len(ee)}")
+    expect(not any(o["DBInstanceClass"] == "db.t3.micro" for o in ee), "db.t3.micro is orderable")
+    first = aws.rds.describe_orderable_db_instance_options(Engine="oracle-ee", MaxRecords=20)
+    expect(len(first["OrderableDBInstanceOptions"]) == 20 and first.get("Marker"), "MaxRecords=20 paging")
+    small = orderable(aws, Engine="oracle-ee", DBInstanceClass="db.t3.small", EngineVersion="19")
+    expect(len(small) == 9 and {o["StorageType"] for o in small} == {"gp2", "gp3", "io1"}, f"{small}")
+    gp3 = next(o for o in small if o["StorageType"] == "gp3")
+    expect(gp3["MinStorageSize"] == 20 and gp3["MaxStorageSize"] == 65536 and gp3["SupportsStorageAutoscaling"]
+           and gp3["MultiAZCapable"] and gp3["AvailabilityZones"][0]["Name"] == "ap-northeast-2a", f"{gp3}")
+    expect(len(orderable(aws, Engine="oracle-ee", EngineVersion="19.0.0.0.ru-2025-07.rur-2025-07.r1")) == 39 * 3,
+           "exact EngineVersion filter")
+    expect(orderable(aws, Engine="oracle-ee", LicenseModel="license-included") == [], "EE license-included listed")
+    expect(orderable(aws, Engine="oracle-ee", Vpc=False) == [], "non-VPC offerings listed")
+    se2 = orderable(aws, region="us-east-1", Engine="oracle-se2", LicenseModel="license-included")
+    expect(len(se2) == 3 * 13 * 3, f"oracle-se2 options in us-east-1: {len(se2)}")
+    expect(not any(o["DBInstanceClass"] == "db.m5.8xlarge" for o in se2), "SE2 db.m5.8xlarge is orderable")
+    expect(orderable(aws, Engine="mysql") == [], "mysql is not passed through to moto")
+    base = dict(Engine="oracle-ee", LicenseModel="bring-your-own-license", MasterUsername="admin",
+                MasterUserPassword="password123", AllocatedStorage=20,
+                EngineVersion="19.0.0.0.ru-2025-07.rur-2025-07.r1")
+    expect_error(lambda: aws.rds.create_db_instance(
+        DBInstanceIdentifier="st-micro", DBInstanceClass="db.t3.micro", **base),
+                 "InvalidParameterCombination",
+                 "RDS does not support creating a DB instance with the following combination: "
+                 "DBInstanceClass=db.t3.micro, Engine=oracle-ee, EngineVersion=19.0.0.0.ru-2025-07.rur-2025-07.r1, "
+                 "LicenseModel=bring-your-own-license. For supported combinations of instance class and database "
+                 "engine version, see the documentation.", 400)
+    expect_error(lambda: aws.rds.create_db_instance(
+        DBInstanceIdentifier="st-se2", DBInstanceClass="db.m5.8xlarge",
+        **dict(base, Engine="oracle-se2", LicenseModel="license-included")), "InvalidParameterCombination")
+    aws.rds.create_db_instance(DBInstanceIdentifier="st-db7", DBInstanceClass="db.t3.small", **base)
+    expect_error(lambda: aws.rds.modify_db_instance(DBInstanceIdentifier="st-db7", DBInstanceClass="db.t3.micro",
+                                                    ApplyImmediately=True), "InvalidParameterCombination")
+    aws.rds.modify_db_instance(DBInstanceIdentifier="st-db7", DBInstanceClass="db.m6i.large", ApplyImmediately=True)
+    aws.rds.create_db_instance(DBInstanceIdentifier="st-mysql", DBInstanceClass="db.t3.micro", Engine="mysql",
+                               MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=20)
+    print("ok rule 7: only AWS's orderable Oracle combinations exist", flush=True)
+
+
+def check_racing_conditional_writes(aws: Aws):
+    s3 = aws.s3
+    s3.create_bucket(Bucket="st-race", CreateBucketConfiguration={"LocationConstraint": REGION})
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(s3.put_object, Bucket="st-race", Key="lock", Body=b"1", IfNoneMatch="*")
+        time.sleep(WINDOW_MS / 4000)
+        expect_error(lambda: s3.put_object(Bucket="st-race", Key="lock", Body=b"2", IfNoneMatch="*"),
+                     "ConditionalRequestConflict", status=409)
+        etag = first.result()["ETag"]
+    expect(s3.get_object(Bucket="st-race", Key="lock")["Body"].read() == b"1", "the held write did not win")
+    expect_error(lambda: s3.put_object(Bucket="st-race", Key="lock", Body=b"3", IfNoneMatch="*"),
+                 "PreconditionFailed", status=412)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        put = pool.submit(s3.put_object, Bucket="st-race", Key="lock", Body=b"4", IfMatch=etag)
+        time.sleep(WINDOW_MS / 4000)
+        expect_error(lambda: s3.delete_object(Bucket="st-race", Key="lock", IfMatch=etag),
+                     "ConditionalRequestConflict", status=409)
+        put.result()
+    started = time.monotonic()
+    s3.put_object(Bucket="st-race", Key="plain", Body=b"x")
+    expect(time.monotonic() - started < WINDOW_MS / 1000, "a plain PutObject was held")
+    print("ok rule 8: racing conditional writes conflict", flush=True)
+
+
+def check_delete_if_match(aws: Aws, label: str):
+    """Every mode: DeleteObject If-Match (ETag or *)."""
+    s3 = aws.s3
+    bucket = "st-ifmatch"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"x")["ETag"]
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatch='"0123"'), "PreconditionFailed", status=412)
+    s3.delete_object(Bucket=bucket, Key="k", IfMatch="*")
+    expect(s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0, "If-Match: * did not delete")
+    expect_error(lambda: s3.delete_object(Bucket=bucket, Key="k", IfMatch="*"), "NoSuchKey", status=404)
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    s3.delete_object(Bucket=bucket, Key="k", IfMatch=etag)
+    expect(s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0, "If-Match: ETAG did not delete")
+    print(f"ok DeleteObject If-Match ({label})", flush=True)
+
+
+# --- the plain server ---------------------------------------------------------------
+
+
+def check_plain_server(aws: Aws):
+    """Without --strict none of the rules apply."""
+    iam = aws.iam
+    iam.create_role(RoleName="pl-r", AssumeRolePolicyDocument="{}", Tags=[{"Key": "a", "Value": "b"}])
+    iam.create_instance_profile(InstanceProfileName="pl-p", Tags=[{"Key": "a", "Value": "b"}])
+    iam.add_role_to_instance_profile(InstanceProfileName="pl-p", RoleName="pl-r")
+    profiles = iam.list_instance_profiles()["InstanceProfiles"]
+    profile = next(p for p in profiles if p["InstanceProfileName"] == "pl-p")
+    expect("Tags" in profile, "plain: ListInstanceProfiles lost its tags")
+    image, subnet = some_image(aws), default_subnet(aws)
+    aws.ec2.create_launch_template(LaunchTemplateName="pl-lt", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.micro", "IamInstanceProfile": {"Name": "pl-p"}})
+    aws.autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="pl-g", LaunchTemplate={"LaunchTemplateName": "pl-lt"},
+        MinSize=0, MaxSize=1, VPCZoneIdentifier=subnet,
+    )
+    vpc = aws.ec2.create_vpc(CidrBlock="10.88.0.0/16")["Vpc"]["VpcId"]
+    expect(aws.ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]["VpcId"] == vpc, "plain: a new VPC is not found")
+    topic = aws.sns.create_topic(Name="pl-t", Tags=[{"Key": "st-index", "Value": "v1"}])["TopicArn"]
+    subscribed = aws.sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="a@example.com")
+    expect(subscribed["SubscriptionArn"].startswith("arn:"), "plain: e-mail subscription is pending")
+    expect("pl-t" in tagged_topics(aws, strict=False), "plain: the tagging API lags")
+    expect(aws.rds.describe_orderable_db_instance_options(Engine="oracle-ee")["OrderableDBInstanceOptions"] == [],
+           "plain: DescribeOrderableDBInstanceOptions answers for Oracle")
+    aws.rds.create_db_instance(DBInstanceIdentifier="pl-db", DBInstanceClass="db.t3.micro", Engine="oracle-ee",
+                               MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=30)
+    aws.rds.modify_db_instance(DBInstanceIdentifier="pl-db", AllocatedStorage=20, ApplyImmediately=True)
+    expect(aws.control("GET", "/__testbed/sns/mails")[0] != 200, "plain: control endpoints answer")
+    s3 = aws.s3
+    s3.create_bucket(Bucket="pl-race", CreateBucketConfiguration={"LocationConstraint": REGION})
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        writes = [
+            pool.submit(s3.put_object, Bucket="pl-race", Key="k", Body=b"x", IfNoneMatch="*"),
+            pool.submit(s3.put_object, Bucket="pl-race", Key="k", Body=b"y", IfNoneMatch="*"),
+        ]
+        results = []
+        for write in writes:
+            try:
+                results.append(write.result()["ResponseMetadata"]["HTTPStatusCode"])
+            except botocore.exceptions.ClientError as e:
+                results.append(e.response["ResponseMetadata"]["HTTPStatusCode"])
+    expect(sorted(results) == [200, 412], f"plain: racing conditional writes answered {results}")
+    print("ok plain server: no strict rule applies", flush=True)
+
+
+# --- main ---------------------------------------------------------------------------
+
+
+def main() -> int:
+    started = time.monotonic()
+    servers = {"strict": Server(*STRICT_FLAGS), "plain": Server()}
+    failures = 0
+    try:
+        strict = Aws(servers["strict"].wait_ready())
+        plain = Aws(servers["plain"].wait_ready())
+        checks = [
+            (check_iam_lists_without_tags, strict),
+            (check_profile_propagation, strict),
+            (check_lagging_tag_index, strict),
+            (check_rds_storage, strict),
+            (check_pending_email, strict),
+            (check_new_ec2_ids, strict),
+            (check_rds_orderable, strict),
+            (check_racing_conditional_writes, strict),
+            (lambda aws: check_delete_if_match(aws, "strict"), strict),
+            (lambda aws: check_delete_if_match(aws, "plain"), plain),
+            (check_plain_server, plain),
+        ]
+        # The plain server's checks run beside the strict ones (they only wait for moto).
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            plain_run = pool.submit(run_checks, [c for c in checks if c[1] is plain])
+            failures += run_checks([c for c in checks if c[1] is strict])
+            failures += plain_run.result()
+    except CheckFailed as e:
+        print(f"FAIL {e}", flush=True)
+        failures += 1
+    finally:
+        for server in servers.values():
+            server.stop()
+        if failures:
+            for name, server in servers.items():
+                tail = "".join(server.stderr)[-3000:]
+                if tail.strip():
+                    print(f"--- stderr of the {name} server (tail) ---\n{tail}", flush=True)
+    elapsed = time.monotonic() - started
+    print(f"{'PASS' if not failures else f'{failures} FAILED'} in {elapsed:.1f} s", flush=True)
+    return 0 if not failures else 1
+
+
+def run_checks(checks) -> int:
+    failures = 0
+    for check, aws in checks:
+        try:
+            check(aws)
+        except Exception as e:  # report every failing check, not only the first
+            name = getattr(check, "__name__", "check")
+            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+            failures += 1
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
