@@ -19,6 +19,9 @@ Faults, each drawn per request with a seeded random generator (--seed):
   --server-error P   answer 500 `InternalError` / `InternalFailure`
   --deny P           answer 403 `AccessDenied` (EC2 `UnauthorizedOperation`): an error
                      no retry can fix
+  --deny-tagged-create-bucket   answer 403 `AccessDenied` to every CreateBucket that
+                     carries tags, as AWS answers credentials without s3:TagResource
+                     (S3 API reference, CreateBucketConfiguration.Tags)
   --reset-before P   drop the connection before the request reaches the emulator
   --reset-after P    forward the request, then drop the connection: the emulator did
                      the work and the caller never hears of it (a lost answer)
@@ -46,7 +49,7 @@ as AWS does (the emulator makes everything ready at once):
 
 GET /__proxy/stats answers JSON counters: requests, forwarded, faults by kind,
 operations seen (in order), faulted (`service:Operation kind`, in order), rewrites,
-killed pid.
+killed pid, and the preferences each StartInstanceRefresh sent.
 """
 
 import argparse
@@ -94,6 +97,7 @@ class State:
         self.buckets = {}  # service -> (tokens, last refill, monotonic)
         self.created = {}  # (kind, name) -> monotonic time it was created or first seen
         self.refreshes = {}  # refresh id -> (group, started)
+        self.refresh_preferences = []  # the Preferences.* of each StartInstanceRefresh
 
     def take_token(self, service, now):
         """False when `service`'s bucket is empty (the caller holds the lock)."""
@@ -123,6 +127,7 @@ class State:
                 "faulted": list(self.faulted),
                 "rewrites": self.rewrites,
                 "killed": self.killed,
+                "refresh_preferences": list(self.refresh_preferences),
             }
 
 
@@ -328,8 +333,10 @@ def refresh_answer(state, op, form):
     rid = str(uuid.uuid4())
     if op == "StartInstanceRefresh":
         ref = str(uuid.uuid4())
+        prefs = {k.split(".", 1)[1]: v[0] for k, v in form.items() if k.startswith("Preferences.")}
         with state.lock:
             state.refreshes[ref] = (form.get("AutoScalingGroupName", [""])[0], time.monotonic())
+            state.refresh_preferences.append(prefs)
         xml = f'<StartInstanceRefreshResponse xmlns="{ns}"><StartInstanceRefreshResult><InstanceRefreshId>{ref}</InstanceRefreshId></StartInstanceRefreshResult><ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></StartInstanceRefreshResponse>'
         return xml.encode()
     if op == "DescribeInstanceRefreshes":
@@ -420,6 +427,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             fault = None
             if args.throttle_bucket and not st.take_token(service, time.monotonic()):
                 fault = "throttle"
+            elif args.deny_tagged_create_bucket and op == "CreateBucket" and b"<Tags>" in body:
+                fault = "deny"
             elif (args.times is None or st.injected < args.times) and re.search(args.ops, op) \
                     and st.in_a_row.get(key, 0) < args.max_in_a_row:
                 draw = st.rng.random()
@@ -489,6 +498,7 @@ def main():
     p.add_argument("--throttle-bucket", type=parse_bucket)
     p.add_argument("--server-error", type=float, default=0.0)
     p.add_argument("--deny", type=float, default=0.0)
+    p.add_argument("--deny-tagged-create-bucket", action="store_true")
     p.add_argument("--reset-before", type=float, default=0.0)
     p.add_argument("--reset-after", type=float, default=0.0)
     p.add_argument("--latency", type=float, default=0.0)

@@ -343,17 +343,29 @@ impl Provider for Buckets {
         // fails half-way must not claim the rest was applied (it would show as drift).
         let mut tags = all_tags.clone();
         tags.remove(TAG_APPLIED);
-        let mut config = s3t::CreateBucketConfiguration::builder().set_tags(Some(s3_tags(&tags)));
-        if cx.region() != "us-east-1" {
-            config = config.location_constraint(s3t::BucketLocationConstraint::from(cx.region()));
+        let create = |with_tags: bool| {
+            let mut config = s3t::CreateBucketConfiguration::builder();
+            if with_tags {
+                config = config.set_tags(Some(s3_tags(&tags)));
+            }
+            if cx.region() != "us-east-1" {
+                config = config.location_constraint(s3t::BucketLocationConstraint::from(cx.region()));
+            }
+            s3.create_bucket()
+                .bucket(&d.name)
+                .create_bucket_configuration(config.build())
+                .object_ownership(s3t::ObjectOwnership::BucketOwnerEnforced)
+                .send()
+        };
+        // Tagged in the same call, so a bucket is never found without them (a run killed
+        // right after). That needs s3:TagResource besides s3:CreateBucket (S3 API
+        // reference, CreateBucketConfiguration.Tags): credentials without it get their
+        // bucket untagged, then tagged by the next call.
+        let mut created = create(true).await;
+        if created.as_ref().is_err_and(|e| is_code(e, "AccessDenied")) {
+            p.say("the credentials may not tag a bucket as they create it (s3:TagResource): tagging it just after");
+            created = create(false).await;
         }
-        let created = s3
-            .create_bucket()
-            .bucket(&d.name)
-            .create_bucket_configuration(config.build())
-            .object_ownership(s3t::ObjectOwnership::BucketOwnerEnforced)
-            .send()
-            .await;
         match created {
             Ok(_) => {}
             // A re-run after an interrupted apply: the bucket is already ours.

@@ -189,6 +189,34 @@ pub fn gone(e: &StepError) -> bool {
     e.code().is_some_and(|c| c == "NotFound" || c.ends_with(".NotFound"))
 }
 
+/// How often a fresh resource is looked at, and for how long at most.
+const VISIBLE_EVERY: Duration = Duration::from_secs(2);
+const VISIBLE_WITHIN: Duration = Duration::from_secs(300);
+
+/// Wait until a resource this run just created shows in EC2's describes as ready:
+/// `look` answers `None` when it is, or the state it is in. Right after a create a
+/// describe may answer `*.NotFound` ("Eventual consistency in the Amazon EC2 API": its
+/// ID "might not have propagated throughout the system"; retry with backoff), which is
+/// waited out here too; the SDK's `*Available` waiters treat it as an error.
+pub async fn until_visible<F, Fut>(p: &Progress<'_>, what: &str, mut look: F) -> Result<(), StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<String>, StepError>>,
+{
+    super::wait::until(&|m| p.say(m), what, VISIBLE_WITHIN, VISIBLE_EVERY, || {
+        let seen = look();
+        async move {
+            match seen.await {
+                Ok(None) => Ok(super::wait::Poll::Ready(())),
+                Ok(Some(state)) => Ok(super::wait::Poll::Pending(state)),
+                Err(e) if gone(&e) => Ok(super::wait::Poll::Pending("not visible yet".into())),
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await
+}
+
 /// The stack's tags for an EC2 resource, plus the `Name` the console shows.
 pub fn named_tags(cx: &Cx, addr: &Addr, name: &str) -> BTreeMap<String, String> {
     let mut t = cx.tags(addr);

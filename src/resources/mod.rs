@@ -400,6 +400,8 @@ pub fn tag_delta(
 
 #[cfg(test)]
 mod schema_tests;
+#[cfg(test)]
+pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests {

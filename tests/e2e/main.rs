@@ -21,3 +21,4 @@ mod saved_plan;
 mod slow;
 mod stack_bumarket;
 mod stack_minimal;
+mod strict;

@@ -100,7 +100,7 @@ fn a_template_change_replaces_running_instances_by_a_rolling_refresh_and_waits_f
     let proxy = Proxy::start(emu(), &["--slow", "refresh=12"]);
     let plan = proxy.cli(emu(), &stack).args(["plan"]).run().success();
     assert!(
-        plan.stdout.contains("replaced by rolling refresh"),
+        plan.stdout.contains("1 instance replaced by rolling refresh, each new one healthy before an old one goes"),
         "the plan says instances are replaced: {}",
         plan.stdout
     );
@@ -109,6 +109,14 @@ fn a_template_change_replaces_running_instances_by_a_rolling_refresh_and_waits_f
     let ops = proxy.stats()["operations"].to_string();
     assert!(ops.contains("autoscaling:StartInstanceRefresh"), "{ops}");
     assert!(ops.contains("autoscaling:DescribeInstanceRefreshes"), "{ops}");
+    // Launch before terminate: the seed's one instance is never gone before its
+    // replacement is healthy (AWS needs MaxHealthyPercentage for that).
+    let prefs = &proxy.stats()["refresh_preferences"][0];
+    assert_eq!(
+        (&prefs["MinHealthyPercentage"], &prefs["MaxHealthyPercentage"]),
+        (&"100".into(), &"200".into()),
+        "{prefs}"
+    );
     line_of(&out, &["autoscaling_group.app", "rolling instance refresh", "% replaced"]);
     let done = line_of(&out, &["✓ autoscaling_group.app updated"]);
     assert!(line_of(&out, &["✓ launch_template.app updated"]) < done, "the new version comes first:\n{out}");

@@ -113,8 +113,11 @@ pub struct Fleet {
     /// Target-tracking on average CPU (60 in the seed).
     pub cpu_target_percent: f64,
     pub health_check_grace_seconds: u32,
-    /// Instance refresh keeps at least this share of the fleet healthy (default 90).
+    /// Instance refresh keeps at least this share of the fleet healthy (default 100).
     pub min_healthy_percent: u32,
+    /// Instance refresh may run up to this share of the fleet (default 200: a new
+    /// instance is launched and healthy before an old one is terminated).
+    pub max_healthy_percent: u32,
     /// Logical name of an `access.roles` entry with `instance_profile: true`.
     pub instance_role: Option<String>,
     /// How long apply waits for healthy instances (default 900 s).

@@ -43,8 +43,22 @@ fn defaults_fill_in() {
     assert_eq!(f.root_volume, RootVolume { size_gb: 8, volume_type: "gp3".into(), encrypted: true });
     assert_eq!(
         (f.cpu_target_percent, f.health_check_grace_seconds, f.min_healthy_percent, f.wait_timeout_seconds),
-        (60.0, 300, 90, 900)
+        (60.0, 300, 100, 900)
     );
+    assert_eq!(f.max_healthy_percent, 200, "a refresh launches before it terminates by default");
+    // AWS takes at most 100 between the two bounds; the default maximum keeps to it.
+    let fleet = |b: &str| format!("{NET}fleet: {{instance_type: t3.micro, {b}}}\n");
+    assert_eq!(
+        one_problem(&fleet("min_healthy_percent: 50, max_healthy_percent: 200")),
+        "max_healthy_percent 200 is more than 100 above min_healthy_percent 50 in `fleet`"
+    );
+    let f = ok(&fleet("min_healthy_percent: 50")).fleet.unwrap();
+    assert_eq!((f.min_healthy_percent, f.max_healthy_percent), (50, 150));
+    assert!(ok(&format!(
+        "{NET}fleet: {{instance_type: t3.micro, min_healthy_percent: 90, max_healthy_percent: 100}}\n"
+    ))
+    .fleet
+    .is_some());
     let lb = s.load_balancer.unwrap();
     assert_eq!((lb.listen_port, lb.idle_timeout_seconds, lb.wait_timeout_seconds), (80, 60, 600));
     assert!(lb.drop_invalid_header_fields && !lb.deletion_protection && lb.access_logs.is_none());

@@ -38,7 +38,7 @@ fn bumarket_stack_matches_the_seed() {
     let db = s.database.as_ref().unwrap();
     assert_eq!((db.engine.as_str(), db.engine_version.as_str()), ("oracle-ee", "19"));
     assert_eq!(db.license_model.as_deref(), Some("bring-your-own-license"));
-    assert_eq!((db.instance_class.as_str(), db.port), ("db.t3.micro", 1521));
+    assert_eq!((db.instance_class.as_str(), db.port), ("db.t3.small", 1521));
     assert_eq!(db.backup_retention_days, 7);
     assert_eq!(db.backup_window, "00:00-00:30");
     assert_eq!(db.password, Password::Managed { kms_key_id: None });

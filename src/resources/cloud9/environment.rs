@@ -23,7 +23,8 @@ pub struct Environments;
 pub const NO_NEW_CUSTOMERS: &str =
     "AWS Cloud9 is no longer available to new customers (since July 2024; existing customers keep it): \
 remove the `cloud9:` section from the stack file, and develop on the fleet's instances through Session Manager \
-(`aws ssm start-session --target <instance-id>`; their role already allows it) or with AWS CloudShell";
+(`aws ssm start-session --target <instance-id>`, once their role has `AmazonSSMManagedInstanceCore`, as the seed's has) \
+or with AWS CloudShell";
 
 fn physical_name(cx: &Cx) -> String {
     cx.stack.cloud9.as_ref().and_then(|c| c.name.clone()).unwrap_or_else(|| format!("{}-ide", cx.stack.name))
@@ -86,52 +87,68 @@ impl Provider for Environments {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        // Ours are in the tagging API's list of wave one: no call at all without any.
-        let ours: Vec<(String, BTreeMap<String, String>)> = live
-            .tagged()
-            .await?
-            .iter()
-            .filter(|t| t.arn.contains(":cloud9:") && t.arn.contains(":environment:"))
-            .map(|t| (t.arn.rsplit(':').next().unwrap_or_default().to_string(), t.tags.clone()))
-            .collect();
-        if ours.is_empty() {
+        // Without a `cloud9:` section, look only when the index says the stack has one.
+        if wanted.is_empty() && !live.owns_any("cloud9").await? {
             return Ok(vec![]);
         }
         let c9 = &cx.aws.cloud9;
-        let ids: Vec<String> = ours.iter().map(|(id, _)| id.clone()).collect();
-        let envs = c9
-            .describe_environments()
-            .set_environment_ids(Some(ids))
-            .send()
-            .await
-            .map_err(|e| call_error("cloud9:DescribeEnvironments", e))?
-            .environments
-            .unwrap_or_default();
-        let users = group_users(cx).await?;
+        let prerequisites = async {
+            match wanted.is_empty() {
+                true => Ok(()),
+                false => ssm_prerequisites(cx).await,
+            }
+        };
+        // Found through Cloud9 itself: the tagging API is an index that lags behind new
+        // tags and keeps deleted environments a while, so it only says which to look at.
+        let found = async {
+            let mut ids = Vec::new();
+            let mut pages = c9.list_environments().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                ids.extend(
+                    page.map_err(|e| call_error("cloud9:ListEnvironments", e))?.environment_ids.unwrap_or_default(),
+                );
+            }
+            let batches = ids.chunks(25).map(|batch| async move {
+                let out = c9
+                    .describe_environments()
+                    .set_environment_ids(Some(batch.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| call_error("cloud9:DescribeEnvironments", e))?;
+                Ok::<_, StepError>(out.environments.unwrap_or_default())
+            });
+            Ok::<_, StepError>(futures::future::try_join_all(batches).await?.concat())
+        };
+        let ((), envs, tagged) = tokio::try_join!(prerequisites, found, live.tagged())?;
+        let listed = |arn: &str| tagged.iter().any(|t| t.arn == arn);
+        let names: Vec<&str> = wanted.iter().map(|d| d.name.as_str()).collect();
+        let candidates: Vec<c9::Environment> = envs
+            .into_iter()
+            .filter(|e| listed(&e.arn) || e.name.as_deref().is_some_and(|n| names.contains(&n)))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(vec![]);
+        }
+        let (users, details) = tokio::try_join!(
+            group_users(cx),
+            futures::future::try_join_all(candidates.iter().map(|env| details(cx, env)))
+        )?;
         let group = cx.stack.cloud9.as_ref().and_then(|c| c.members_group.as_deref());
         let mut out = Vec::new();
-        for env in envs {
+        for (env, (tags, members)) in candidates.into_iter().zip(details) {
             let id = env.id.clone().unwrap_or_default();
-            let tags = ours.iter().find(|(i, _)| *i == id).map(|(_, t)| t.clone()).unwrap_or_default();
-            let members: BTreeSet<String> = c9
-                .describe_environment_memberships()
-                .environment_id(&id)
-                .send()
-                .await
-                .map_err(|e| call_error("cloud9:DescribeEnvironmentMemberships", e))?
-                .memberships
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|m| m.permissions == c9::Permissions::ReadWrite)
-                .map(|m| m.user_arn)
-                .collect();
             let name = env.name.clone().unwrap_or_default();
+            let ownership = match tags.get(crate::resources::TAG_STACK) {
+                Some(s) if *s == cx.stack.name => Ownership::Ours,
+                Some(s) => Ownership::Foreign(format!("the environment of that name belongs to the stack `{s}`")),
+                None => Ownership::Foreign("an environment of that name exists without the stack's tag".into()),
+            };
             let mut attrs = Attrs::new();
             attrs.insert("name".into(), json!(name));
             attrs.insert("connection_type".into(), json!(env.connection_type.as_ref().map(|c| c.as_str())));
             attrs.insert("members".into(), members_value(group, &users, &members));
             attrs.insert("tags".into(), tags_value(&tags));
-            let (addr, ownership) = cx.placed(Kind::Cloud9, &name, &tags, wanted, Ownership::Ours);
+            let (addr, ownership) = cx.placed(Kind::Cloud9, &name, &tags, wanted, ownership);
             out.push(Observed {
                 addr,
                 name,
@@ -238,6 +255,91 @@ impl Provider for Environments {
             Err(e) => Err(call_error("cloud9:DeleteEnvironment", e)),
         }
     }
+}
+
+/// An environment's tags (from Cloud9) and its read-write members, read side by side.
+async fn details(cx: &Cx, env: &c9::Environment) -> Result<(BTreeMap<String, String>, BTreeSet<String>), StepError> {
+    let c9 = &cx.aws.cloud9;
+    let id = env.id.as_deref().unwrap_or_default();
+    let tags = async {
+        let out = c9
+            .list_tags_for_resource()
+            .resource_arn(&env.arn)
+            .send()
+            .await
+            .map_err(|e| call_error("cloud9:ListTagsForResource", e))?;
+        Ok::<_, StepError>(out.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect())
+    };
+    let members = async {
+        let out = c9
+            .describe_environment_memberships()
+            .environment_id(id)
+            .send()
+            .await
+            .map_err(|e| call_error("cloud9:DescribeEnvironmentMemberships", e))?;
+        Ok::<_, StepError>(
+            out.memberships
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| m.permissions == c9::Permissions::ReadWrite)
+                .map(|m| m.user_arn)
+                .collect(),
+        )
+    };
+    tokio::try_join!(tags, members)
+}
+
+/// The IAM service role and instance profile an environment reached through Session
+/// Manager needs. "If you use this option [CONNECT_SSM], the AWSCloud9SSMAccessRole
+/// service role and AWSCloud9SSMInstanceProfile aren't automatically created": only the
+/// console makes them (Cloud9 user guide, "Accessing no-ingress EC2 instances with AWS
+/// Systems Manager"). They belong to the account, not to a stack, so bumarket-infra does
+/// not make them either: the plan stops and says how.
+pub const SSM_ROLE: &str = "AWSCloud9SSMAccessRole";
+pub const SSM_PROFILE: &str = "AWSCloud9SSMInstanceProfile";
+
+async fn ssm_prerequisites(cx: &Cx) -> Result<(), StepError> {
+    let iam = &cx.aws.iam;
+    let role = async {
+        match iam.get_role().role_name(SSM_ROLE).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_code(&e, "NoSuchEntity") => Ok(false),
+            Err(e) => Err(call_error("iam:GetRole", e)),
+        }
+    };
+    let profile = async {
+        match iam.get_instance_profile().instance_profile_name(SSM_PROFILE).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_code(&e, "NoSuchEntity") => Ok(false),
+            Err(e) => Err(call_error("iam:GetInstanceProfile", e)),
+        }
+    };
+    let (role, profile) = tokio::try_join!(role, profile)?;
+    let missing: Vec<String> =
+        [(role, format!("the role `{SSM_ROLE}`")), (profile, format!("the instance profile `{SSM_PROFILE}`"))]
+            .into_iter()
+            .filter(|(there, _)| !there)
+            .map(|(_, what)| what)
+            .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(StepError::new(
+        "cloud9",
+        format!(
+            "Cloud9 reaches its instance through Session Manager, which needs {} in this account; only the Cloud9 console creates them",
+            missing.join(" and ")
+        ),
+    )
+    .hint(format!(
+        "create them once for the account, as the Cloud9 user guide says (https://docs.aws.amazon.com/cloud9/latest/user-guide/ec2-ssm.html): \
+`aws iam create-role --role-name {SSM_ROLE} --path /service-role/ --assume-role-policy-document \
+'{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":[\"ec2.amazonaws.com\",\"cloud9.amazonaws.com\"]}},\"Action\":\"sts:AssumeRole\"}}]}}'`, \
+`aws iam attach-role-policy --role-name {SSM_ROLE} --policy-arn arn:aws:iam::aws:policy/AWSCloud9SSMInstanceProfile`, \
+`aws iam create-instance-profile --instance-profile-name {SSM_PROFILE} --path /cloud9/`, \
+`aws iam add-role-to-instance-profile --instance-profile-name {SSM_PROFILE} --role-name {SSM_ROLE}`; \
+or remove the `cloud9:` section"
+    )))
 }
 
 /// Say plainly that AWS may no longer onboard this account to Cloud9 when it refuses.

@@ -78,7 +78,16 @@ pub fn observed(cx: &Cx, snap: &Snapshot, i: &DbInstance, tags: &BTreeMap<String
         Some(db) if live_version.starts_with(&format!("{}.", db.engine_version)) => db.engine_version.clone(),
         _ => live_version,
     };
-    let size = pending.and_then(|p| p.allocated_storage).or(i.allocated_storage).map(i64::from);
+    let live_size = pending.and_then(|p| p.allocated_storage).or(i.allocated_storage).map(i64::from);
+    // The file's size is a floor: RDS never shrinks storage ("You can't reduce the
+    // amount of storage for a DB instance after storage has been allocated", RDS user
+    // guide), and storage autoscaling grows it past the file's size by itself. Live
+    // storage at or above the file's size is what the file asks for.
+    let floor = cx.stack.database.as_ref().map(|d| i64::from(d.storage.size_gb));
+    let size = match (live_size, floor) {
+        (Some(live), Some(floor)) if live >= floor => Some(floor),
+        _ => live_size,
+    };
     let kind = pending.and_then(|p| p.storage_type.clone()).or(i.storage_type.clone());
     let retention = pending.and_then(|p| p.backup_retention_period).or(i.backup_retention_period);
     // RDS does not say where a password it does not manage came from: when the file names

@@ -152,6 +152,13 @@ impl Provider for Instances {
             .map(|(i, name, tags)| {
                 let attrs = attrs::observed(cx, snap, &i, &tags);
                 let mut outputs = BTreeMap::from([("arn".to_string(), i.db_instance_arn.clone().unwrap_or_default())]);
+                // What RDS has, beside the attributes (where the file's size is a floor).
+                if let Some(gb) = i.allocated_storage {
+                    outputs.insert("allocated_storage_gb".into(), gb.to_string());
+                }
+                if let Some(iops) = i.iops {
+                    outputs.insert("iops".into(), iops.to_string());
+                }
                 if let Some(e) = &i.endpoint {
                     let port = e.port.unwrap_or_default();
                     outputs.insert("endpoint".into(), format!("{}:{port}", e.address.as_deref().unwrap_or_default()));

@@ -25,6 +25,24 @@ pub fn final_snapshot_name(stack: &str, now: std::time::SystemTime) -> String {
     format!("{stack}-final-{stamp}")
 }
 
+/// The IOPS a gp3 storage change must send, if any (RDS user guide, "General Purpose SSD
+/// storage", gp3 table): below the engine's threshold (200 GiB for Oracle, 400 GiB for
+/// MariaDB, MySQL and PostgreSQL) IOPS and throughput are a fixed baseline that may not
+/// be sent at all; at or above it, a change of allocated storage must carry IOPS ("When
+/// you increase the allocated storage for a DB instance that uses Provisioned IOPS
+/// (gp3, io1, or io2 storage type), you must also specify the Iops parameter",
+/// ModifyDBInstance API reference): the current value, or the baseline of 12,000.
+pub fn gp3_iops(engine: &str, size_gb: i32, current: Option<i32>) -> Option<i32> {
+    let threshold = if engine.starts_with("oracle") {
+        200
+    } else if engine.starts_with("sqlserver") {
+        return None;
+    } else {
+        400
+    };
+    (size_gb >= threshold).then(|| current.unwrap_or(0).max(12_000))
+}
+
 /// ModifyDBInstance with only the changed attributes.
 pub fn modify_request(
     cx: &Cx,
@@ -49,11 +67,27 @@ pub fn modify_request(
     if changed("port") {
         r = r.db_port_number(i32::from(db.port));
     }
-    if changed("storage") {
-        r = r
-            .allocated_storage(i32::try_from(s.size_gb).unwrap_or(20))
-            .max_allocated_storage(s.max_size_gb.and_then(|m| i32::try_from(m).ok()).unwrap_or(0))
-            .storage_type(&s.storage_type);
+    if let Some(c) = changes.iter().find(|c| c.name == "storage") {
+        let part = |v: &Option<Value>, k: &str| v.as_ref().map(|v| v[k].clone()).unwrap_or(Value::Null);
+        let live_size = o.outputs.get("allocated_storage_gb").and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+        let want = i32::try_from(s.size_gb).unwrap_or(20);
+        // Only to grow: RDS never shrinks storage, and live storage above the file's size
+        // (autoscaling grew it) is no change (see `attrs::observed`).
+        let grow = want > live_size;
+        if grow {
+            r = r.allocated_storage(want);
+        }
+        if part(&c.before, "max_size_gb") != part(&c.after, "max_size_gb") {
+            r = r.max_allocated_storage(s.max_size_gb.and_then(|m| i32::try_from(m).ok()).unwrap_or(0));
+        }
+        let new_type = part(&c.before, "type") != part(&c.after, "type");
+        if new_type {
+            r = r.storage_type(&s.storage_type);
+        }
+        if (grow || new_type) && s.storage_type == "gp3" {
+            let current = o.outputs.get("iops").and_then(|n| n.parse::<i32>().ok());
+            r = r.set_iops(gp3_iops(&db.engine, want.max(live_size), current));
+        }
     }
     if changed("password") {
         r = match &db.password {

@@ -143,7 +143,7 @@ async fn a_change_for_the_maintenance_window_sends_apply_immediately_false_and_o
     let modify = mock!(Rds::modify_db_instance)
         .match_requests(|r| {
             r.apply_immediately() == Some(false)
-                && r.db_instance_class() == Some("db.t3.micro")
+                && r.db_instance_class() == Some("db.t3.small")
                 && r.db_port_number().is_none()
                 && r.backup_retention_period().is_none()
                 && r.deletion_protection().is_none()
@@ -152,11 +152,11 @@ async fn a_change_for_the_maintenance_window_sends_apply_immediately_false_and_o
     let cx = cx(&[&modify]).await;
     let d = desired(&cx);
     let mut o = observed(&d, true);
-    o.attrs.insert("instance_class".into(), json!("db.t3.small"));
+    o.attrs.insert("instance_class".into(), json!("db.t3.medium"));
     let change = AttrChange {
         name: "instance_class".into(),
-        before: Some(json!("db.t3.small")),
-        after: Some(json!("db.t3.micro")),
+        before: Some(json!("db.t3.medium")),
+        after: Some(json!("db.t3.small")),
         forces_replacement: false,
         sensitive: false,
         drift: false,
@@ -209,4 +209,52 @@ async fn a_password_in_an_existing_secret_shows_only_where_it_is() {
     cx.stack.database.as_mut().unwrap().password = bumarket_stack::Password::Secret { arn: arn.clone() };
     let d = desired(&cx);
     assert_eq!(d.attrs["password"], json!(format!("secret {arn}")));
+}
+
+/// Storage that RDS's storage autoscaling grew past the file's size is no change: the
+/// file's size is a floor, since RDS never shrinks storage. The strict test bed plays the
+/// growth on the emulator (`tests/e2e/strict.rs`); this is the attribute itself.
+#[tokio::test]
+async fn storage_grown_by_autoscaling_is_what_the_file_asks_and_only_growth_is_sent() {
+    let cx = cx(&[]).await;
+    let d = desired(&cx);
+    let grown = DbInstance::builder().allocated_storage(31).max_allocated_storage(100).storage_type("gp3").build();
+    let snap = crate::resources::ec2::Snapshot::default();
+    let live = super::attrs::observed(&cx, &snap, &grown, &BTreeMap::new());
+    assert_eq!(live["storage"], d.attrs["storage"], "31 GiB live, 20 GiB in the file: no change");
+    let smaller = DbInstance::builder().allocated_storage(10).max_allocated_storage(100).storage_type("gp3").build();
+    assert_eq!(super::attrs::observed(&cx, &snap, &smaller, &BTreeMap::new())["storage"]["size_gb"], json!(10));
+
+    // A new maximum alone sends no AllocatedStorage: the live 31 GiB stay as they are.
+    let modify = mock!(Rds::modify_db_instance)
+        .match_requests(|r| {
+            r.allocated_storage().is_none() && r.max_allocated_storage() == Some(100) && r.iops().is_none()
+        })
+        .then_output(|| ModifyDbInstanceOutput::builder().build());
+    let cx = self::cx(&[&modify]).await;
+    let mut o = observed(&d, true);
+    o.attrs.insert("storage".into(), json!({"size_gb": 20, "max_size_gb": 50, "type": "gp3"}));
+    o.outputs.insert("allocated_storage_gb".into(), "31".into());
+    let change = AttrChange {
+        name: "storage".into(),
+        before: Some(json!({"size_gb": 20, "max_size_gb": 50, "type": "gp3"})),
+        after: d.attrs.get("storage").cloned(),
+        forces_replacement: false,
+        sensitive: false,
+        drift: false,
+    };
+    Instances.update(&cx, &d, &o, &[change], &Progress::new(&d.addr, &Said::default())).await.unwrap();
+    assert_eq!(modify.num_calls(), 1, "max only, no shrink to 20 GiB");
+}
+
+#[test]
+fn gp3_sends_iops_only_from_the_engines_threshold_up() {
+    use super::modify::gp3_iops;
+    // Oracle below 200 GiB: a fixed baseline that may not be sent.
+    assert_eq!(gp3_iops("oracle-ee", 20, Some(3000)), None);
+    assert_eq!(gp3_iops("oracle-ee", 200, Some(3000)), Some(12_000));
+    assert_eq!(gp3_iops("oracle-se2", 500, Some(16_000)), Some(16_000));
+    assert_eq!(gp3_iops("postgres", 300, None), None);
+    assert_eq!(gp3_iops("postgres", 400, None), Some(12_000));
+    assert_eq!(gp3_iops("sqlserver-se", 1000, None), None);
 }

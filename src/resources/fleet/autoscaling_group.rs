@@ -5,7 +5,8 @@
 //! The desired capacity is set at creation only: afterwards the scaling policy owns it,
 //! so a fleet that scaled out never shows a diff. When the template's settings change
 //! (its fingerprint, kept in a tag on the group) the running instances are replaced by a
-//! rolling instance refresh that keeps `min_healthy_percent` of them in service.
+//! rolling instance refresh between `min_healthy_percent` and `max_healthy_percent` (by
+//! default a new instance is healthy before an old one is terminated).
 
 use super::{app_name, fingerprint};
 use crate::apply::{ErrorKind, Progress, StepError};
@@ -159,28 +160,31 @@ impl Provider for Groups {
         let target_groups = ids(cx, attr(a, "target_groups"))?;
         let mut tags = asg_tags(&d.name, &tags_from(attr(a, "tags")), true);
         tags.extend(asg_tags(&d.name, &BTreeMap::from([(TAG_TEMPLATE.to_string(), s(a, "template"))]), false));
-        let created = cx
-            .aws
-            .autoscaling
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(&d.name)
-            .launch_template(template_spec(cx))
-            .min_size(int(a, "min_size"))
-            .max_size(int(a, "max_size"))
-            .desired_capacity(i32::try_from(f.desired_capacity).unwrap_or(1))
-            .vpc_zone_identifier(subnets.join(","))
-            .set_target_group_arns(Some(target_groups))
-            .health_check_type(s(a, "health_check_type"))
-            .health_check_grace_period(int(a, "health_check_grace_seconds"))
-            .set_tags(Some(tags))
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            // A re-run after a lost answer: the group exists; converge the rest next plan.
-            Err(e) if is_code(&e, "AlreadyExists") => {}
-            Err(e) => return Err(call_error("autoscaling:CreateAutoScalingGroup", e)),
-        }
+        let create = || async {
+            let created = cx
+                .aws
+                .autoscaling
+                .create_auto_scaling_group()
+                .auto_scaling_group_name(&d.name)
+                .launch_template(template_spec(cx))
+                .min_size(int(a, "min_size"))
+                .max_size(int(a, "max_size"))
+                .desired_capacity(i32::try_from(f.desired_capacity).unwrap_or(1))
+                .vpc_zone_identifier(subnets.join(","))
+                .set_target_group_arns(Some(target_groups.clone()))
+                .health_check_type(s(a, "health_check_type"))
+                .health_check_grace_period(int(a, "health_check_grace_seconds"))
+                .set_tags(Some(tags.clone()))
+                .send()
+                .await;
+            match created {
+                Ok(_) => Ok(()),
+                // A re-run after a lost answer: the group exists; converge the rest next plan.
+                Err(e) if is_code(&e, "AlreadyExists") => Ok(()),
+                Err(e) => Err(call_error("autoscaling:CreateAutoScalingGroup", e)),
+            }
+        };
+        while_the_profile_propagates(cx, p, create).await?;
         wait_healthy(cx, &d.name, p).await
     }
 
@@ -199,17 +203,22 @@ impl Provider for Groups {
             .iter()
             .any(|k| changed(k))
         {
-            asg.update_auto_scaling_group()
-                .auto_scaling_group_name(&d.name)
-                .launch_template(template_spec(cx))
-                .min_size(int(a, "min_size"))
-                .max_size(int(a, "max_size"))
-                .vpc_zone_identifier(ids(cx, attr(a, "subnets"))?.join(","))
-                .health_check_type(s(a, "health_check_type"))
-                .health_check_grace_period(int(a, "health_check_grace_seconds"))
-                .send()
-                .await
-                .map_err(|e| call_error("autoscaling:UpdateAutoScalingGroup", e))?;
+            let subnets = ids(cx, attr(a, "subnets"))?.join(",");
+            let update = || async {
+                asg.update_auto_scaling_group()
+                    .auto_scaling_group_name(&d.name)
+                    .launch_template(template_spec(cx))
+                    .min_size(int(a, "min_size"))
+                    .max_size(int(a, "max_size"))
+                    .vpc_zone_identifier(subnets.clone())
+                    .health_check_type(s(a, "health_check_type"))
+                    .health_check_grace_period(int(a, "health_check_grace_seconds"))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| call_error("autoscaling:UpdateAutoScalingGroup", e))
+            };
+            while_the_profile_propagates(cx, p, update).await?;
         }
         if let Some(c) = changes.iter().find(|c| c.name == "target_groups") {
             converge_target_groups(cx, &d.name, c).await?;
@@ -265,12 +274,78 @@ impl Provider for Groups {
             .and_then(|o| o.outputs.get("instances"))
             .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(0);
-        if refreshing && instances > 0 {
-            let keep = cx.stack.fleet.as_ref().map_or(90, |f| f.min_healthy_percent);
-            let what = if instances == 1 { "1 instance".to_string() } else { format!("{instances} instances") };
-            change.notes.push(format!("{what} replaced by rolling refresh, {keep} % kept healthy"));
+        if let (true, Some(f)) = (refreshing && instances > 0, &cx.stack.fleet) {
+            change.notes.push(refresh_note(instances, f.min_healthy_percent, f.max_healthy_percent));
         }
     }
+}
+
+/// How long a new instance profile may take to be usable by Auto Scaling, and how often
+/// it is tried again meanwhile (terraform-provider-aws waits 2 minutes for the same).
+const PROFILE_PROPAGATION: Duration = Duration::from_secs(120);
+const PROFILE_RETRY: Duration = Duration::from_secs(5);
+
+/// Run `call`, a create or update of the group, and try again while AWS answers it
+/// `ValidationError` and the fleet's instance profile is new. IAM is eventually
+/// consistent ("Changes that I make are not always immediately visible", IAM user
+/// guide): Auto Scaling refuses a launch template naming a profile it cannot see yet,
+/// in words only ("Invalid IAM Instance Profile"), so the words are not read: a
+/// ValidationError while the profile is younger than [`PROFILE_PROPAGATION`] is taken
+/// for that, and retried until the profile is that old.
+async fn while_the_profile_propagates<F, Fut>(cx: &Cx, p: &Progress<'_>, mut call: F) -> Result<(), StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StepError>>,
+{
+    loop {
+        let e = match call().await {
+            Err(e) if e.is_code("ValidationError") => e,
+            other => return other,
+        };
+        let Some(age) = profile_age(cx).await? else { return Err(e) };
+        if age >= PROFILE_PROPAGATION {
+            return Err(e);
+        }
+        p.say(format!(
+            "the instance profile is {} s old: waiting for IAM to make it visible to Auto Scaling, up to {} s",
+            age.as_secs(),
+            PROFILE_PROPAGATION.as_secs()
+        ));
+        tokio::time::sleep(PROFILE_RETRY).await;
+    }
+}
+
+/// How long ago the fleet's instance profile was made (`None` without one).
+async fn profile_age(cx: &Cx) -> Result<Option<Duration>, StepError> {
+    let Some(role) = cx.stack.fleet.as_ref().and_then(|f| f.instance_role.as_ref()) else { return Ok(None) };
+    let name = crate::resources::instance_profile::physical_name(cx, role);
+    let out = cx
+        .aws
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(&name)
+        .send()
+        .await
+        .map_err(|e| call_error("iam:GetInstanceProfile", e))?;
+    let Some(made) = out.instance_profile.map(|p| p.create_date) else { return Ok(None) };
+    let made = std::time::SystemTime::try_from(made).unwrap_or(std::time::UNIX_EPOCH);
+    Ok(Some(std::time::SystemTime::now().duration_since(made).unwrap_or_default()))
+}
+
+/// What a rolling refresh of `instances` does to capacity, in words for the plan. With a
+/// maximum above 100 % Auto Scaling launches a new instance before it terminates an old
+/// one when the bounds cannot both hold, so capacity never drops; at 100 % it replaces
+/// in place, keeping at least `min` % (rounded down: one instance at 90 % keeps none).
+pub fn refresh_note(instances: usize, min: u32, max: u32) -> String {
+    let what = if instances == 1 { "1 instance".to_string() } else { format!("{instances} instances") };
+    if max > 100 {
+        return format!(
+            "{what} replaced by rolling refresh, each new one healthy before an old one goes: capacity never drops"
+        );
+    }
+    let kept = instances * min as usize / 100;
+    let down = if kept == 0 { " (the app is down until a new instance is healthy)" } else { "" };
+    format!("{what} replaced by rolling refresh in place: capacity drops to {kept} of {instances}{down}")
 }
 
 fn fleet(cx: &Cx) -> Result<&bumarket_stack::Fleet, StepError> {
@@ -433,8 +508,12 @@ pub async fn wait_healthy(cx: &Cx, group: &str, p: &Progress<'_>) -> Result<(), 
 pub async fn refresh(cx: &Cx, group: &str, p: &Progress<'_>) -> Result<(), StepError> {
     let f = fleet(cx)?;
     let asg = &cx.aws.autoscaling;
+    // Both bounds, always: with MaxHealthyPercentage set, Auto Scaling launches before it
+    // terminates when both cannot hold; without it, a fleet of one loses its instance
+    // first (Auto Scaling API reference, RefreshPreferences).
     let prefs = ast::RefreshPreferences::builder()
-        .min_healthy_percentage(i32::try_from(f.min_healthy_percent).unwrap_or(90))
+        .min_healthy_percentage(i32::try_from(f.min_healthy_percent).unwrap_or(100))
+        .max_healthy_percentage(i32::try_from(f.max_healthy_percent).unwrap_or(200))
         .instance_warmup(i32::try_from(f.health_check_grace_seconds).unwrap_or(300))
         .build();
     let id = match asg.start_instance_refresh().auto_scaling_group_name(group).preferences(prefs).send().await {

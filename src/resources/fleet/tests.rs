@@ -57,7 +57,11 @@ fn refresh_at(status: InstanceRefreshStatus, pct: i32) -> DescribeInstanceRefres
 #[tokio::test(start_paused = true)]
 async fn a_rolling_refresh_is_followed_to_its_end_with_progress() {
     let start = mock!(Asg::start_instance_refresh)
-        .match_requests(|r| r.preferences().and_then(|p| p.min_healthy_percentage) == Some(90))
+        .match_requests(|r| {
+            let p = r.preferences();
+            (p.and_then(|p| p.min_healthy_percentage), p.and_then(|p| p.max_healthy_percentage))
+                == (Some(100), Some(200))
+        })
         .then_output(|| StartInstanceRefreshOutput::builder().instance_refresh_id("r-1").build());
     let describe = mock!(Asg::describe_instance_refreshes)
         .sequence()
@@ -69,10 +73,21 @@ async fn a_rolling_refresh_is_followed_to_its_end_with_progress() {
     let said = Said::default();
     let addr = Addr::new(Kind::AutoscalingGroup, "app");
     refresh(&cx, "bumarket-app", &Progress::new(&addr, &said)).await.unwrap();
-    assert_eq!(start.num_calls(), 1, "min healthy percent 90 from the stack file");
+    assert_eq!(start.num_calls(), 1, "launch before terminate: min 100 %, max 200 %, from the stack file");
     assert_eq!(describe.num_calls(), 3);
     let said = said.0.lock().unwrap().clone();
     assert!(said.iter().any(|m| m.starts_with("waiting for the rolling instance refresh: 50 % replaced")), "{said:?}");
+}
+
+#[test]
+fn the_plan_says_whether_a_refresh_drops_capacity() {
+    use super::autoscaling_group::refresh_note;
+    assert!(refresh_note(1, 100, 200).ends_with("each new one healthy before an old one goes: capacity never drops"));
+    assert_eq!(
+        refresh_note(1, 90, 100),
+        "1 instance replaced by rolling refresh in place: capacity drops to 0 of 1 (the app is down until a new instance is healthy)"
+    );
+    assert_eq!(refresh_note(4, 50, 100), "4 instances replaced by rolling refresh in place: capacity drops to 2 of 4");
 }
 
 #[tokio::test(start_paused = true)]

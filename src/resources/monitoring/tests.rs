@@ -125,25 +125,9 @@ mod canned {
     use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic};
     use aws_sdk_resourcegroupstagging::operation::get_resources::GetResourcesOutput;
     use aws_sdk_resourcegroupstagging::types::{ResourceTagMapping, Tag};
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
 
-    /// `mock_client!` without the SDK's `test-util` feature (not enabled for these crates).
-    macro_rules! mocked {
-        ($krate:ident, $rules:expr) => {{
-            let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-            for rule in $rules {
-                interceptor = interceptor.with_rule(rule);
-            }
-            let conf = $krate::config::Config::builder()
-                .behavior_version($krate::config::BehaviorVersion::latest())
-                .region($krate::config::Region::new("ap-northeast-2"))
-                .credentials_provider($krate::config::Credentials::new("a", "b", None, None, "test"))
-                .http_client(aws_smithy_mocks::create_mock_http_client())
-                .interceptor(interceptor)
-                .build();
-            $krate::Client::from_conf(conf)
-        }};
-    }
+    use crate::resources::testing::mocked;
 
     const TOPIC: &str = "arn:aws:sns:ap-northeast-2:123456789012:bumarket-alerts";
     const TG: &str =

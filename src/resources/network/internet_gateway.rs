@@ -8,13 +8,12 @@ use crate::apply::{Progress, StepError};
 use crate::aws::call_error;
 use crate::engine::{AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
+use crate::resources::ec2::until_visible;
 use crate::resources::ec2::{converge_tags, gone, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
-use aws_sdk_ec2::client::Waiters as _;
 use aws_sdk_ec2::types::{AttachmentStatus, InternetGateway, ResourceType};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 pub struct InternetGateways;
 
@@ -133,12 +132,16 @@ impl Provider for InternetGateways {
             .and_then(|g| g.internet_gateway_id)
             .ok_or_else(|| StepError::missing("ec2:CreateInternetGateway", "the gateway's id"))?;
         cx.set_id(&d.addr, &id);
-        p.say(format!("waiting for {id} to exist"));
-        ec2.wait_until_internet_gateway_exists()
-            .internet_gateway_ids(&id)
-            .wait(Duration::from_secs(120))
-            .await
-            .map_err(|e| StepError::new("ec2:DescribeInternetGateways (waiting for the gateway)", e.to_string()))?;
+        until_visible(p, &format!("{id} to exist"), || async {
+            let out = ec2
+                .describe_internet_gateways()
+                .internet_gateway_ids(&id)
+                .send()
+                .await
+                .map_err(|e| call_error("ec2:DescribeInternetGateways", e))?;
+            Ok(out.internet_gateways().is_empty().then(|| "not visible yet".into()))
+        })
+        .await?;
         if attr(&d.attrs, "vpc").is_some() {
             let vpc = cx.id_in(text(&d.attrs, "vpc"))?;
             attach(cx, &id, &vpc).await?;

@@ -21,15 +21,11 @@ use crate::apply::StepError;
 use crate::engine::{Addr, Attrs, Desired, Kind, Observed, Ownership};
 use aws_sdk_ec2::types::Tag;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// The VPC's address: there is one per stack.
 pub(crate) fn vpc_addr() -> Addr {
     Addr::new(Kind::Vpc, "main")
 }
-
-/// How long a create waits for AWS to report a new VPC or subnet available.
-const WAIT: Duration = Duration::from_secs(300);
 
 /// A live id as the plan shows it: the address of the stack's resource that has it, or
 /// the raw id when the stack has no such resource (so the diff names it).

@@ -17,14 +17,13 @@ use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
+use crate::resources::ec2::until_visible;
 use crate::resources::ec2::{converge_tags, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider, TAG_STACK};
 use async_trait::async_trait;
-use aws_sdk_ec2::client::Waiters as _;
 use aws_sdk_ec2::types::{Filter, IpPermission, ResourceType};
 use bumarket_stack::Stack;
 use serde_json::json;
-use std::time::Duration;
 
 pub struct SecurityGroups;
 
@@ -258,12 +257,16 @@ impl Provider for SecurityGroups {
             .map_err(|e| call_error("ec2:CreateSecurityGroup", e))?;
         let id = out.group_id.ok_or_else(|| StepError::missing("ec2:CreateSecurityGroup", "the group's id"))?;
         cx.set_id(&d.addr, &id);
-        p.say(format!("waiting for {id} to exist"));
-        ec2.wait_until_security_group_exists()
-            .group_ids(&id)
-            .wait(Duration::from_secs(120))
-            .await
-            .map_err(|e| StepError::new("ec2:DescribeSecurityGroups (waiting for the group)", e.to_string()))?;
+        until_visible(p, &format!("{id} to exist"), || async {
+            let out = ec2
+                .describe_security_groups()
+                .group_ids(&id)
+                .send()
+                .await
+                .map_err(|e| call_error("ec2:DescribeSecurityGroups", e))?;
+            Ok(out.security_groups().is_empty().then(|| "not visible yet".into()))
+        })
+        .await?;
         converge(cx, &id, false, &[], &rules::parse(attr(&d.attrs, "ingress"))).await?;
         converge(cx, &id, true, &aws_default_egress(), &rules::parse(attr(&d.attrs, "egress"))).await?;
         // The rules of existing groups that name this one (skipped when they were made,

@@ -4,15 +4,15 @@
 //! the database and give none. CIDR, zone and VPC cannot change in place (a new subnet
 //! replaces the old one); the public-address setting and tags change in place.
 
-use super::{deleted, observed, shown, stack_addrs, text, vpc_addr, WAIT};
+use super::{deleted, observed, shown, stack_addrs, text, vpc_addr};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
+use crate::resources::ec2::until_visible;
 use crate::resources::ec2::{converge_tags, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
-use aws_sdk_ec2::client::Waiters as _;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use bumarket_stack::Cidr;
 use serde_json::{json, Value};
@@ -129,12 +129,19 @@ impl Provider for Subnets {
         }
         .ok_or_else(|| StepError::missing("ec2:CreateSubnet", "the subnet's id"))?;
         cx.set_id(&d.addr, &id);
-        p.say(format!("waiting for {id} to be available"));
-        ec2.wait_until_subnet_available()
-            .subnet_ids(&id)
-            .wait(WAIT)
-            .await
-            .map_err(|e| StepError::new("ec2:DescribeSubnets (waiting for the subnet)", e.to_string()))?;
+        until_visible(p, &format!("{id} to be available"), || async {
+            let out = ec2
+                .describe_subnets()
+                .subnet_ids(&id)
+                .send()
+                .await
+                .map_err(|e| call_error("ec2:DescribeSubnets", e))?;
+            let state = out.subnets().first().and_then(|s| s.state()).map(|s| s.as_str().to_string());
+            Ok(state
+                .filter(|s| s != "available")
+                .or_else(|| out.subnets().is_empty().then(|| "not visible yet".into())))
+        })
+        .await?;
         if attr(&d.attrs, "map_public_ip_on_launch") == Some(&json!(true)) {
             set_public_ip(cx, &id, true).await?;
         }

@@ -6,15 +6,15 @@
 //! Read: the VPC comes from the wave-one snapshot; its two DNS attributes are not part of
 //! `DescribeVpcs`, so each costs one `DescribeVpcAttribute` (both in parallel).
 
-use super::{deleted, observed, text, vpc_addr, WAIT};
+use super::{deleted, observed, text, vpc_addr};
 use crate::apply::{Progress, StepError};
 use crate::aws::call_error;
 use crate::engine::{AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
+use crate::resources::ec2::until_visible;
 use crate::resources::ec2::{converge_tags, named_tags, retry_while_in_use, tag_spec};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
-use aws_sdk_ec2::client::Waiters as _;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName};
 use serde_json::{json, Value};
 
@@ -109,12 +109,12 @@ impl Provider for Vpcs {
             .map_err(|e| call_error("ec2:CreateVpc", e))?;
         let id = out.vpc.and_then(|v| v.vpc_id).ok_or_else(|| StepError::missing("ec2:CreateVpc", "the VPC's id"))?;
         cx.set_id(&d.addr, &id);
-        p.say(format!("waiting for {id} to be available"));
-        ec2.wait_until_vpc_available()
-            .vpc_ids(&id)
-            .wait(WAIT)
-            .await
-            .map_err(|e| StepError::new("ec2:DescribeVpcs (waiting for the VPC)", e.to_string()))?;
+        until_visible(p, &format!("{id} to be available"), || async {
+            let out = ec2.describe_vpcs().vpc_ids(&id).send().await.map_err(|e| call_error("ec2:DescribeVpcs", e))?;
+            let state = out.vpcs().first().and_then(|v| v.state()).map(|s| s.as_str().to_string());
+            Ok(state.filter(|s| s != "available").or_else(|| out.vpcs().is_empty().then(|| "not visible yet".into())))
+        })
+        .await?;
         // Support first: AWS refuses DNS hostnames in a VPC without DNS support.
         for key in [DNS_SUPPORT, DNS_HOSTNAMES] {
             set_flag(cx, &id, key, attr(&d.attrs, key) == Some(&json!(true))).await?;

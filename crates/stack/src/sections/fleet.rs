@@ -22,6 +22,7 @@ const KEYS: &[&str] = &[
     "cpu_target_percent",
     "health_check_grace_seconds",
     "min_healthy_percent",
+    "max_healthy_percent",
     "instance_role",
     "wait_timeout",
 ];
@@ -54,6 +55,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Fleet> {
         encrypted: encrypted(cx, &volume),
     };
     let (min, desired, max) = sizes(cx, &m);
+    let (min_healthy_percent, max_healthy_percent) = healthy(cx, &m);
     Some(Fleet {
         instance_type: instance_type.or(String::new()),
         image: image(cx, &m),
@@ -65,7 +67,8 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Fleet> {
         max_size: max,
         cpu_target_percent: m.number(cx, "cpu_target_percent", 1.0, 100.0).or(60.0),
         health_check_grace_seconds: m.uint(cx, "health_check_grace_seconds", 0, 7200).or(300) as u32,
-        min_healthy_percent: m.uint(cx, "min_healthy_percent", 0, 100).or(90) as u32,
+        min_healthy_percent,
+        max_healthy_percent,
         instance_role: instance_role(cx, &m, known),
         wait_timeout_seconds: m.duration(cx, "wait_timeout").or(900),
     })
@@ -135,6 +138,29 @@ fn sizes(cx: &mut Ctx, m: &Map) -> (u32, u32, u32) {
     }
     let v = |i: usize| got[i].unwrap_or(defaults[i]) as u32;
     (v(0), v(1), v(2))
+}
+
+/// The instance refresh's bounds: at least `min` % of the fleet healthy, at most `max` %
+/// running. AWS takes min 0-100, max 100-200, and max at most 100 above min, and with a
+/// maximum set it launches a new instance before terminating an old one whenever both
+/// bounds cannot hold at once (Auto Scaling API reference, RefreshPreferences). So the
+/// defaults, min 100 and max min + 100 (at most 200), never lose the only instance of a
+/// fleet of one.
+fn healthy(cx: &mut Ctx, m: &Map) -> (u32, u32) {
+    let min = m.uint(cx, "min_healthy_percent", 0, 100);
+    let max = m.uint(cx, "max_healthy_percent", 100, 200);
+    let (min_span, max_span) = (min.span(), max.span());
+    let lo = min.or(100);
+    let hi = max.or((lo + 100).min(200));
+    if let Some(span) = max_span.filter(|_| hi > lo + 100) {
+        let message = format!("max_healthy_percent {hi} is more than 100 above min_healthy_percent {lo} in `fleet`");
+        let label = format!("expected at most {}", lo + 100);
+        match min_span {
+            Some(_) => cx.error(span, message, label),
+            None => cx.error_help(span, message, label, "`min_healthy_percent` defaults to 100"),
+        }
+    }
+    (lo as u32, hi as u32)
 }
 
 fn instance_role(cx: &mut Ctx, m: &Map, known: &Known) -> Option<String> {
