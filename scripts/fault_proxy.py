@@ -33,7 +33,9 @@ Faults, each drawn per request with a seeded random generator (--seed):
                      through: a steady fault rate, not a wall (default 3)
   --kill-after K     after the K-th request is forwarded and answered by the emulator,
                      SIGKILL the process that sent it, before it gets the answer
-                     (a CI job killed halfway; found by its TCP connection in /proc)
+                     (a CI job killed halfway; found by its TCP connection in /proc,
+                     or the pid of the first request's when the client already
+                     dropped that call)
 
 Slow AWS: resources report in-progress states for a set time after they are created,
 as AWS does (the emulator makes everything ready at once):
@@ -93,6 +95,7 @@ class State:
         self.faulted = []
         self.rewrites = 0
         self.killed = None
+        self.client = None  # pid of the client, looked up on its first request (--kill-after)
         self.slow = dict(args.slow or {})
         self.buckets = {}  # service -> (tokens, last refill, monotonic)
         self.created = {}  # (kind, name) -> monotonic time it was created or first seen
@@ -421,6 +424,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         op = operation_of(service, self.command, self.path, self.headers, body)
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if service in QUERY else {}
         key = hashlib.sha256(f"{service} {op} {self.command} {self.path}".encode() + body).hexdigest()
+        if args.kill_after and st.client is None:
+            # While it sends, its socket is surely open; by the K-th answer the client may
+            # have dropped that call (a read it no longer needs) and closed its socket.
+            pid = peer_pid(self.client_address[1], self.server.server_address[1])
+            with st.lock:
+                st.client = st.client or pid
         with st.lock:
             st.requests += 1
             st.ops.append(f"{service}:{op}")
@@ -462,7 +471,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # the socket slipped between two pieces.
             pid = None
             for _ in range(20):
-                pid = peer_pid(self.client_address[1], self.server.server_address[1])
+                pid = peer_pid(self.client_address[1], self.server.server_address[1]) or st.client
                 if pid:
                     break
                 time.sleep(0.01)
