@@ -65,6 +65,10 @@ pub enum Command {
         /// Also save the plan to FILE, for `apply FILE`.
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
+        /// Plan to mail a new confirmation link to e-mail addresses whose subscription
+        /// AWS deleted unconfirmed (after 48 hours).
+        #[arg(long)]
+        resubscribe: bool,
     },
     /// Plan, ask, then make live AWS match the stack file.
     #[command(
@@ -80,6 +84,10 @@ pub enum Command {
         /// Wait this long for another writer's lock (`30s`, `10m`); default: fail at once.
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         lock_timeout: Option<u64>,
+        /// Mail a new confirmation link to e-mail addresses whose subscription AWS
+        /// deleted unconfirmed (after 48 hours); without it they are never mailed twice.
+        #[arg(long)]
+        resubscribe: bool,
     },
     /// Delete everything the stack owns, in reverse dependency order.
     #[command(after_help = "Example:\n  bumarket-infra destroy --auto-approve -f examples/minimal.yaml")]

@@ -152,13 +152,17 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
     runtime.block_on(async {
         match command {
             Command::Validate => unreachable!("handled above"),
-            Command::Plan { detailed_exitcode, json, out } => plan_cmd(stack, s, detailed_exitcode, json, out).await,
-            Command::Apply { plan_file, auto_approve, lock_timeout } => {
+            Command::Plan { detailed_exitcode, json, out, resubscribe } => {
+                plan_cmd(stack, s, detailed_exitcode, json, out, Reading { resubscribe }).await
+            }
+            Command::Apply { plan_file, auto_approve, lock_timeout, resubscribe } => {
                 let saved = plan_file.map(|f| read_saved(&f)).transpose()?;
-                locked(stack, s, Mode::Converge, auto_approve, lock_timeout.unwrap_or(0), saved).await
+                let mode = (Mode::Converge, Reading { resubscribe });
+                locked(stack, s, mode, auto_approve, lock_timeout.unwrap_or(0), saved).await
             }
             Command::Destroy { auto_approve, lock_timeout } => {
-                locked(stack, s, Mode::Destroy, auto_approve, lock_timeout.unwrap_or(0), None).await
+                let mode = (Mode::Destroy, Reading::default());
+                locked(stack, s, mode, auto_approve, lock_timeout.unwrap_or(0), None).await
             }
             Command::ForceUnlock { auto_approve } => force_unlock_cmd(stack, s, auto_approve).await,
             Command::Output { json } => output_cmd(stack, s, json).await,
@@ -217,7 +221,7 @@ async fn identity(aws: &Aws) -> Result<(String, String)> {
 async fn locked(
     stack: Stack,
     s: &Settings,
-    mode: Mode,
+    (mode, reading): (Mode, Reading),
     auto_approve: bool,
     wait_seconds: u64,
     saved: Option<SavedPlan>,
@@ -240,7 +244,7 @@ async fn locked(
         .map_err(|e| Failure::from(e).nothing_changed())?;
     let started = AtomicBool::new(false);
     let result = tokio::select! {
-        r = change_cmd(stack, s, mode, auto_approve, saved, (aws.clone(), account.clone()), &started) => r,
+        r = change_cmd(stack, s, (mode, reading), auto_approve, saved, (aws.clone(), account.clone()), &started) => r,
         _ = tokio::signal::ctrl_c() => {
             if started.load(Ordering::SeqCst) {
                 errln!("\ninterrupted: what finished is kept; run `bumarket-infra {command}` again to continue");
@@ -293,9 +297,21 @@ async fn force_unlock_cmd(stack: Stack, s: &Settings, auto_approve: bool) -> Res
     Ok(Exit::Ok)
 }
 
+/// How a command's read differs from a plain plan's.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reading {
+    /// `--resubscribe`: plan to mail links again (see `monitoring::subscription`).
+    resubscribe: bool,
+}
+
 /// Read live state in two waves and build the plan. `known` is the clients and account
 /// of a caller that already has them (apply and destroy, which took the lock with them).
-async fn prepare(stack: Stack, s: &Settings, mode: Mode, known: Option<(Aws, String)>) -> Result<(Registry, Plan)> {
+async fn prepare(
+    stack: Stack,
+    s: &Settings,
+    (mode, reading): (Mode, Reading),
+    known: Option<(Aws, String)>,
+) -> Result<(Registry, Plan)> {
     let region = s.region.clone().unwrap_or_else(|| stack.region.clone());
     let (aws, known_account) = match known {
         Some((aws, account)) => (aws, Some(account)),
@@ -306,22 +322,30 @@ async fn prepare(stack: Stack, s: &Settings, mode: Mode, known: Option<(Aws, Str
     let started = Instant::now();
     errln!("Reading live state of stack `{}` in {region} ...", stack.name);
     let live = Live::new(aws.clone(), &stack);
-    // Wave one: who we are (unless known), and what the stack owns, in parallel.
+    // Wave one: who we are (unless known), the fleet's image, and what the stack owns, in
+    // parallel. Wave two (each resource's attributes, in parallel) needs only the first
+    // two: it starts with them, and what it needs of the listings it waits for on its own.
     let who = async {
         match known_account {
             Some(account) => Ok(account),
             None => identity(&aws).await.map(|(account, _)| account),
         }
     };
-    let (account, listed) = tokio::join!(who, live.prefetch());
-    let account = account?;
-    listed.map_err(context("reading the stack's resources"))?;
     let name = stack.name.clone();
-    let image_id = live.image().await?;
-    let registry = Registry::new(Cx::new(aws.clone(), stack, account, image_id));
-    let desired = registry.desired();
-    // Wave two: each resource's attributes, in parallel.
-    let observed = registry.read(&live, &desired).await.map_err(context("reading live state"))?;
+    let reads = async {
+        let (account, image_id) = tokio::join!(who, live.image());
+        let mut cx = Cx::new(aws.clone(), stack, account?, image_id?);
+        cx.resubscribe = reading.resubscribe;
+        let registry = Registry::new(cx);
+        let desired = registry.desired();
+        let observed = registry.read(&live, &desired).await.map_err(context("reading live state"));
+        Ok::<_, Failure>((registry, desired, observed))
+    };
+    let (listed, read) = tokio::join!(live.prefetch(), reads);
+    let (registry, desired, observed) = read?;
+    // A listing that failed fails the reads that waited for it: its own error says more.
+    listed.map_err(context("reading the stack's resources"))?;
+    let observed = observed?;
     let found = observed.iter().filter(|o| o.is_ours()).count();
     let mut plan = plan::build(&name, &region, mode, &desired, observed, &registry).map_err(|conflicts| {
         let lines: Vec<String> = conflicts.iter().map(|c| format!("  - {c}")).collect();
@@ -378,9 +402,10 @@ async fn plan_cmd(
     detailed: bool,
     json: bool,
     out: Option<std::path::PathBuf>,
+    reading: Reading,
 ) -> Result<Exit> {
     let sha = stack.source.sha256.clone();
-    let (_, plan) = prepare(stack, s, Mode::Converge, None).await?;
+    let (_, plan) = prepare(stack, s, (Mode::Converge, reading), None).await?;
     if let Some(out) = &out {
         let saved = SavedPlan::new(plan.clone(), &s.file.display().to_string(), &sha);
         std::fs::write(out, json_text(&saved))
@@ -398,7 +423,7 @@ async fn plan_cmd(
 async fn change_cmd(
     stack: Stack,
     s: &Settings,
-    mode: Mode,
+    (mode, reading): (Mode, Reading),
     auto_approve: bool,
     saved: Option<SavedPlan>,
     connection: (Aws, String),
@@ -406,7 +431,7 @@ async fn change_cmd(
 ) -> Result<Exit> {
     let verb = if mode == Mode::Destroy { "destroy" } else { "apply" };
     let sha = stack.source.sha256.clone();
-    let (registry, fresh) = prepare(stack, s, mode, Some(connection)).await?;
+    let (registry, fresh) = prepare(stack, s, (mode, reading), Some(connection)).await?;
     let plan = match saved {
         None => fresh,
         Some(saved) => {
@@ -483,7 +508,7 @@ fn capitalise(s: &str) -> String {
 }
 
 async fn output_cmd(stack: Stack, s: &Settings, json: bool) -> Result<Exit> {
-    let (_, plan) = prepare(stack, s, Mode::Converge, None).await?;
+    let (_, plan) = prepare(stack, s, (Mode::Converge, Reading::default()), None).await?;
     let mut values = serde_json::Map::new();
     for r in &plan.resources {
         if let (Some(o), true) = (&r.observed, r.desired.is_some()) {

@@ -3,9 +3,9 @@
 //! lifecycle rules and tags. Each attribute is diffed and updated in place; only the name
 //! forces a new bucket.
 //!
-//! Reads: the tagging API (wave one) lists the stack's buckets with their tags; wave two
-//! reads the six configurations of each in parallel. A wanted bucket the tagging API does
-//! not list costs one `HeadBucket` (absent, someone else's, or untagged).
+//! Reads: each of the file's buckets by name, its tags and six configurations side by
+//! side (`NoSuchBucket`: absent; 403: another account's); the stack's other buckets,
+//! which only the tagging index names, likewise once it has answered.
 
 use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_APPLIED, TAG_STACK};
 use crate::apply::{Progress, StepError};
@@ -35,6 +35,11 @@ pub fn physical_name(cx: &Cx, logical: &str) -> String {
         .and_then(|b| b.name.clone())
         .unwrap_or_else(|| bumarket_stack::default_bucket_template(logical));
     bumarket_stack::bucket_name(&template, &cx.stack.name, &cx.account, cx.region())
+}
+
+/// The address of the file's bucket with this physical name, if any.
+pub fn addr_of_name(cx: &Cx, name: &str) -> Option<Addr> {
+    cx.stack.buckets.keys().find(|l| physical_name(cx, l) == name).map(|l| Addr::new(Kind::Bucket, l))
 }
 
 fn desired_attrs(cx: &Cx, addr: &Addr, name: &str, b: &Bucket) -> Attrs {
@@ -210,28 +215,21 @@ async fn read_config(cx: &Cx, name: &str) -> Result<Attrs, StepError> {
     Ok(a)
 }
 
-/// Whether a wanted bucket that the tagging API did not list exists, and whose it is.
+/// Whether a bucket exists, and whose it is, by its own tags.
 enum Found {
     Absent,
     Foreign(String),
     Ours(BTreeMap<String, String>),
 }
 
-async fn probe(cx: &Cx, name: &str) -> Result<Found, StepError> {
-    let s3 = &cx.aws.s3;
-    match s3.head_bucket().bucket(name).send().await {
-        Ok(_) => {}
-        Err(e) if status(&e) == Some(404) || is_code(&e, "NotFound") || is_code(&e, "NoSuchBucket") => {
-            return Ok(Found::Absent)
-        }
+async fn bucket_tags(cx: &Cx, name: &str) -> Result<Found, StepError> {
+    let tags = match cx.aws.s3.get_bucket_tagging().bucket(name).send().await {
+        Ok(out) => out.tag_set.into_iter().map(|t| (t.key, t.value)).collect(),
+        Err(e) if is_code(&e, "NoSuchTagSet") => BTreeMap::new(),
+        Err(e) if status(&e) == Some(404) || is_code(&e, "NoSuchBucket") => return Ok(Found::Absent),
         Err(e) if status(&e) == Some(403) => {
             return Ok(Found::Foreign("the name is taken by a bucket of another AWS account".into()))
         }
-        Err(e) => return Err(call_error("s3:HeadBucket", e)),
-    }
-    let tags = match s3.get_bucket_tagging().bucket(name).send().await {
-        Ok(out) => out.tag_set.into_iter().map(|t| (t.key, t.value)).collect(),
-        Err(e) if is_code(&e, "NoSuchTagSet") => BTreeMap::new(),
         Err(e) => return Err(call_error("s3:GetBucketTagging", e)),
     };
     Ok(match tags.get(TAG_STACK) {
@@ -239,6 +237,23 @@ async fn probe(cx: &Cx, name: &str) -> Result<Found, StepError> {
         Some(s) => Found::Foreign(format!("it belongs to the stack `{s}`")),
         None => Found::Foreign(format!("the bucket exists without the tag `{TAG_STACK}={}`", cx.stack.name)),
     })
+}
+
+/// One bucket as S3 has it: its tags and its configuration read side by side (the
+/// configuration is thrown away when the tags say it is not ours); `None` when there
+/// is no such bucket (never made, or deleted while the tagging index still lists it).
+async fn read_bucket(cx: &Cx, name: &str) -> Result<Option<(Found, Attrs)>, StepError> {
+    let (found, config) = tokio::join!(bucket_tags(cx, name), read_config(cx, name));
+    match found? {
+        Found::Absent => Ok(None),
+        Found::Ours(tags) => match config {
+            Ok(attrs) => Ok(Some((Found::Ours(tags), attrs))),
+            // Deleted between the two reads.
+            Err(e) if e.is_code("NoSuchBucket") => Ok(None),
+            Err(e) => Err(e),
+        },
+        foreign => Ok(Some((foreign, Attrs::new()))),
+    }
 }
 
 fn observed(
@@ -299,40 +314,37 @@ impl Provider for Buckets {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        let mut ours: BTreeMap<String, BTreeMap<String, String>> = live
-            .tagged()
-            .await?
-            .iter()
-            .filter_map(|t| t.arn.strip_prefix("arn:").and_then(|a| a.split_once(":s3:::")).map(|(_, n)| (n, t)))
-            .filter(|(n, _)| !n.contains('/'))
-            .map(|(n, t)| (n.to_string(), t.tags.clone()))
-            .collect();
-        // Wanted buckets the tagging API did not list: absent, foreign, or not yet indexed.
-        let unlisted: Vec<&&Desired> = wanted.iter().filter(|d| !ours.contains_key(&d.name)).collect();
-        let probes = futures::future::try_join_all(unlisted.iter().map(|d| probe(cx, &d.name))).await?;
+        // The file's buckets are read by name at once; the stack's others (left the
+        // file), which only the tagging index can name, after it. Whose a bucket is comes
+        // from its own tags: the index lags behind new tags and keeps deleted buckets.
+        let names = |list: Vec<String>| {
+            futures::future::try_join_all(
+                list.into_iter()
+                    .map(|n| async move { Ok::<_, StepError>(read_bucket(cx, &n).await?.map(|found| (n, found))) }),
+            )
+        };
+        let by_file = names(wanted.iter().map(|d| d.name.clone()).collect());
+        let others = async {
+            let listed = live.tagged().await?.iter().filter_map(|t| {
+                let n = t.arn.strip_prefix("arn:").and_then(|a| a.split_once(":s3:::")).map(|(_, n)| n)?;
+                (!n.contains('/') && !wanted.iter().any(|d| d.name == n)).then(|| n.to_string())
+            });
+            names(listed.collect()).await
+        };
+        let (by_file, others) = tokio::try_join!(by_file, others)?;
         let mut out = Vec::new();
-        for (d, found) in unlisted.into_iter().zip(probes) {
-            match found {
-                Found::Absent => {}
-                Found::Ours(tags) => {
-                    ours.insert(d.name.clone(), tags);
-                }
-                Found::Foreign(why) => out.push(observed(
-                    cx,
-                    d.addr.clone(),
-                    &d.name,
-                    Attrs::new(),
-                    BTreeMap::new(),
-                    Ownership::Foreign(why),
-                )),
+        for (name, (found, attrs)) in by_file.into_iter().chain(others).flatten() {
+            let (tags, ownership) = match found {
+                Found::Ours(tags) => (tags, Ownership::Ours),
+                Found::Foreign(why) => (BTreeMap::new(), Ownership::Foreign(why)),
+                Found::Absent => continue,
+            };
+            if ownership != Ownership::Ours && !wanted.iter().any(|d| d.name == name) {
+                continue;
             }
+            let (addr, ownership) = cx.placed(Kind::Bucket, &name, &tags, wanted, ownership);
+            out.push(observed(cx, addr, &name, attrs, tags, ownership));
         }
-        let reads = ours.into_iter().map(|(name, tags)| async move {
-            let attrs = read_config(cx, &name).await?;
-            let (addr, ownership) = cx.placed(Kind::Bucket, &name, &tags, wanted, Ownership::Ours);
-            Ok::<_, StepError>(observed(cx, addr, &name, attrs, tags, ownership))
-        });
-        out.extend(futures::future::try_join_all(reads).await?);
         Ok(out)
     }
 

@@ -1,6 +1,8 @@
 //! Wave one of every read: what the stack owns, listed once per service and shared by all
-//! providers. The tagging API returns every taggable resource carrying the stack's tag in
-//! one paginated call; IAM's authorization details return every role and group with their
+//! providers. The tagging API returns the ARNs of every taggable resource carrying the
+//! stack's tag in one paginated call, an index that only says where else to look (it lags
+//! behind new tags and keeps deleted resources: no resource is found, and no tag read,
+//! through it alone); the ELB snapshot and the alerts topic are read once and shared; IAM's authorization details return every role and group with their
 //! policies and tags in another; EC2's describes filtered by the stack's tag return the
 //! network and launch templates; SSM resolves the fleet's image. Each is fetched at most
 //! once per run, and only when the stack has a section that needs it.
@@ -8,14 +10,15 @@
 use super::{ec2, iam, TAG_STACK};
 use crate::apply::StepError;
 use crate::aws::{call_error, Aws};
-use std::collections::BTreeMap;
 use tokio::sync::OnceCell;
 
-/// A resource the tagging API reports as the stack's.
+/// A resource the tagging API reports as the stack's. Only its ARN is kept: the index
+/// lags behind new tags and keeps deleted resources a while ("tagged or previously
+/// tagged", GetResources API reference), so it only says where to look; every provider
+/// reads what it finds, tags included, from the service itself.
 #[derive(Debug, Clone)]
 pub struct Tagged {
     pub arn: String,
-    pub tags: BTreeMap<String, String>,
 }
 
 pub struct Live {
@@ -25,10 +28,14 @@ pub struct Live {
     uses_ec2: bool,
     /// The SSM parameter naming the fleet's image, if any.
     image_parameter: Option<String>,
+    /// The file's load balancer and target group names.
+    elb_names: super::lb::snapshot::Names,
     tagged: OnceCell<Result<Vec<Tagged>, StepError>>,
     iam: OnceCell<Result<iam::Snapshot, StepError>>,
     ec2: OnceCell<Result<ec2::Snapshot, StepError>>,
     image: OnceCell<Result<Option<String>, StepError>>,
+    elb: OnceCell<Result<super::lb::snapshot::Snapshot, StepError>>,
+    topic: OnceCell<Result<Option<super::monitoring::topic::LiveTopic>, StepError>>,
 }
 
 impl Live {
@@ -42,10 +49,13 @@ impl Live {
             stack: stack.name.clone(),
             uses_ec2: stack.network.is_some() || stack.fleet.is_some(),
             image_parameter,
+            elb_names: super::lb::snapshot::Snapshot::names(stack),
             tagged: OnceCell::new(),
             iam: OnceCell::new(),
             ec2: OnceCell::new(),
             image: OnceCell::new(),
+            elb: OnceCell::new(),
+            topic: OnceCell::new(),
         }
     }
 
@@ -58,11 +68,12 @@ impl Live {
                 Ok(())
             }
         };
-        let (a, b, c, d) = tokio::join!(self.tagged(), self.iam(), ec2, self.image());
+        let (a, b, c, d, e) = tokio::join!(self.tagged(), self.iam(), ec2, self.image(), self.elb());
         a?;
         b?;
         c?;
         d?;
+        e?;
         Ok(())
     }
 
@@ -111,15 +122,19 @@ impl Live {
         r.as_deref().map_err(Clone::clone)
     }
 
-    /// The address tagged on a resource the tagging API listed (ALB, target group, ...).
-    pub async fn addr_of_arn(&self, arn: &str) -> Result<Option<crate::engine::Addr>, StepError> {
-        Ok(self
-            .tagged()
-            .await?
-            .iter()
-            .find(|t| t.arn == arn)
-            .and_then(|t| t.tags.get(super::TAG_RESOURCE))
-            .and_then(|a| crate::engine::Addr::parse(a).ok()))
+    /// The stack's load balancers and target groups, as Elastic Load Balancing has them
+    /// (read once a run; see `lb::snapshot`).
+    pub async fn elb(&self) -> Result<&super::lb::snapshot::Snapshot, StepError> {
+        let fetch = super::lb::snapshot::Snapshot::fetch(&self.aws.elb, &self.elb_names, self);
+        let r = self.elb.get_or_init(|| fetch).await;
+        r.as_ref().map_err(Clone::clone)
+    }
+
+    /// The stack's alerts topic with its tags, as SNS has it (read once a run; see
+    /// `monitoring::topic`).
+    pub async fn topic(&self, cx: &super::Cx) -> Result<Option<&super::monitoring::topic::LiveTopic>, StepError> {
+        let r = self.topic.get_or_init(|| super::monitoring::topic::LiveTopic::fetch(cx)).await;
+        r.as_ref().map(Option::as_ref).map_err(Clone::clone)
     }
 
     /// Every IAM role and group of the account, and the stack's instance profiles.
@@ -137,10 +152,12 @@ async fn fetch_tagged(aws: &Aws, stack: &str) -> Result<Vec<Tagged>, StepError> 
     let mut pages = aws.tagging.get_resources().tag_filters(filter).resources_per_page(100).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| call_error("tagging:GetResources", e))?;
-        for m in page.resource_tag_mapping_list.unwrap_or_default() {
-            let tags = m.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect();
-            out.push(Tagged { arn: m.resource_arn.unwrap_or_default(), tags });
-        }
+        out.extend(
+            page.resource_tag_mapping_list
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| Some(Tagged { arn: m.resource_arn? })),
+        );
     }
     Ok(out)
 }

@@ -54,11 +54,22 @@ pub struct Cx {
     /// Live id → how many live resources of the stack point at it (a subnet at its VPC):
     /// of two copies of one resource, the plan keeps the one the rest of the stack uses.
     pub referenced: std::sync::Mutex<BTreeMap<String, usize>>,
+    /// `--resubscribe`: mail a new confirmation link to addresses whose subscription AWS
+    /// deleted unconfirmed (see `monitoring::subscription`).
+    pub resubscribe: bool,
 }
 
 impl Cx {
     pub fn new(aws: Aws, stack: Stack, account: String, image_id: Option<String>) -> Cx {
-        Cx { aws, stack, account, image_id, ids: Default::default(), referenced: Default::default() }
+        Cx {
+            aws,
+            stack,
+            account,
+            image_id,
+            ids: Default::default(),
+            referenced: Default::default(),
+            resubscribe: false,
+        }
     }
 
     /// Count that a live resource points at each of `ids` (see [`Cx::referenced`]).
@@ -208,6 +219,11 @@ pub trait Provider: Send + Sync {
     async fn delete(&self, cx: &Cx, o: &Observed, d: Option<&Desired>, p: &Progress<'_>) -> Result<(), StepError>;
     /// Add words to a planned change that the user must know (instances replaced, ...).
     fn annotate(&self, _cx: &Cx, _change: &mut crate::plan::ResourceChange) {}
+    /// What the user must know or do about a resource, changed or not (a subscription
+    /// waiting for its confirmation).
+    fn notice(&self, _cx: &Cx, _r: &crate::plan::ResourceChange) -> Option<String> {
+        None
+    }
     /// Say why a delete must not happen (checked for every delete before anything runs).
     async fn refuse_delete(&self, _cx: &Cx, _o: &Observed, _d: Option<&Desired>) -> Result<Option<String>, StepError> {
         Ok(None)
@@ -297,11 +313,12 @@ impl Registry {
         Ok(all)
     }
 
-    /// Let each provider add its notes to the plan.
+    /// Let each provider add its notes to the plan's changes, and its notices.
     pub fn annotate(&self, plan: &mut crate::plan::Plan) {
         for r in plan.resources.iter_mut().filter(|r| r.action != crate::plan::Action::NoOp) {
             provider(r.addr.kind()).annotate(&self.cx, r);
         }
+        plan.notices = plan.resources.iter().filter_map(|r| provider(r.addr.kind()).notice(&self.cx, r)).collect();
     }
 
     /// Reasons deletes in the plan would be refused, each with its address.

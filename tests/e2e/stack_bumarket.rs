@@ -231,8 +231,8 @@ fn the_seed_stack_applies_converges_and_destroys() {
     let plan = slow.cli(Emulator::shared(), &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
     // The plan's cost, counted (not timed): reads go in parallel waves, never one resource
-    // after another. moto splits the tagging API's answer in two pages where AWS sends
-    // one, so 3 round trips here are 2 on AWS.
+    // after another, and the tagging index (which moto splits in two pages) runs beside
+    // them, not before.
     let summary = plan.stderr.lines().find(|l| l.contains("round trips")).expect("the read summary line");
     let numbers: Vec<usize> = summary.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
     let [resources, _live, calls, depth, ..] = numbers[..] else { panic!("{summary}") };

@@ -119,3 +119,50 @@ fn credentials_without_s3_tag_resource_still_get_their_buckets_tagged() {
     assert_eq!(plan.code, 0, "{}", plan.stdout);
     Cli::new(emu).args(["-f", stack.path.to_str().unwrap(), "destroy", "--auto-approve"]).run().success();
 }
+
+fn mails() -> Value {
+    let addr = strict().endpoint.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    let request = format!("GET /__testbed/sns/mails HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    std::io::Write::write_all(&mut conn, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut answer).unwrap();
+    serde_json::from_str(answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)).unwrap()
+}
+
+#[test]
+fn an_unconfirmed_subscription_neither_churns_nor_mails_again_and_the_plan_says_why() {
+    // SNS keeps an e-mail subscription pending until its link is clicked and deletes it
+    // unconfirmed after 48 hours (SNS developer guide); strict mode does both.
+    let stack = crate::support::stack_copy("tests/stacks/monitoring.yaml", "strict-mail");
+    edit(&stack, "emails: [ops@shop.example]", "emails: [ops-strict@shop.example]");
+    let email = "ops-strict@shop.example";
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    assert_eq!(mails()[email], 1, "one confirmation mail");
+    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run();
+    assert_eq!(plan.code, 0, "pending is no change:\n{}\n{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains(&format!("Note: `subscription.0` {email}: pending confirmation since ")),
+        "{}",
+        plan.stdout
+    );
+
+    // 48 hours later SNS has deleted it: still no change, and no second mail.
+    control("/__testbed/sns/expire-pending", "{}");
+    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run();
+    assert_eq!(plan.code, 0, "expired is no change:\n{}\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("AWS has no subscription for it although a link was mailed"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("`bumarket-infra apply --resubscribe` mails a new link"), "{}", plan.stdout);
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    assert_eq!(mails()[email], 1, "apply does not mail the team again");
+
+    // Asked for, a new link goes out once.
+    let plan = cli(&stack).args(["plan", "--resubscribe", "--detailed-exitcode"]).run().code_is(2);
+    assert!(plan.stdout.contains("+ subscription.0"), "{}", plan.stdout);
+    cli(&stack).args(["apply", "--auto-approve", "--resubscribe"]).run().success();
+    assert_eq!(mails()[email], 2);
+    control("/__testbed/sns/confirm", &format!("{{\"endpoint\": \"{email}\"}}"));
+    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    assert!(!plan.stdout.contains("Note:"), "confirmed: nothing to say:\n{}", plan.stdout);
+    cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+}

@@ -55,7 +55,11 @@ fn bumarket_stack_matches_the_seed() {
     assert_eq!(lb.health_check.path, "/health/");
     let app = &s.access.roles["app"];
     assert!(app.instance_profile);
-    assert_eq!(app.permissions.managed_policies, ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]);
+    // The agent's policy, and Session Manager's (the shell that replaces SSH).
+    assert_eq!(
+        app.permissions.managed_policies,
+        ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+    );
     assert_eq!(s.access.roles["reviewer"].assumed_by, Trust::Account { require_mfa: true });
     assert_eq!(s.access.groups.keys().collect::<Vec<_>>(), ["developers", "viewers"]);
     assert_eq!(s.cloud9.as_ref().unwrap().members_group.as_deref(), Some("developers"));

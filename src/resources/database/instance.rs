@@ -130,19 +130,34 @@ impl Provider for Instances {
         if wanted.is_empty() && !live.owns_any("rds").await? {
             return Ok(vec![]);
         }
-        // One listing finds the file's identifier and every instance tagged as ours.
-        let mut found = Vec::new();
-        let mut pages = cx.aws.rds.describe_db_instances().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| call_error("rds:DescribeDBInstances", e))?;
-            for i in page.db_instances.unwrap_or_default() {
+        // The file's instance by its identifier; the stack's others (a former identifier),
+        // which only the tagging index names, by theirs: never the whole account's list.
+        // Whose one is comes from its own tags, which RDS answers with it.
+        let by_file = futures::future::try_join_all(wanted.iter().map(|d| describe(cx, &d.name)));
+        let others = async {
+            let tagged = live.tagged().await?;
+            let ids = tagged
+                .iter()
+                .filter_map(|t| {
+                    t.arn.split_once(":rds:").and_then(|(_, rest)| rest.rsplit_once(":db:")).map(|(_, id)| id)
+                })
+                .filter(|id| !wanted.iter().any(|d| d.name == *id));
+            futures::future::try_join_all(ids.map(|id| describe(cx, id))).await
+        };
+        let (by_file, others) = tokio::try_join!(by_file, others)?;
+        let found: Vec<(DbInstance, String, BTreeMap<String, String>)> = by_file
+            .into_iter()
+            .chain(others)
+            .flatten()
+            .map(|i| {
                 let tags = tags_of(i.tag_list());
                 let name = i.db_instance_identifier.clone().unwrap_or_default();
-                if tags.get(TAG_STACK) == Some(&cx.stack.name) || wanted.iter().any(|d| d.name == name) {
-                    found.push((i, name, tags));
-                }
-            }
-        }
+                (i, name, tags)
+            })
+            .filter(|(_, name, tags)| {
+                tags.get(TAG_STACK) == Some(&cx.stack.name) || wanted.iter().any(|d| d.name == *name)
+            })
+            .collect();
         if found.is_empty() {
             return Ok(vec![]);
         }

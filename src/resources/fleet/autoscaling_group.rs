@@ -122,10 +122,14 @@ impl Provider for Groups {
                 .map(|id| snap.addr_of(id.trim()).map_or_else(|| id.trim().to_string(), |a| a.to_string()))
                 .collect();
             subnets.sort();
-            let mut target_groups = Vec::new();
-            for arn in g.target_group_arns() {
-                target_groups.push(live.addr_of_arn(arn).await?.map_or_else(|| arn.clone(), |a| a.to_string()));
-            }
+            // By the target groups' own tags (ELB's, not the index's): a group the index
+            // does not list yet is still `target_group.app`, never a stranger to detach.
+            let elb = live.elb().await?;
+            let mut target_groups: Vec<String> = g
+                .target_group_arns()
+                .iter()
+                .map(|arn| elb.addr_of(arn).map_or_else(|| arn.clone(), |a| a.to_string()))
+                .collect();
             target_groups.sort();
             let instances = g.instances().len();
             let mut attrs = Attrs::new();

@@ -10,7 +10,8 @@
 //! ARN comes from wave one). The address follows from the protocol, so no tag is read;
 //! listeners are still tagged when created.
 
-use super::load_balancer;
+use super::snapshot::Snapshot;
+use super::{load_balancer, tags};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
@@ -71,15 +72,15 @@ pub fn desired(cx: &Cx) -> Vec<Desired> {
 }
 
 /// A listener's default action in the file's terms (addresses instead of ARNs).
-async fn action_value(live: &Live, a: &Action) -> Result<Value, StepError> {
-    Ok(match a.r#type().cloned().unwrap_or(ActionTypeEnum::Forward) {
+fn action_value(snap: &Snapshot, a: &Action) -> Value {
+    match a.r#type().cloned().unwrap_or(ActionTypeEnum::Forward) {
         ActionTypeEnum::Forward => {
             let arn = a.target_group_arn().map(String::from).or_else(|| {
                 let groups = a.forward_config().map(|f| f.target_groups()).unwrap_or_default();
                 groups.first().and_then(|t| t.target_group_arn()).map(String::from)
             });
             let arn = arn.unwrap_or_default();
-            forward(&live.addr_of_arn(&arn).await?.map_or(arn, |a| a.to_string()))
+            forward(&snap.addr_of(&arn).map_or(arn, |a| a.to_string()))
         }
         ActionTypeEnum::Redirect => {
             let r = a.redirect_config();
@@ -90,19 +91,16 @@ async fn action_value(live: &Live, a: &Action) -> Result<Value, StepError> {
             json!({"type": "fixed-response", "status_code": a.fixed_response_config().map(|f| f.status_code())})
         }
         other => json!({"type": other.as_str()}),
-    })
+    }
 }
 
-async fn observed(live: &Live, lb_arn: &str, l: &Listener) -> Result<Observed, StepError> {
+fn observed(snap: &Snapshot, lb_arn: &str, l: &Listener) -> Observed {
     let protocol = l.protocol().map_or("", |p| p.as_str());
     let port = l.port().unwrap_or_default();
-    let lb = live.addr_of_arn(lb_arn).await?;
+    let lb = snap.addr_of(lb_arn);
     let mut actions: Vec<&Action> = l.default_actions().iter().collect();
     actions.sort_by_key(|a| a.order());
-    let action = match actions.first() {
-        Some(a) => action_value(live, a).await?,
-        None => Value::Null,
-    };
+    let action = actions.first().map_or(Value::Null, |a| action_value(snap, a));
     let mut attrs = Attrs::new();
     attrs.insert("load_balancer".into(), json!(lb.as_ref().map_or(lb_arn, Addr::as_str)));
     attrs.insert("port".into(), json!(port));
@@ -115,7 +113,7 @@ async fn observed(live: &Live, lb_arn: &str, l: &Listener) -> Result<Observed, S
     let target = action["target_group"].as_str().and_then(|t| Addr::parse(t).ok());
     attrs.insert("default_action".into(), action);
     let lb_name = super::tags::name_in_arn(lb_arn).unwrap_or_default();
-    Ok(Observed {
+    Observed {
         addr: Addr::new(Kind::Listener, if protocol == "HTTPS" { "https" } else { "http" }),
         name: format!("{lb_name}:{port}"),
         id: l.listener_arn().unwrap_or_default().to_string(),
@@ -123,7 +121,7 @@ async fn observed(live: &Live, lb_arn: &str, l: &Listener) -> Result<Observed, S
         ownership: Ownership::Ours,
         outputs: BTreeMap::new(),
         deps: lb.into_iter().chain(target).collect(),
-    })
+    }
 }
 
 /// The listeners of one load balancer (none when it is gone).
@@ -189,18 +187,19 @@ impl Provider for Listeners {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, _wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        let lbs: Vec<String> = live
-            .tagged()
-            .await?
+        // The listeners of the stack's load balancers, as ELB itself lists them.
+        let snap = live.elb().await?;
+        let lbs: Vec<String> = snap
+            .load_balancers
             .iter()
-            .filter(|t| t.arn.contains(":loadbalancer/app/"))
-            .map(|t| t.arn.clone())
+            .filter(|(_, tags)| tags::ownership(cx, "load balancer", tags) == Ownership::Ours)
+            .filter_map(|(lb, _)| lb.load_balancer_arn().map(String::from))
             .collect();
         let found = futures::future::try_join_all(lbs.iter().map(|arn| of(cx, arn))).await?;
         let mut out = Vec::new();
         for (arn, listeners) in lbs.iter().zip(found) {
             for l in &listeners {
-                out.push(observed(live, arn, l).await?);
+                out.push(observed(snap, arn, l));
             }
         }
         Ok(out)

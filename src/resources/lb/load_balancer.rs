@@ -6,13 +6,12 @@
 //! network it sat in can go next. With deletion protection on, deleting it is refused
 //! before anything runs.
 //!
-//! Reads: the tagging API (wave one) lists the stack's load balancers with their tags, and
-//! wave two asks `DescribeLoadBalancers` once for all of them and
-//! `DescribeLoadBalancerAttributes` for each, in parallel. A wanted name it did not list
-//! costs one `DescribeLoadBalancers` by name (and `DescribeTags` when found).
+//! Reads: the shared ELB snapshot (`snapshot.rs`: by the file's name and the index's
+//! ARNs, tags from `DescribeTags`), then `DescribeLoadBalancerAttributes` for each of
+//! ours, in parallel.
 
 use super::attributes::{self, NAMES};
-use super::tags::{self, name_in_arn, to_tags};
+use super::tags::{self, to_tags};
 use super::wait::{self, Until};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
@@ -30,7 +29,12 @@ pub struct LoadBalancers;
 
 /// The load balancer's physical name (at most 27 characters: stack names have 24).
 pub fn physical_name(cx: &Cx) -> String {
-    format!("{}-lb", cx.stack.name)
+    name_in(&cx.stack)
+}
+
+/// The load balancer's name in a stack (what wave one describes before any context).
+pub fn name_in(stack: &bumarket_stack::Stack) -> String {
+    format!("{}-lb", stack.name)
 }
 
 /// The address clients use: HTTPS with a certificate, the port only when not the default.
@@ -78,7 +82,7 @@ async fn observed(
     let groups = addrs(lb.security_groups().iter().cloned(), ec2);
     let mut deps = crate::resources::addrs_in(subnets.iter().chain(&groups));
     if let Some(b) = attrs.get("access_logs").and_then(|l| l["bucket"].as_str()) {
-        deps.extend(live.addr_of_arn(&format!("arn:{}:s3:::{b}", cx.partition())).await?);
+        deps.extend(bucket::addr_of_name(cx, b));
     }
     attrs.insert("name".into(), json!(name));
     attrs.insert("scheme".into(), json!(lb.scheme().map(|s| s.as_str())));
@@ -96,49 +100,6 @@ async fn observed(
         outputs: BTreeMap::from([("dns_name".to_string(), dns.to_string()), ("url".to_string(), url(cx, dns))]),
         deps,
     })
-}
-
-/// Load balancers by ARN (20 a call); ARNs the tagging API still lists after a delete
-/// are skipped (AWS then fails the whole call, so each is asked alone).
-async fn describe(cx: &Cx, arns: &[String]) -> Result<Vec<LoadBalancer>, StepError> {
-    let elb = &cx.aws.elb;
-    let ask = |arns: Vec<String>| async move {
-        match elb.describe_load_balancers().set_load_balancer_arns(Some(arns)).send().await {
-            Ok(out) => Ok(Some(out.load_balancers.unwrap_or_default())),
-            Err(e) if is_code(&e, "LoadBalancerNotFound") => Ok(None),
-            Err(e) => Err(call_error("elbv2:DescribeLoadBalancers", e)),
-        }
-    };
-    let mut out = Vec::new();
-    for chunk in arns.chunks(20) {
-        match ask(chunk.to_vec()).await? {
-            Some(found) => out.extend(found),
-            None if chunk.len() > 1 => {
-                let each = futures::future::try_join_all(chunk.iter().map(|a| ask(vec![a.clone()]))).await?;
-                out.extend(each.into_iter().flatten().flatten());
-            }
-            None => {}
-        }
-    }
-    Ok(out)
-}
-
-/// A wanted load balancer the tagging API did not list: absent, or found with its tags
-/// (and its attributes, when it is ours).
-async fn by_name(cx: &Cx, name: &str) -> Result<Option<(LoadBalancer, BTreeMap<String, String>, Attrs)>, StepError> {
-    let lb = match cx.aws.elb.describe_load_balancers().names(name).send().await {
-        Ok(out) => out.load_balancers.unwrap_or_default().into_iter().next(),
-        Err(e) if is_code(&e, "LoadBalancerNotFound") => None,
-        Err(e) => return Err(call_error("elbv2:DescribeLoadBalancers", e)),
-    };
-    let Some(lb) = lb else { return Ok(None) };
-    let arn = lb.load_balancer_arn().unwrap_or_default();
-    let tags = tags::read(cx, arn).await?;
-    let attrs = match tags::ownership(cx, "load balancer", &tags) {
-        Ownership::Ours => attributes::read(cx, arn).await?.unwrap_or_default(),
-        Ownership::Foreign(_) | Ownership::BadAddress(_) => Attrs::new(),
-    };
-    Ok(Some((lb, tags, attrs)))
 }
 
 /// Live ids of the addresses in a list attribute.
@@ -191,37 +152,25 @@ impl Provider for LoadBalancers {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        let listed: BTreeMap<String, BTreeMap<String, String>> = live
-            .tagged()
-            .await?
-            .iter()
-            .filter(|t| t.arn.contains(":loadbalancer/app/"))
-            .map(|t| (t.arn.clone(), t.tags.clone()))
-            .collect();
-        let arns: Vec<String> = listed.keys().cloned().collect();
-        let unlisted: Vec<&&Desired> =
-            wanted.iter().filter(|d| !arns.iter().any(|a| name_in_arn(a) == Some(d.name.as_str()))).collect();
-        let (lbs, attrs, found) = tokio::try_join!(
-            describe(cx, &arns),
-            futures::future::try_join_all(
-                arns.iter().map(|a| async move { Ok((a.clone(), attributes::read(cx, a).await?)) })
-            ),
-            futures::future::try_join_all(unlisted.iter().map(|d| by_name(cx, &d.name)))
-        )?;
-        let mut attrs: BTreeMap<String, Option<Attrs>> = attrs.into_iter().collect();
-        let mut out = Vec::new();
-        for lb in &lbs {
+        let snap = live.elb().await?;
+        let found = snap.load_balancers.iter().filter_map(|(lb, tags)| {
+            let ownership = tags::ownership(cx, "load balancer", tags);
+            let wanted_here = wanted.iter().any(|d| Some(d.name.as_str()) == lb.load_balancer_name());
+            (ownership == Ownership::Ours || wanted_here).then_some((lb, tags, ownership))
+        });
+        let reads = found.map(|(lb, tags, ownership)| async move {
             let arn = lb.load_balancer_arn().unwrap_or_default();
-            // Gone between the two calls: nothing to plan for it.
-            let Some(Some(a)) = attrs.remove(arn) else { continue };
-            let tags = listed.get(arn).cloned().unwrap_or_default();
-            out.push(observed(cx, live, lb, a, tags, wanted, Ownership::Ours).await?);
-        }
-        for (lb, tags, a) in found.into_iter().flatten() {
-            let ownership = tags::ownership(cx, "load balancer", &tags);
-            out.push(observed(cx, live, &lb, a, tags, wanted, ownership).await?);
-        }
-        Ok(out)
+            let attrs = match ownership {
+                // Gone since it was described: nothing to plan for it.
+                Ownership::Ours => match attributes::read(cx, arn).await? {
+                    Some(a) => a,
+                    None => return Ok(None),
+                },
+                _ => Attrs::new(),
+            };
+            Ok::<_, StepError>(Some(observed(cx, live, lb, attrs, tags.clone(), wanted, ownership).await?))
+        });
+        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {

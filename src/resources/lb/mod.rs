@@ -9,6 +9,7 @@ mod handover;
 pub mod listener;
 pub mod load_balancer;
 pub mod log_delivery;
+pub mod snapshot;
 pub mod tags;
 pub mod target_group;
 mod wait;

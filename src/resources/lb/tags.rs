@@ -1,7 +1,6 @@
-//! Elastic Load Balancing tags and what they say about ownership. Load balancers and
-//! target groups of the stack come with their tags from the tagging API (wave one); a
-//! wanted name the tagging API did not list is looked up by name, and then its tags decide
-//! whether it is ours, another stack's, or nobody's (never touched).
+//! Elastic Load Balancing tags and what they say about ownership: a load balancer's or
+//! target group's own tags (read by `DescribeTags`, see `snapshot.rs`) decide whether it
+//! is ours, another stack's, or nobody's (never touched).
 
 use crate::apply::StepError;
 use crate::aws::call_error;
@@ -18,17 +17,6 @@ pub fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 /// ELB tags as a sorted map.
 pub fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
-}
-
-/// The tags of one resource (a load balancer or target group found by name).
-pub async fn read(cx: &Cx, arn: &str) -> Result<BTreeMap<String, String>, StepError> {
-    let out =
-        cx.aws.elb.describe_tags().resource_arns(arn).send().await.map_err(|e| call_error("elbv2:DescribeTags", e))?;
-    Ok(out
-        .tag_descriptions()
-        .iter()
-        .find(|d| d.resource_arn() == Some(arn))
-        .map_or_else(BTreeMap::new, |d| tags_of(d.tags())))
 }
 
 /// Whose a resource with these tags is; `what` names it for the message.

@@ -3,15 +3,14 @@
 //! take minutes to boot). Name, protocol, port, VPC and target type force a new target
 //! group; the health check and tags change in place.
 //!
-//! Reads: the tagging API (wave one) lists the stack's target groups with their tags, then
-//! one `DescribeTargetGroups` reads them all. A wanted name it did not list costs one
-//! `DescribeTargetGroups` by name (and `DescribeTags` when found).
+//! Reads: the shared ELB snapshot (`snapshot.rs`), which has each group's health check
+//! and tags: no call of its own.
 //!
 //! A replacement (a new `app_port`) hands the listeners and the fleet's group over from
 //! the old group to the new one (`handover.rs`).
 
 use super::handover;
-use super::tags::{self, name_in_arn, to_tags};
+use super::tags::{self, to_tags};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
@@ -27,7 +26,12 @@ pub struct TargetGroups;
 
 /// The target group's physical name (at most 28 characters: stack names have 24).
 pub fn physical_name(cx: &Cx) -> String {
-    format!("{}-app", cx.stack.name)
+    name_in(&cx.stack)
+}
+
+/// The target group's name in a stack (what wave one describes before any context).
+pub fn name_in(stack: &bumarket_stack::Stack) -> String {
+    format!("{}-app", stack.name)
 }
 
 fn health_value(path: &str, interval: i64, timeout: i64, healthy: i64, unhealthy: i64, matcher: &str) -> Value {
@@ -84,42 +88,6 @@ async fn observed(
         outputs: BTreeMap::from([("arn".to_string(), arn)]),
         deps: vpc.into_iter().collect(),
     })
-}
-
-/// Target groups by ARN, in one call; ARNs the tagging API still lists after a delete
-/// are skipped (AWS then fails the whole call, so each is asked alone).
-async fn describe(cx: &Cx, arns: Vec<String>) -> Result<Vec<TargetGroup>, StepError> {
-    if arns.is_empty() {
-        return Ok(vec![]);
-    }
-    let elb = &cx.aws.elb;
-    match elb.describe_target_groups().set_target_group_arns(Some(arns.clone())).send().await {
-        Ok(out) => Ok(out.target_groups.unwrap_or_default()),
-        Err(e) if is_code(&e, "TargetGroupNotFound") && arns.len() > 1 => {
-            let one = |arn: String| async move {
-                match elb.describe_target_groups().target_group_arns(arn).send().await {
-                    Ok(out) => Ok(out.target_groups.unwrap_or_default()),
-                    Err(e) if is_code(&e, "TargetGroupNotFound") => Ok(vec![]),
-                    Err(e) => Err(call_error("elbv2:DescribeTargetGroups", e)),
-                }
-            };
-            Ok(futures::future::try_join_all(arns.into_iter().map(one)).await?.concat())
-        }
-        Err(e) if is_code(&e, "TargetGroupNotFound") => Ok(vec![]),
-        Err(e) => Err(call_error("elbv2:DescribeTargetGroups", e)),
-    }
-}
-
-/// A wanted target group the tagging API did not list: absent, or found with its tags.
-async fn by_name(cx: &Cx, name: &str) -> Result<Option<(TargetGroup, BTreeMap<String, String>)>, StepError> {
-    let tg = match cx.aws.elb.describe_target_groups().names(name).send().await {
-        Ok(out) => out.target_groups.unwrap_or_default().into_iter().next(),
-        Err(e) if is_code(&e, "TargetGroupNotFound") => None,
-        Err(e) => return Err(call_error("elbv2:DescribeTargetGroups", e)),
-    };
-    let Some(tg) = tg else { return Ok(None) };
-    let tags = tags::read(cx, tg.target_group_arn().unwrap_or_default()).await?;
-    Ok(Some((tg, tags)))
 }
 
 fn int(v: &Value, key: &str) -> Option<i32> {
@@ -183,27 +151,14 @@ impl Provider for TargetGroups {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        let listed: BTreeMap<String, BTreeMap<String, String>> = live
-            .tagged()
-            .await?
-            .iter()
-            .filter(|t| t.arn.contains(":targetgroup/"))
-            .map(|t| (t.arn.clone(), t.tags.clone()))
-            .collect();
-        let unlisted: Vec<&&Desired> =
-            wanted.iter().filter(|d| !listed.keys().any(|arn| name_in_arn(arn) == Some(d.name.as_str()))).collect();
-        let (groups, found) = tokio::try_join!(
-            describe(cx, listed.keys().cloned().collect()),
-            futures::future::try_join_all(unlisted.iter().map(|d| by_name(cx, &d.name)))
-        )?;
+        let snap = live.elb().await?;
         let mut out = Vec::new();
-        for tg in &groups {
-            let tags = listed.get(tg.target_group_arn().unwrap_or_default()).cloned().unwrap_or_default();
-            out.push(observed(cx, live, tg, tags, wanted, Ownership::Ours).await?);
-        }
-        for (tg, tags) in found.into_iter().flatten() {
-            let ownership = tags::ownership(cx, "target group", &tags);
-            out.push(observed(cx, live, &tg, tags, wanted, ownership).await?);
+        for (tg, tags) in &snap.target_groups {
+            let ownership = tags::ownership(cx, "target group", tags);
+            let wanted_here = wanted.iter().any(|d| Some(d.name.as_str()) == tg.target_group_name());
+            if ownership == Ownership::Ours || wanted_here {
+                out.push(observed(cx, live, tg, tags.clone(), wanted, ownership).await?);
+            }
         }
         Ok(out)
     }

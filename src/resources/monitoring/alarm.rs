@@ -8,7 +8,7 @@
 //! tagging API (wave one) lists it. `PutMetricAlarm` is an upsert, so an update is the
 //! same call as a create (tags are set at creation, and changed with `TagResource`).
 
-use super::{database_identifier, resolve, tags_of, topic, unresolve};
+use super::{database_identifier, resolve, topic, unresolve};
 use crate::apply::{Progress, StepError};
 use crate::aws::call_error;
 use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
@@ -177,11 +177,13 @@ impl Provider for Alarms {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        let tagged = live.tagged().await?;
-        let owned = super::tagged_of(tagged, "cloudwatch").any(|t| t.arn.contains(":alarm:"));
-        if wanted.is_empty() && !owned {
+        // Without alarms in the file, the index says whether any are left to delete (with
+        // them, the read does not wait for the index).
+        if wanted.is_empty() && !super::tagged_of(live.tagged().await?, "cloudwatch").any(|t| t.arn.contains(":alarm:")) {
             return Ok(vec![]);
         }
+        // Every alarm of the stack has its name prefix; their tags come from CloudWatch
+        // (the tagging index lags behind new tags), read side by side.
         let prefix = format!("{}-", cx.stack.name);
         let mut alarms = Vec::new();
         let mut pages = cx.aws.cloudwatch.describe_alarms().alarm_name_prefix(&prefix).into_paginator().send();
@@ -190,26 +192,26 @@ impl Provider for Alarms {
                 page.map_err(|e| call_error("cloudwatch:DescribeAlarms", e))?.metric_alarms.unwrap_or_default(),
             );
         }
+        let tag_reads = alarms.iter().map(|m| alarm_tags(cx, m.alarm_arn().unwrap_or_default()));
+        let (tags, known) = tokio::try_join!(futures::future::try_join_all(tag_reads), super::known(cx, live))?;
         let mut out = Vec::new();
-        for m in alarms {
+        for (m, tags) in alarms.into_iter().zip(tags) {
             let name = m.alarm_name.clone().unwrap_or_default();
             let arn = m.alarm_arn.clone().unwrap_or_default();
-            let tags = tags_of(tagged, &arn);
             let want = wanted.iter().find(|d| d.name == name);
-            let (ownership, tags) = match tags {
-                Some(t) => (Ownership::Ours, t),
-                None if want.is_some() => {
-                    (Ownership::Foreign("the alarm exists without the stack's tag".into()), BTreeMap::new())
-                }
-                None => continue,
+            let ownership = match tags.get(crate::resources::TAG_STACK) {
+                Some(s) if *s == cx.stack.name => Ownership::Ours,
+                Some(s) if want.is_some() => Ownership::Foreign(format!("the alarm belongs to the stack `{s}`")),
+                None if want.is_some() => Ownership::Foreign("the alarm exists without the stack's tag".into()),
+                _ => continue,
             };
             let (addr, ownership) = cx.placed(Kind::Alarm, &name, &tags, wanted, ownership);
             let dims: Map<String, Value> = m
                 .dimensions()
                 .iter()
-                .map(|d| (d.name().unwrap_or_default().to_string(), unresolve(tagged, &json!(d.value()))))
+                .map(|d| (d.name().unwrap_or_default().to_string(), unresolve(&known, &json!(d.value()))))
                 .collect();
-            let actions: Vec<Value> = m.alarm_actions().iter().map(|a| unresolve(tagged, &json!(a))).collect();
+            let actions: Vec<Value> = m.alarm_actions().iter().map(|a| unresolve(&known, &json!(a))).collect();
             let s = |v: Option<&str>| v.unwrap_or_default().to_string();
             let periods = (
                 i64::from(m.period.unwrap_or_default()),
@@ -269,6 +271,19 @@ impl Provider for Alarms {
         let r = cx.aws.cloudwatch.delete_alarms().alarm_names(&o.name).send().await;
         r.map(drop).map_err(|e| call_error("cloudwatch:DeleteAlarms", e))
     }
+}
+
+/// An alarm's tags, from CloudWatch.
+async fn alarm_tags(cx: &Cx, arn: &str) -> Result<BTreeMap<String, String>, StepError> {
+    let out = cx
+        .aws
+        .cloudwatch
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| call_error("cloudwatch:ListTagsForResource", e))?;
+    Ok(out.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect())
 }
 
 fn cw_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {

@@ -118,8 +118,8 @@ impl Provider for Dashboards {
             Err(e) => return Err(call_error("cloudwatch:GetDashboard", e)),
         };
         let text = out.dashboard_body.unwrap_or_default();
-        let tagged = live.tagged().await?;
-        let body = serde_json::from_str(&text).map_or(Value::String(text), |v| unresolve(tagged, &v));
+        let known = super::known(cx, live).await?;
+        let body = serde_json::from_str(&text).map_or(Value::String(text), |v| unresolve(&known, &v));
         Ok(vec![observed(name, body)])
     }
 

@@ -3,9 +3,10 @@
 //! file's retention and the stack's tags. The database's groups are made ahead of the
 //! database so RDS writes into a group with our retention instead of making its own.
 //!
-//! Reads: the tagging API (wave one) says which groups are ours; one `DescribeLogGroups`
-//! per name family (`/bumarket-infra/<stack>/`, `/aws/rds/instance/<identifier>/`) gives
-//! retention, and finds wanted names that exist without our tag (someone else's).
+//! Reads: one `DescribeLogGroups` per name family (`/bumarket-infra/<stack>/`,
+//! `/aws/rds/instance/<identifier>/`) finds the groups and their retention, and
+//! `ListTagsForResource` of each the file names (or the tagging index lists) says whose
+//! it is: never the index's tags, which lag behind.
 
 use super::{database_identifier, tagged_of};
 use crate::apply::{Progress, StepError};
@@ -35,6 +36,15 @@ fn name_of(arn: &str) -> Option<&str> {
 
 fn arn_of(cx: &Cx, name: &str) -> String {
     format!("arn:{}:logs:{}:{}:log-group:{name}", cx.partition(), cx.region(), cx.account)
+}
+
+/// A group's tags, from CloudWatch Logs; `None` when it is gone.
+async fn group_tags(cx: &Cx, name: &str) -> Result<Option<BTreeMap<String, String>>, StepError> {
+    match cx.aws.logs.list_tags_for_resource().resource_arn(arn_of(cx, name)).send().await {
+        Ok(out) => Ok(Some(out.tags.unwrap_or_default().into_iter().collect())),
+        Err(e) if is_code(&e, "ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(call_error("logs:ListTagsForResource", e)),
+    }
 }
 
 fn group_attrs(name: &str, retention: Option<i32>, tags: &BTreeMap<String, String>) -> Attrs {
@@ -79,54 +89,61 @@ impl Provider for LogGroups {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        let tagged = live.tagged().await?;
-        let ours: Vec<_> = tagged_of(tagged, "logs").filter_map(|t| Some((name_of(&t.arn)?, t))).collect();
-        if ours.is_empty() && wanted.is_empty() {
-            return Ok(vec![]);
-        }
-        let mut prefixes = vec![app_prefix(cx)];
-        prefixes.extend(database_identifier(cx).map(|id| database_prefix(&id)));
-        let reads = prefixes.iter().map(|prefix| async move {
+        // Found by CloudWatch Logs itself, one describe per name family of the file, side by
+        // side with the index; then a group of the stack elsewhere (a former database
+        // identifier's), which only the index names, by its own name. The index lags behind
+        // new tags and keeps deleted groups.
+        let describe = |prefix: String| async move {
             let mut groups = Vec::new();
-            let mut pages = cx.aws.logs.describe_log_groups().log_group_name_prefix(prefix).into_paginator().send();
+            let mut pages = cx.aws.logs.describe_log_groups().log_group_name_prefix(&prefix).into_paginator().send();
             while let Some(page) = pages.next().await {
                 groups
                     .extend(page.map_err(|e| call_error("logs:DescribeLogGroups", e))?.log_groups.unwrap_or_default());
             }
             Ok::<_, StepError>(groups)
-        });
+        };
+        let mut prefixes = Vec::new();
+        if !wanted.is_empty() {
+            prefixes.push(app_prefix(cx));
+            prefixes.extend(database_identifier(cx).map(|id| database_prefix(&id)));
+        }
+        let by_file = futures::future::try_join_all(prefixes.iter().cloned().map(describe));
+        let (by_file, tagged) = tokio::try_join!(by_file, live.tagged())?;
+        let indexed: Vec<&str> = tagged_of(tagged, "logs").filter_map(|t| name_of(&t.arn)).collect();
+        let outside = indexed.iter().filter(|n| !prefixes.iter().any(|p| n.starts_with(p.as_str())));
+        let by_index = futures::future::try_join_all(outside.map(|n| describe(n.to_string()))).await?;
         let mut retention: BTreeMap<String, Option<i32>> = BTreeMap::new();
-        for groups in futures::future::try_join_all(reads).await? {
+        for groups in by_file.into_iter().chain(by_index) {
             for g in groups {
                 retention.insert(g.log_group_name.unwrap_or_default(), g.retention_in_days);
             }
         }
+        // The groups to place: the file's and the index's that exist; their tags from
+        // CloudWatch Logs, side by side.
+        let candidates: Vec<&String> = retention
+            .keys()
+            .filter(|n| wanted.iter().any(|d| d.name == **n) || indexed.contains(&n.as_str()))
+            .collect();
+        let tags = futures::future::try_join_all(candidates.iter().map(|n| group_tags(cx, n))).await?;
         let mut out = Vec::new();
-        // Ours by tag, wherever the name is (a group of a former database identifier too).
-        for (name, t) in &ours {
-            let attrs = group_attrs(name, retention.get(*name).copied().flatten(), &t.tags);
-            let (addr, ownership) = cx.placed(Kind::LogGroup, name, &t.tags, wanted, Ownership::Ours);
+        for (name, tags) in candidates.into_iter().zip(tags) {
+            let Some(tags) = tags else { continue };
+            let ownership = match tags.get(crate::resources::TAG_STACK) {
+                Some(s) if *s == cx.stack.name => Ownership::Ours,
+                Some(s) => Ownership::Foreign(format!("the log group belongs to the stack `{s}`")),
+                None => Ownership::Foreign("the log group exists without the stack's tag".into()),
+            };
+            if ownership != Ownership::Ours && !wanted.iter().any(|d| d.name == *name) {
+                continue;
+            }
+            let attrs = group_attrs(name, retention.get(name).copied().flatten(), &tags);
+            let (addr, ownership) = cx.placed(Kind::LogGroup, name, &tags, wanted, ownership);
             out.push(Observed {
                 addr,
                 name: name.to_string(),
                 id: arn_of(cx, name),
                 attrs,
                 ownership,
-                outputs: BTreeMap::new(),
-                deps: vec![],
-            });
-        }
-        for d in wanted {
-            if out.iter().any(|o| o.name == d.name) || !retention.contains_key(&d.name) {
-                continue;
-            }
-            let attrs = group_attrs(&d.name, retention[&d.name], &BTreeMap::new());
-            out.push(Observed {
-                addr: d.addr.clone(),
-                name: d.name.clone(),
-                id: arn_of(cx, &d.name),
-                attrs,
-                ownership: Ownership::Foreign("the log group exists without the stack's tag".into()),
                 outputs: BTreeMap::new(),
                 deps: vec![],
             });

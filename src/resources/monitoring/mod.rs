@@ -15,7 +15,7 @@ mod tests;
 pub mod topic;
 
 use super::live::Tagged;
-use super::{Cx, TAG_RESOURCE};
+use super::Cx;
 use crate::apply::StepError;
 use crate::engine::{Addr, Kind};
 use serde_json::Value;
@@ -58,17 +58,27 @@ pub fn resolve(cx: &Cx, v: &Value) -> Result<Value, StepError> {
     })
 }
 
-/// Map live ARN suffixes (and the topic's ARN) in `v` back to the addresses of the
-/// stack's tagged resources that carry them.
-pub fn unresolve(tagged: &[Tagged], v: &Value) -> Value {
+/// The live values that stand for the stack's addresses in alarms and dashboards: the
+/// load balancer's and target group's ARNs and ARN suffixes (as their own tags say, from
+/// ELB), and the topic's ARN (its name is the file's).
+pub async fn known(cx: &Cx, live: &super::Live) -> Result<BTreeMap<String, Addr>, StepError> {
+    let mut known = BTreeMap::new();
+    for (arn, addr) in live.elb().await?.addrs() {
+        known.insert(arn_suffix(&arn).to_string(), addr.clone());
+        known.insert(arn, addr);
+    }
+    if cx.stack.monitoring.is_some() {
+        known.insert(topic::arn(cx), topic::addr());
+    }
+    Ok(known)
+}
+
+/// Map the live values in `v` back to the addresses they stand for (see [`known`]).
+pub fn unresolve(known: &BTreeMap<String, Addr>, v: &Value) -> Value {
     match v {
-        Value::String(s) => tagged
-            .iter()
-            .find(|t| t.arn == *s || (t.arn.contains(":elasticloadbalancing:") && arn_suffix(&t.arn) == s))
-            .and_then(|t| t.tags.get(TAG_RESOURCE))
-            .map_or_else(|| v.clone(), |a| Value::String(a.clone())),
-        Value::Array(a) => Value::Array(a.iter().map(|x| unresolve(tagged, x)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), unresolve(tagged, x))).collect()),
+        Value::String(s) => known.get(s).map_or_else(|| v.clone(), |a| Value::String(a.to_string())),
+        Value::Array(a) => Value::Array(a.iter().map(|x| unresolve(known, x)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), unresolve(known, x))).collect()),
         _ => v.clone(),
     }
 }
@@ -77,9 +87,4 @@ pub fn unresolve(tagged: &[Tagged], v: &Value) -> Value {
 pub fn tagged_of<'a>(tagged: &'a [Tagged], service: &str) -> impl Iterator<Item = &'a Tagged> {
     let needle = format!(":{service}:");
     tagged.iter().filter(move |t| t.arn.contains(&needle))
-}
-
-/// The tags the tagging API listed for an ARN (empty when not listed).
-pub fn tags_of(tagged: &[Tagged], arn: &str) -> Option<BTreeMap<String, String>> {
-    tagged.iter().find(|t| t.arn == arn).map(|t| t.tags.clone())
 }

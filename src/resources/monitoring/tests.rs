@@ -4,7 +4,6 @@
 use super::{alarm::Alarms, dashboard, log_group::LogGroups, subscription::Subscriptions, topic::Topics, unresolve};
 use crate::aws::{Aws, Options};
 use crate::engine::{Addr, Desired, Kind};
-use crate::resources::live::Tagged;
 use crate::resources::{Cx, Provider, TAG_RESOURCE};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -108,10 +107,10 @@ async fn dashboard_has_a_graph_per_section_and_compares_by_meaning() {
         let props = w.shift_remove("properties").unwrap();
         w.insert("properties".into(), props);
     }
-    let tags = BTreeMap::from([(TAG_RESOURCE.to_string(), "load_balancer.main".to_string())]);
-    let tagged = [Tagged { arn: arn.into(), tags }];
-    assert_eq!(unresolve(&tagged, &back), d.attrs["body"]);
-    assert_ne!(unresolve(&[], &back), d.attrs["body"]);
+    let lb = Addr::new(Kind::LoadBalancer, "main");
+    let known = BTreeMap::from([(arn.to_string(), lb.clone()), (super::arn_suffix(arn).to_string(), lb)]);
+    assert_eq!(unresolve(&known, &back), d.attrs["body"]);
+    assert_ne!(unresolve(&BTreeMap::new(), &back), d.attrs["body"]);
 }
 
 /// Canned CloudWatch and tagging answers: moto 5.2.5 does not speak the rpc-v2-cbor
@@ -124,7 +123,6 @@ mod canned {
     use aws_sdk_cloudwatch::types::error::DashboardNotFoundError;
     use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, Statistic};
     use aws_sdk_resourcegroupstagging::operation::get_resources::GetResourcesOutput;
-    use aws_sdk_resourcegroupstagging::types::{ResourceTagMapping, Tag};
     use aws_smithy_mocks::{mock, Rule};
 
     use crate::resources::testing::mocked;
@@ -136,24 +134,52 @@ mod canned {
         "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/app/bumarket-lb/50dc6c495c0c9188";
     const ALARM: &str = "arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:bumarket-unhealthy-hosts";
 
-    fn mapping(cx: &Cx, arn: &str, addr: &str) -> ResourceTagMapping {
-        let tags = cx
-            .tags(&Addr::parse(addr).unwrap())
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap());
-        ResourceTagMapping::builder().resource_arn(arn).set_tags(Some(tags.collect())).build()
-    }
-
+    /// The load balancer and target group as ELB answers for them (with their own tags),
+    /// the alarm's tags as CloudWatch answers, and a tagging index that lists nothing:
+    /// it lags behind new tags, so nothing may rest on it.
     async fn setup(cw: &[&Rule]) -> (Cx, Live) {
+        use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput;
+        use aws_sdk_elasticloadbalancingv2::operation::{
+            describe_load_balancers::DescribeLoadBalancersOutput, describe_tags::DescribeTagsOutput,
+            describe_target_groups::DescribeTargetGroupsOutput,
+        };
+        use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, TagDescription, TargetGroup};
         let mut cx = cx().await;
-        let owned = [(TOPIC, "topic.alerts"), (TG, "target_group.app"), (LB, "load_balancer.main")];
-        let mut list: Vec<ResourceTagMapping> = owned.iter().map(|(a, r)| mapping(&cx, a, r)).collect();
-        list.push(mapping(&cx, ALARM, "alarm.unhealthy-hosts"));
-        let tagged = mock!(aws_sdk_resourcegroupstagging::Client::get_resources).then_output(move || {
-            GetResourcesOutput::builder().set_resource_tag_mapping_list(Some(list.clone())).build()
+        let index = mock!(aws_sdk_resourcegroupstagging::Client::get_resources)
+            .then_output(|| GetResourcesOutput::builder().build());
+        cx.aws.tagging = mocked!(aws_sdk_resourcegroupstagging, &[&index]);
+        let elb_tags = |arn: &str, addr: &str| {
+            let tags = cx.tags(&Addr::parse(addr).unwrap());
+            let tags =
+                tags.iter().map(|(k, v)| aws_sdk_elasticloadbalancingv2::types::Tag::builder().key(k).value(v).build());
+            TagDescription::builder().resource_arn(arn).set_tags(Some(tags.collect())).build()
+        };
+        let descriptions = vec![elb_tags(LB, "load_balancer.main"), elb_tags(TG, "target_group.app")];
+        let lbs = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_load_balancers).then_output(|| {
+            let lb = LoadBalancer::builder().load_balancer_arn(LB).load_balancer_name("bumarket-lb").build();
+            DescribeLoadBalancersOutput::builder().load_balancers(lb).build()
         });
-        cx.aws.tagging = mocked!(aws_sdk_resourcegroupstagging, &[&tagged]);
-        cx.aws.cloudwatch = mocked!(aws_sdk_cloudwatch, cw);
+        let tgs = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups).then_output(|| {
+            let tg = TargetGroup::builder().target_group_arn(TG).target_group_name("bumarket-app").build();
+            DescribeTargetGroupsOutput::builder().target_groups(tg).build()
+        });
+        let tags = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_tags).then_output(move || {
+            DescribeTagsOutput::builder().set_tag_descriptions(Some(descriptions.clone())).build()
+        });
+        cx.aws.elb = mocked!(aws_sdk_elasticloadbalancingv2, &[&lbs, &tgs, &tags]);
+        let alarm_tags: Vec<aws_sdk_cloudwatch::types::Tag> = cx
+            .tags(&Addr::new(Kind::Alarm, "unhealthy-hosts"))
+            .into_iter()
+            .map(|(k, v)| aws_sdk_cloudwatch::types::Tag::builder().key(k).value(v).build())
+            .collect();
+        let tagged = mock!(aws_sdk_cloudwatch::Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(ALARM))
+            .then_output(move || ListTagsForResourceOutput::builder().set_tags(Some(alarm_tags.clone())).build());
+        let untagged = mock!(aws_sdk_cloudwatch::Client::list_tags_for_resource)
+            .then_output(|| ListTagsForResourceOutput::builder().build());
+        let mut rules: Vec<&Rule> = cw.to_vec();
+        rules.extend([&tagged, &untagged]);
+        cx.aws.cloudwatch = mocked!(aws_sdk_cloudwatch, rules);
         let live = Live::new(cx.aws.clone(), &cx.stack);
         (cx, live)
     }

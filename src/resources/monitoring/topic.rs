@@ -1,8 +1,11 @@
 //! `topic.alerts`: the SNS topic `<stack>-alerts` that alarms notify and the team's
 //! addresses subscribe to. Only its tags can change in place.
 //!
-//! Reads: the tagging API (wave one) lists it; a wanted topic it does not list costs one
-//! `GetTopicAttributes` on the ARN its name gives (absent, or someone else's).
+//! Reads: one `ListTagsForResource` on the ARN its name gives: absent (`NotFound`), ours
+//! or someone else's by its own tags (the tagging index lags behind new tags). A topic of
+//! the stack under another name, which only the index can tell, is checked the same way.
+//! The topic also keeps the record of whom it mailed a confirmation link
+//! ([`TAG_MAILED`], see `subscription.rs`), which is never a change.
 
 use super::tagged_of;
 use crate::apply::{Progress, StepError};
@@ -25,7 +28,43 @@ pub fn topic_name(cx: &Cx) -> String {
     format!("{}-alerts", cx.stack.name)
 }
 
-fn observed(addr: Addr, arn: &str, tags: BTreeMap<String, String>, ownership: Ownership) -> Observed {
+/// Tag of the topic recording the e-mail addresses it asked to confirm, and when.
+pub const TAG_MAILED: &str = "bumarket-infra:mailed";
+
+/// The stack's topic as SNS has it.
+#[derive(Debug, Clone)]
+pub struct LiveTopic {
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl LiveTopic {
+    /// The topic of the file's name, when it exists (one call, none without monitoring).
+    pub async fn fetch(cx: &Cx) -> Result<Option<LiveTopic>, StepError> {
+        if cx.stack.monitoring.is_none() {
+            return Ok(None);
+        }
+        let arn = arn(cx);
+        Ok(tags_of_topic(cx, &arn).await?.map(|tags| LiveTopic { arn, tags }))
+    }
+}
+
+/// A topic's tags from SNS; `None` when it does not exist.
+pub async fn tags_of_topic(cx: &Cx, arn: &str) -> Result<Option<BTreeMap<String, String>>, StepError> {
+    match cx.aws.sns.list_tags_for_resource().resource_arn(arn).send().await {
+        Ok(out) => Ok(Some(out.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect())),
+        Err(e) if is_code(&e, "NotFound") || is_code(&e, "ResourceNotFound") => Ok(None),
+        Err(e) => Err(call_error("sns:ListTagsForResource", e)),
+    }
+}
+
+/// The topic's ARN, which follows from its name.
+pub fn arn(cx: &Cx) -> String {
+    format!("arn:{}:sns:{}:{}:{}", cx.partition(), cx.region(), cx.account, topic_name(cx))
+}
+
+fn observed(addr: Addr, arn: &str, mut tags: BTreeMap<String, String>, ownership: Ownership) -> Observed {
+    tags.remove(TAG_MAILED);
     let name = arn.rsplit(':').next().unwrap_or_default().to_string();
     let mut attrs = Attrs::new();
     attrs.insert("name".into(), json!(name));
@@ -64,28 +103,33 @@ impl Provider for Topics {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        let tagged = live.tagged().await?;
-        let mut out: Vec<Observed> = tagged_of(tagged, "sns")
-            .map(|t| {
-                let name = t.arn.rsplit(':').next().unwrap_or_default();
-                let (addr, ownership) = cx.placed(Kind::Topic, name, &t.tags, wanted, Ownership::Ours);
-                observed(addr, &t.arn, t.tags.clone(), ownership)
-            })
+        let (topic, tagged) = tokio::try_join!(live.topic(cx), live.tagged())?;
+        let mut found: Vec<(String, BTreeMap<String, String>)> =
+            topic.map(|t| (t.arn.clone(), t.tags.clone())).into_iter().collect();
+        // Topics of the stack under another name (the index says which): checked by SNS.
+        let others: Vec<String> = tagged_of(tagged, "sns")
+            .filter(|t| !found.iter().any(|(a, _)| *a == t.arn))
+            .map(|t| t.arn.clone())
             .collect();
-        for o in &out {
-            cx.set_id(&o.addr, &o.id);
-        }
-        let missing: Vec<&&Desired> = wanted.iter().filter(|d| !out.iter().any(|o| o.name == d.name)).collect();
-        for d in missing {
-            let arn = format!("arn:{}:sns:{}:{}:{}", cx.partition(), cx.region(), cx.account, d.name);
-            match cx.aws.sns.get_topic_attributes().topic_arn(&arn).send().await {
-                Ok(_) => {
-                    let why = "the topic exists without the stack's tag".to_string();
-                    out.push(observed(d.addr.clone(), &arn, BTreeMap::new(), Ownership::Foreign(why)));
-                }
-                Err(e) if is_code(&e, "NotFound") => {}
-                Err(e) => return Err(call_error("sns:GetTopicAttributes", e)),
+        let checked = futures::future::try_join_all(others.iter().map(|arn| tags_of_topic(cx, arn))).await?;
+        found.extend(others.into_iter().zip(checked).filter_map(|(arn, tags)| Some((arn, tags?))));
+        let mut out = Vec::new();
+        for (arn, tags) in found {
+            let name = arn.rsplit(':').next().unwrap_or_default();
+            let ownership = match tags.get(crate::resources::TAG_STACK) {
+                Some(s) if *s == cx.stack.name => Ownership::Ours,
+                Some(s) => Ownership::Foreign(format!("the topic belongs to the stack `{s}`")),
+                None => Ownership::Foreign("the topic exists without the stack's tag".into()),
+            };
+            if ownership != Ownership::Ours && !wanted.iter().any(|d| d.name == name) {
+                continue;
             }
+            let (addr, ownership) = cx.placed(Kind::Topic, name, &tags, wanted, ownership);
+            let o = observed(addr, &arn, tags, ownership);
+            if o.is_ours() {
+                cx.set_id(&o.addr, &o.id);
+            }
+            out.push(o);
         }
         Ok(out)
     }

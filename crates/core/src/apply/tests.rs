@@ -105,6 +105,7 @@ fn plan(resources: Vec<ResourceChange>) -> Plan {
         region: "r".into(),
         resources,
         not_managed: vec![],
+        notices: vec![],
     }
 }
 

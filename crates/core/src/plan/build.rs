@@ -142,6 +142,7 @@ pub fn build(
         region: region.to_string(),
         resources,
         not_managed: vec![],
+        notices: vec![],
     })
 }
 

@@ -124,6 +124,10 @@ pub struct Plan {
     /// Sections of the file whose resources this version does not manage yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_managed: Vec<String>,
+    /// What the user must know or do that is no change: a subscription waiting for its
+    /// confirmation, say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 /// Counts for the summary line.

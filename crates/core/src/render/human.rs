@@ -19,6 +19,7 @@ pub fn plan(p: &Plan, file: &str, style: Style) -> String {
     }
     if !p.has_changes() {
         let _ = writeln!(out, "No changes. Live AWS matches {file} ({}).", count(p.resources.len(), "resource"));
+        notices(&mut out, p);
         return out;
     }
     let width = p.actions().map(|r| r.addr.as_str().len()).max().unwrap_or(0).max(20);
@@ -27,7 +28,15 @@ pub fn plan(p: &Plan, file: &str, style: Style) -> String {
     }
     let s = p.summary();
     let _ = writeln!(out, "\nPlan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    notices(&mut out, p);
     out
+}
+
+/// What needs the user, though it is no change: one `Note:` line each.
+fn notices(out: &mut String, p: &Plan) {
+    for n in &p.notices {
+        let _ = writeln!(out, "Note: {n}");
+    }
 }
 
 /// `1 resource`, `3 resources`.

@@ -15,6 +15,7 @@ pub fn plan(p: &Plan) -> Value {
         "summary": {"add": s.add, "change": s.change, "destroy": s.destroy, "unchanged": s.unchanged},
         "resources": p.resources.iter().map(resource).collect::<Vec<_>>(),
         "not_managed": p.not_managed,
+        "notices": p.notices,
     })
 }
 
