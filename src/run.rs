@@ -254,7 +254,7 @@ async fn locked(
             Ok(Exit::Error)
         }
     };
-    if let Err(e) = held.release(&aws).await {
+    if let Err(e) = held.release(&aws, &tell).await {
         crate::out::stderr(&crate::out::error_text(
             &format!("could not release the lock of stack `{name}`: {e}"),
             &["run `bumarket-infra force-unlock` once you are sure no run is under way".into()],
@@ -283,17 +283,22 @@ async fn ask(question: &str) -> Result<bool> {
 async fn force_unlock_cmd(stack: Stack, s: &Settings, auto_approve: bool) -> Result<Exit> {
     let aws = connect(&stack, s).await;
     let (account, _) = identity(&aws).await?;
-    let Some(holder) = lock::holder(&aws, &account, &stack.name).await? else {
+    let Some(found) = lock::holder(&aws, &account, &stack.name).await? else {
         errln!("Stack `{}` in {} is not locked.", stack.name, aws.region);
         return Ok(Exit::Ok);
     };
-    errln!("Stack `{}` in {} is locked by {holder}.", stack.name, aws.region);
+    errln!("Stack `{}` in {} is locked by {}.", stack.name, aws.region, found.holder);
     if !auto_approve && !ask("Remove this lock? Make sure that run is gone.").await? {
         errln!("force-unlock cancelled; the lock stays.");
         return Ok(Exit::Error);
     }
-    lock::force_unlock(&aws, &account, &stack.name).await?;
-    errln!("Lock removed.");
+    // Only the lock shown: one that changed hands since is refused, nothing deleted.
+    match lock::force_unlock(&aws, &account, &stack.name, &found).await? {
+        lock::Unlocked::Removed => errln!("Lock removed."),
+        lock::Unlocked::AlreadyGone => {
+            errln!("The lock was gone already: its run gave it back, or another `force-unlock` removed it.")
+        }
+    }
     Ok(Exit::Ok)
 }
 

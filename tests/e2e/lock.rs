@@ -1,10 +1,14 @@
 //! One writer at a time: apply and destroy hold a lock per stack and region in the
 //! account's lock bucket (a conditional put, `If-None-Match: *`, which moto answers 412
-//! like S3); plan takes none; force-unlock removes a lock after showing its holder; a
+//! like S3, and strict mode 409 ConditionalRequestConflict when two race); plan takes
+//! none; a run gives back only the lock object it wrote (a delete with `If-Match` its
+//! ETag); force-unlock removes a lock after showing its holder, and only that lock; a
 //! lock left by a dead process of this host is broken, saying so.
 
 use crate::support::{stack_copy, Cli, Emulator, TempStack};
 use serde_json::{json, Value};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 const REGION: &str = "ap-northeast-2";
 const BUCKET: &str = "bumarket-infra-locks-123456789012-ap-northeast-2";
@@ -31,8 +35,30 @@ fn hold(stack: &TempStack, host: &str, pid: u32) {
 }
 
 fn locked(stack: &TempStack) -> bool {
-    Emulator::shared().try_aws(REGION, &["s3api", "head-object", "--bucket", BUCKET, "--key", &key(stack)]).is_ok()
+    lock_etag(Emulator::shared(), stack).is_some()
 }
+
+/// The ETag of the stack's lock object, if there is one.
+fn lock_etag(emu: &Emulator, stack: &TempStack) -> Option<String> {
+    let head = emu.try_aws(REGION, &["s3api", "head-object", "--bucket", BUCKET, "--key", &key(stack)]).ok()?;
+    Some(head["ETag"].as_str().expect("an ETag").to_string())
+}
+
+/// Who the stack's lock names, as the independent client reads it.
+fn lock_holder(stack: &TempStack) -> Value {
+    let file = stack.dir.path().join("lock-read.json");
+    aws(&["s3api", "get-object", "--bucket", BUCKET, "--key", &key(stack), file.to_str().unwrap()]);
+    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
+}
+
+/// Make sure the lock bucket exists (another test may not have made it yet).
+fn lock_bucket() {
+    let config = format!("LocationConstraint={REGION}");
+    let _ = Emulator::shared()
+        .try_aws(REGION, &["s3api", "create-bucket", "--bucket", BUCKET, "--create-bucket-configuration", &config]);
+}
+
+const PROMPT: &str = "Only 'yes' will be accepted";
 
 fn tagged(stack: &TempStack) -> usize {
     let tag = format!("Key=bumarket-infra:stack,Values={}", stack.name);
@@ -124,4 +150,120 @@ fn lock_timeout_waits_for_the_holder_to_finish() {
     assert!(run.stderr.contains("waiting for the lock held by `apply`"), "{}", run.stderr);
     assert_eq!(tagged(&stack), 2);
     cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+}
+
+#[test]
+fn two_applies_started_at_the_same_instant_both_succeed_one_after_the_other() {
+    // Strict mode holds each conditional write of a key for 300 ms and answers another
+    // meanwhile 409 ConditionalRequestConflict, as S3 may (scripts/moto_strict.py rule 8):
+    // "On a 409 failure you should retry". The two runs start together, so their puts of
+    // the lock (and a release against the other's put) race; each round tries it again.
+    let emu = Emulator::strict();
+    let stack = stack_copy("examples/minimal.yaml", "race");
+    let cli = || Cli::new(emu).args(["-f", stack.path.to_str().unwrap()]);
+    let mut waited = 0;
+    for round in 0..3 {
+        let start = Arc::new(Barrier::new(2));
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let run = cli().args(["apply", "--auto-approve", "--lock-timeout", "2m"]);
+                let start = Arc::clone(&start);
+                std::thread::spawn(move || {
+                    start.wait();
+                    run.run()
+                })
+            })
+            .collect();
+        for run in runs {
+            let run = run.join().expect("the run's thread").success();
+            assert!(!run.stderr.contains("ConditionalRequestConflict"), "round {round}: {}", run.stderr);
+            waited += usize::from(run.stderr.contains("waiting for the lock held by `apply`"));
+        }
+        assert!(lock_etag(emu, &stack).is_none(), "round {round}: the lock is given back");
+    }
+    assert!(waited >= 1, "in some round one run waited for the other");
+    cli().args(["destroy", "--auto-approve"]).run().success();
+}
+
+#[test]
+fn a_run_never_gives_back_a_lock_another_run_took_after_a_force_unlock() {
+    let stack = stack_copy("examples/minimal.yaml", "takeover");
+    // Run A holds the lock at its confirmation prompt.
+    let mut a = cli(&stack).args(["apply"]).start_on_terminal();
+    a.wait_for(PROMPT, Duration::from_secs(60));
+    assert!(locked(&stack), "A holds the lock");
+    // Someone takes A for gone and removes its lock; run B then takes the lock.
+    let unlock = cli(&stack).args(["force-unlock", "--auto-approve"]).run().success();
+    assert!(unlock.stderr.contains("Lock removed."), "{}", unlock.stderr);
+    let mut b = cli(&stack).args(["apply"]).start_on_terminal();
+    b.wait_for(PROMPT, Duration::from_secs(60));
+    let b_lock = lock_etag(Emulator::shared(), &stack).expect("B holds the lock");
+
+    // A is answered no: giving its lock back, it finds B's and leaves it.
+    a.type_keys("no\n");
+    let a = a.finish(Duration::from_secs(20));
+    assert_eq!(lock_etag(Emulator::shared(), &stack), Some(b_lock), "B's lock is still there: {}", a.stdout);
+    assert_eq!(a.code, 1, "{}", a.stdout);
+    assert!(a.stdout.contains("apply cancelled; nothing was changed."), "{}", a.stdout);
+    let found = format!("found another run's lock on stack `{}` in {REGION}: `apply` by ", stack.name);
+    assert!(a.stdout.contains(&found), "{}", a.stdout);
+    assert!(a.stdout.contains("the other lock is left as it is"), "{}", a.stdout);
+
+    // B gives back its own.
+    b.type_keys("no\n");
+    let b = b.finish(Duration::from_secs(20));
+    assert_eq!(b.code, 1, "{}", b.stdout);
+    assert!(!b.stdout.contains("another run's lock") && !b.stdout.contains("error:"), "{}", b.stdout);
+    assert!(!locked(&stack), "B gave its lock back");
+}
+
+#[test]
+fn a_run_whose_lock_was_force_unlocked_says_so_when_it_ends() {
+    let stack = stack_copy("examples/minimal.yaml", "unlocked");
+    let mut a = cli(&stack).args(["apply"]).start_on_terminal();
+    a.wait_for(PROMPT, Duration::from_secs(60));
+    cli(&stack).args(["force-unlock", "--auto-approve"]).run().success();
+    a.type_keys("no\n");
+    let a = a.finish(Duration::from_secs(20));
+    assert_eq!(a.code, 1, "{}", a.stdout);
+    let said = format!(
+        "the lock of stack `{}` in {REGION} was removed while this run held it (by `bumarket-infra force-unlock`); there was nothing to give back",
+        stack.name
+    );
+    assert!(a.stdout.contains(&said), "{}", a.stdout);
+    assert!(!a.stdout.contains("error:"), "{}", a.stdout);
+}
+
+#[test]
+fn force_unlock_refuses_a_lock_that_changed_hands_while_it_asked() {
+    let stack = stack_copy("examples/minimal.yaml", "handover");
+    lock_bucket();
+    hold(&stack, "ci-runner-7", 4242);
+    let mut unlock = cli(&stack).args(["force-unlock"]).start_on_terminal();
+    unlock.wait_for(PROMPT, Duration::from_secs(60));
+    // While it asks, that run ends and another takes the lock.
+    hold(&stack, "ci-runner-8", 4343);
+    unlock.type_keys("yes\n");
+    let run = unlock.finish(Duration::from_secs(20));
+    assert_eq!(lock_holder(&stack)["host"], "ci-runner-8", "the new lock stays: {}", run.stdout);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("is locked by `apply` by arn:aws:iam::123456789012:user/ci on ci-runner-7"),
+        "{}",
+        run.stdout
+    );
+    let error = format!(
+        "error: removing the lock: the lock of stack `{}` in {REGION} changed hands since it was shown: it is now locked by `apply` by arn:aws:iam::123456789012:user/ci on ci-runner-8 (process 4343) since 2026-11-25T10:00:00Z; nothing was changed",
+        stack.name
+    );
+    assert!(run.stdout.contains(&error), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("  = help: run `bumarket-infra force-unlock` again to see who holds it now"),
+        "{}",
+        run.stdout
+    );
+    // Shown again, the new lock is removed.
+    let again = cli(&stack).args(["force-unlock", "--auto-approve"]).run().success();
+    assert!(again.stderr.contains("ci-runner-8"), "{}", again.stderr);
+    assert!(!locked(&stack));
 }
