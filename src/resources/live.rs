@@ -1,7 +1,8 @@
 //! Wave one of every read: what the stack owns, listed once per service and shared by all
 //! providers. The tagging API returns every taggable resource carrying the stack's tag in
-//! one paginated call; IAM's authorization details return every role and group with their
-//! policies and tags in another; EC2's describes filtered by the stack's tag return the
+//! one paginated call; IAM lists the roles, groups and instance profiles under the stack's
+//! IAM path while it reads the file's IAM names by name (see `iam::Snapshot::fetch`: never
+//! the rest of the account); EC2's describes filtered by the stack's tag return the
 //! network and launch templates; SSM resolves the fleet's image. Each is fetched at most
 //! once per run, and only when the stack has a section that needs it.
 
@@ -26,6 +27,8 @@ pub struct Live {
     /// The SSM parameter naming the fleet's image, if any.
     image_parameter: Option<String>,
     tagged: OnceCell<Result<Vec<Tagged>, StepError>>,
+    /// The file's IAM names, read by name beside the listings.
+    iam_wanted: iam::Wanted,
     iam: OnceCell<Result<iam::Snapshot, StepError>>,
     ec2: OnceCell<Result<ec2::Snapshot, StepError>>,
     image: OnceCell<Result<Option<String>, StepError>>,
@@ -43,6 +46,7 @@ impl Live {
             uses_ec2: stack.network.is_some() || stack.fleet.is_some(),
             image_parameter,
             tagged: OnceCell::new(),
+            iam_wanted: iam::Wanted::of(stack),
             iam: OnceCell::new(),
             ec2: OnceCell::new(),
             image: OnceCell::new(),
@@ -122,9 +126,10 @@ impl Live {
             .and_then(|a| crate::engine::Addr::parse(a).ok()))
     }
 
-    /// Every IAM role and group of the account, and the stack's instance profiles.
+    /// The stack's IAM roles, groups and instance profiles (under its path), and those
+    /// of the names the file wants wherever they live.
     pub async fn iam(&self) -> Result<&iam::Snapshot, StepError> {
-        let r = self.iam.get_or_init(|| iam::Snapshot::fetch(&self.aws, &self.stack)).await;
+        let r = self.iam.get_or_init(|| iam::Snapshot::fetch(&self.aws, &self.stack, &self.iam_wanted)).await;
         r.as_ref().map_err(Clone::clone)
     }
 }
