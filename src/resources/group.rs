@@ -15,8 +15,13 @@ use std::collections::BTreeMap;
 pub struct Groups;
 
 pub fn physical_name(cx: &Cx, logical: &str) -> String {
-    let given = cx.stack.access.groups.get(logical).and_then(|g| g.name.as_ref());
-    cx.physical_name(given, logical)
+    name_in(&cx.stack, logical)
+}
+
+/// Physical name of a group of `stack` (before there is a [`Cx`]: wave one reads it).
+pub fn name_in(stack: &bumarket_stack::Stack, logical: &str) -> String {
+    let given = stack.access.groups.get(logical).and_then(|g| g.name.as_ref());
+    super::physical_name(stack, given, logical)
 }
 
 /// A group keeps its name (groups take no tags); its permissions change in place.
@@ -61,10 +66,9 @@ impl Provider for Groups {
         let path = cx.iam_path();
         let mut out = Vec::new();
         for g in &snap.groups {
-            let name = g.group_name.clone().unwrap_or_default();
-            let wanted_here = wanted.iter().find(|d| d.name == name);
-            let ours = g.path.as_deref() == Some(path.as_str());
-            if !ours && wanted_here.is_none() {
+            let wanted_here = wanted.iter().any(|d| d.name == g.name);
+            let ours = g.path == path;
+            if !ours && !wanted_here {
                 continue;
             }
             let ownership = if ours {
@@ -72,29 +76,21 @@ impl Provider for Groups {
             } else {
                 Ownership::Foreign(format!("a group of that name exists outside the path `{path}`"))
             };
-            let (addr, ownership) = cx.placed(Kind::Group, &name, &BTreeMap::new(), wanted, ownership);
+            let (addr, ownership) = cx.placed(Kind::Group, &g.name, &BTreeMap::new(), wanted, ownership);
             let mut attrs = Attrs::new();
-            attrs.insert("name".into(), json!(name));
+            attrs.insert("name".into(), json!(g.name));
             attrs.insert(
                 "inline_policies".into(),
-                inline_from(
-                    g.group_policy_list()
-                        .iter()
-                        .map(|p| (p.policy_name().unwrap_or_default(), p.policy_document().unwrap_or("{}"))),
-                ),
+                inline_from(g.policies.inline.iter().map(|(n, d)| (n.as_str(), d.as_str()))),
             );
-            attrs.insert(
-                "managed_policies".into(),
-                managed_from(g.attached_managed_policies().iter().filter_map(|p| p.policy_arn())),
-            );
-            let arn = g.arn.clone().unwrap_or_default();
+            attrs.insert("managed_policies".into(), managed_from(g.policies.managed.iter().map(String::as_str)));
             out.push(Observed {
                 addr,
-                name,
-                id: arn.clone(),
+                name: g.name.clone(),
+                id: g.arn.clone(),
                 attrs,
                 ownership,
-                outputs: BTreeMap::from([("arn".to_string(), arn)]),
+                outputs: BTreeMap::from([("arn".to_string(), g.arn.clone())]),
                 deps: vec![],
             });
         }

@@ -53,35 +53,38 @@ impl Provider for InstanceProfiles {
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        // Listed by path prefix in wave one; the path is checked again here because not
-        // every endpoint filters (moto 5.2.5 ignores `PathPrefix` on this call).
+        // Each read by name (GetInstanceProfile): its tags are not in the listing.
         let snap = live.iam().await?;
         let path = cx.iam_path();
-        Ok(snap
-            .profiles
-            .iter()
-            .filter(|ip| ip.path == path)
-            .map(|ip| {
-                let name = ip.instance_profile_name.clone();
-                let tags: BTreeMap<String, String> =
-                    ip.tags().iter().map(|t| (t.key.clone(), t.value.clone())).collect();
-                let (addr, ownership) = cx.placed(Kind::InstanceProfile, &name, &tags, wanted, Ownership::Ours);
-                let role_addr = Addr::new(Kind::Role, addr.name());
-                let mut attrs = Attrs::new();
-                attrs.insert("name".into(), json!(name));
-                attrs.insert("role".into(), ip.roles.first().map_or(Value::Null, |r| json!(r.role_name)));
-                attrs.insert("tags".into(), tags_value(&tags));
-                Observed {
-                    addr,
-                    name,
-                    id: ip.arn.clone(),
-                    attrs,
-                    ownership,
-                    outputs: BTreeMap::from([("arn".to_string(), ip.arn.clone())]),
-                    deps: vec![role_addr],
-                }
-            })
-            .collect())
+        let mut out = Vec::new();
+        for ip in &snap.profiles {
+            let wanted_here = wanted.iter().any(|d| d.name == ip.name);
+            let ours = ip.path == path;
+            if !ours && !wanted_here {
+                continue;
+            }
+            let ownership = if ours {
+                Ownership::Ours
+            } else {
+                Ownership::Foreign(format!("an instance profile of that name exists outside the path `{path}`"))
+            };
+            let (addr, ownership) = cx.placed(Kind::InstanceProfile, &ip.name, &ip.tags, wanted, ownership);
+            let role_addr = Addr::new(Kind::Role, addr.name());
+            let mut attrs = Attrs::new();
+            attrs.insert("name".into(), json!(ip.name));
+            attrs.insert("role".into(), ip.role.as_ref().map_or(Value::Null, |r| json!(r)));
+            attrs.insert("tags".into(), tags_value(&ip.tags));
+            out.push(Observed {
+                addr,
+                name: ip.name.clone(),
+                id: ip.arn.clone(),
+                attrs,
+                ownership,
+                outputs: BTreeMap::from([("arn".to_string(), ip.arn.clone())]),
+                deps: vec![role_addr],
+            });
+        }
+        Ok(out)
     }
 
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {

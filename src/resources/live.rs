@@ -2,8 +2,10 @@
 //! providers. The tagging API returns the ARNs of every taggable resource carrying the
 //! stack's tag in one paginated call, an index that only says where else to look (it lags
 //! behind new tags and keeps deleted resources: no resource is found, and no tag read,
-//! through it alone); the ELB snapshot and the alerts topic are read once and shared; IAM's authorization details return every role and group with their
-//! policies and tags in another; EC2's describes filtered by the stack's tag return the
+//! through it alone); the ELB snapshot and the alerts topic are read once and shared; IAM
+//! lists the roles, groups and instance profiles under the stack's IAM path while it reads
+//! the file's IAM names by name (see `iam::Snapshot::fetch`: never the rest of the
+//! account); EC2's describes filtered by the stack's tag return the
 //! network and launch templates; SSM resolves the fleet's image. Each is fetched at most
 //! once per run, and only when the stack has a section that needs it.
 
@@ -31,6 +33,8 @@ pub struct Live {
     /// The file's load balancer and target group names.
     elb_names: super::lb::snapshot::Names,
     tagged: OnceCell<Result<Vec<Tagged>, StepError>>,
+    /// The file's IAM names, read by name beside the listings.
+    iam_wanted: iam::Wanted,
     iam: OnceCell<Result<iam::Snapshot, StepError>>,
     ec2: OnceCell<Result<ec2::Snapshot, StepError>>,
     image: OnceCell<Result<Option<String>, StepError>>,
@@ -51,6 +55,7 @@ impl Live {
             image_parameter,
             elb_names: super::lb::snapshot::Snapshot::names(stack),
             tagged: OnceCell::new(),
+            iam_wanted: iam::Wanted::of(stack),
             iam: OnceCell::new(),
             ec2: OnceCell::new(),
             image: OnceCell::new(),
@@ -137,9 +142,10 @@ impl Live {
         r.as_ref().map(Option::as_ref).map_err(Clone::clone)
     }
 
-    /// Every IAM role and group of the account, and the stack's instance profiles.
+    /// The stack's IAM roles, groups and instance profiles (under its path), and those
+    /// of the names the file wants wherever they live.
     pub async fn iam(&self) -> Result<&iam::Snapshot, StepError> {
-        let r = self.iam.get_or_init(|| iam::Snapshot::fetch(&self.aws, &self.stack)).await;
+        let r = self.iam.get_or_init(|| iam::Snapshot::fetch(&self.aws, &self.stack, &self.iam_wanted)).await;
         r.as_ref().map_err(Clone::clone)
     }
 }

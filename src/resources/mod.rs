@@ -4,8 +4,9 @@
 //! executor's [`Operator`].
 //!
 //! Reads run in two waves: wave one ([`Live::prefetch`]) lists what the stack owns in one
-//! call per service (the tagging API, IAM's authorization details) while STS says which
-//! account this is; wave two reads the attributes of each resource in parallel.
+//! call per service (the tagging API; IAM's listings under the stack's path, with the
+//! file's IAM names read by name beside them) while STS says which account this is; wave
+//! two reads the attributes of each resource in parallel.
 
 pub mod bucket;
 pub mod cloud9;
@@ -132,11 +133,6 @@ impl Cx {
         t
     }
 
-    /// Physical name of a named resource: the file's name or `<stack>-<logical>`.
-    pub fn physical_name(&self, given: Option<&String>, logical: &str) -> String {
-        given.cloned().unwrap_or_else(|| format!("{}-{}", self.stack.name, logical))
-    }
-
     /// Where a live resource of `kind` belongs: the address its tag names; for one
     /// without that tag (IAM groups take no tags), the file's resource of that name, else
     /// its name without the `<stack>-` prefix. `Err` says why the tag cannot be the
@@ -178,6 +174,11 @@ impl Cx {
     pub fn partition(&self) -> &'static str {
         policy::partition(self.region())
     }
+}
+
+/// Physical name of a named resource of `stack`: the file's name or `<stack>-<logical>`.
+pub fn physical_name(stack: &Stack, given: Option<&String>, logical: &str) -> String {
+    given.cloned().unwrap_or_else(|| format!("{}-{}", stack.name, logical))
 }
 
 pub fn iam_path(stack: &str) -> String {

@@ -19,8 +19,13 @@ pub struct Roles;
 
 /// Physical name of a role of the stack.
 pub fn physical_name(cx: &Cx, logical: &str) -> String {
-    let given = cx.stack.access.roles.get(logical).and_then(|r| r.name.as_ref());
-    cx.physical_name(given, logical)
+    name_in(&cx.stack, logical)
+}
+
+/// Physical name of a role of `stack` (before there is a [`Cx`]: wave one reads it).
+pub fn name_in(stack: &bumarket_stack::Stack, logical: &str) -> String {
+    let given = stack.access.roles.get(logical).and_then(|r| r.name.as_ref());
+    super::physical_name(stack, given, logical)
 }
 
 fn trust_policy(cx: &Cx, trust: &Trust) -> Value {
@@ -89,46 +94,33 @@ impl Provider for Roles {
         let path = cx.iam_path();
         let mut out = Vec::new();
         for r in &snap.roles {
-            let name = r.role_name().unwrap_or_default();
-            let wanted_here = wanted.iter().find(|d| d.name == name);
-            let ours = r.path() == Some(path.as_str());
-            if !ours && wanted_here.is_none() {
+            let wanted_here = wanted.iter().any(|d| d.name == r.name);
+            let ours = r.path == path;
+            if !ours && !wanted_here {
                 continue;
             }
-            let tags: BTreeMap<String, String> = r.tags().iter().map(|t| (t.key.clone(), t.value.clone())).collect();
             let ownership = if ours {
                 Ownership::Ours
             } else {
                 Ownership::Foreign(format!("a role of that name exists outside the path `{path}`"))
             };
-            let (addr, ownership) = cx.placed(Kind::Role, name, &tags, wanted, ownership);
+            let (addr, ownership) = cx.placed(Kind::Role, &r.name, &r.tags, wanted, ownership);
             let mut attrs = Attrs::new();
-            attrs.insert("name".into(), json!(name));
-            attrs.insert(
-                "trust_policy".into(),
-                super::iam::decode_document(r.assume_role_policy_document().unwrap_or("{}")),
-            );
+            attrs.insert("name".into(), json!(r.name));
+            attrs.insert("trust_policy".into(), super::iam::decode_document(&r.trust));
             attrs.insert(
                 "inline_policies".into(),
-                inline_from(
-                    r.role_policy_list()
-                        .iter()
-                        .map(|p| (p.policy_name().unwrap_or_default(), p.policy_document().unwrap_or("{}"))),
-                ),
+                inline_from(r.policies.inline.iter().map(|(n, d)| (n.as_str(), d.as_str()))),
             );
-            attrs.insert(
-                "managed_policies".into(),
-                managed_from(r.attached_managed_policies().iter().filter_map(|p| p.policy_arn())),
-            );
-            attrs.insert("tags".into(), tags_value(&tags));
-            let arn = r.arn().unwrap_or_default().to_string();
+            attrs.insert("managed_policies".into(), managed_from(r.policies.managed.iter().map(String::as_str)));
+            attrs.insert("tags".into(), tags_value(&r.tags));
             out.push(Observed {
                 addr,
-                name: name.to_string(),
-                id: arn.clone(),
+                name: r.name.clone(),
+                id: r.arn.clone(),
                 attrs,
                 ownership,
-                outputs: BTreeMap::from([("arn".to_string(), arn)]),
+                outputs: BTreeMap::from([("arn".to_string(), r.arn.clone())]),
                 deps: vec![],
             });
         }
@@ -145,8 +137,8 @@ impl Provider for Roles {
             .path(cx.iam_path())
             .assume_role_policy_document(attr(&d.attrs, "trust_policy").map(Value::to_string).unwrap_or_default())
             .set_tags(Some(iam_tags(&tags)));
-        // The description is set at creation only: IAM's batch read does not return it,
-        // and comparing it would cost one call per role.
+        // The description is set at creation only: it is none of the role's attributes
+        // (the plan neither shows nor compares it).
         let logical = d.addr.as_str().trim_start_matches("role.");
         if let Some(desc) = cx.stack.access.roles.get(logical).and_then(|r| r.description.as_ref()) {
             req = req.description(desc);

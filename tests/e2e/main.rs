@@ -12,6 +12,7 @@ mod drift;
 mod edges;
 mod faults;
 mod harness;
+mod iam;
 mod killed;
 mod load_balancer;
 mod lock;
