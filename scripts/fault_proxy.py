@@ -25,7 +25,9 @@ Faults, each drawn per request with a seeded random generator (--seed):
   --reset-before P   drop the connection before the request reaches the emulator
   --reset-after P    forward the request, then drop the connection: the emulator did
                      the work and the caller never hears of it (a lost answer)
-  --latency MS       hold every request this long before forwarding it
+  --latency MS       answer every request no sooner than MS after it arrived (the
+                     emulator's time counts in it, as AWS's processing does in its
+                     latency)
   --ops REGEX        faults hit only operations whose name matches (e.g. `^Create`)
   --times N          inject at most N faults in all
   --max-in-a-row N   the same request (same service, operation and body) is faulted at
@@ -419,6 +421,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st, args = self.state, self.state.args
         if self.path.startswith("/__proxy/stats"):
             return self.answer(200, [("Content-Type", "application/json")], json.dumps(st.stats()).encode())
+        arrived = time.monotonic()
         body = self.read_body()
         service = service_of(self.headers)
         op = operation_of(service, self.command, self.path, self.headers, body)
@@ -454,15 +457,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st.in_a_row[key] = st.in_a_row.get(key, 0) + 1
             else:
                 st.in_a_row.pop(key, None)
-        if args.latency:
-            time.sleep(args.latency / 1000)
+        def hold():
+            # The answer leaves no sooner than --latency after the request arrived; the
+            # emulator's own time counts in it, as AWS's does, so calls that overlap on
+            # the wire overlap here however the emulator queues them.
+            rest = arrived + args.latency / 1000 - time.monotonic()
+            if rest > 0:
+                time.sleep(rest)
+
+        refresh = "refresh" in st.slow and service == "autoscaling" and op in ("StartInstanceRefresh", "DescribeInstanceRefreshes")
+        if fault is not None or refresh:
+            hold()
         if fault in ERRORS:
             return self.answer(*error_answer(service, self.path, fault))
         if fault == "reset-before":
             return self.reset()
-        if "refresh" in st.slow and service == "autoscaling" and op in ("StartInstanceRefresh", "DescribeInstanceRefreshes"):
+        if refresh:
             return self.answer(200, [("Content-Type", "text/xml")], refresh_answer(st, op, form))
         status, headers, data = self.forward(body)
+        hold()
         with st.lock:
             st.forwarded += 1
             n = st.forwarded

@@ -41,7 +41,7 @@ pub struct Global {
           default_value_t = crate::aws::limit::DEFAULT_MAX_IN_FLIGHT,
           value_parser = at_least_one)]
     pub max_in_flight: usize,
-    /// Log more (-v: AWS calls, -vv: SDK details) to stderr.
+    /// Log more (-v: AWS calls, -vv: each call's timing and SDK details) to stderr.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 }

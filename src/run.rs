@@ -104,7 +104,7 @@ fn init_tracing(verbose: u8) {
         // follows says what matters.
         0 => "warn,aws_config=error",
         1 => "bumarket_infra=debug,warn",
-        _ => "debug",
+        _ => "debug,bumarket_infra=trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -346,7 +346,8 @@ async fn prepare(
         let observed = registry.read(&live, &desired).await.map_err(context("reading live state"));
         Ok::<_, Failure>((registry, desired, observed))
     };
-    let (listed, read) = tokio::join!(live.prefetch(), reads);
+    // `reads` first: its two calls go out before the listings' many.
+    let (read, listed) = tokio::join!(reads, live.prefetch());
     let (registry, desired, observed) = read?;
     // A listing that failed fails the reads that waited for it: its own error says more.
     listed.map_err(context("reading the stack's resources"))?;
@@ -375,6 +376,7 @@ async fn prepare(
     let ops: Vec<String> = aws.calls.by_operation().into_iter().map(|(op, n)| format!("{op} x{n}")).collect();
     tracing::debug!("AWS calls of the read: {}", ops.join(", "));
     tracing::debug!("longest chain of calls: {}", aws.calls.chain().join(" -> "));
+    tracing::trace!("the read's calls (start, end):\n{}", aws.calls.timeline(started).join("\n"));
     Ok((registry, plan))
 }
 

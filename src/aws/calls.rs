@@ -59,6 +59,14 @@ impl CallLog {
         depth(&self.snapshot())
     }
 
+    /// Each call with its start and end in ms since `since`, in order of start, for `-vv`.
+    pub fn timeline(&self, since: Instant) -> Vec<String> {
+        let mut calls = self.snapshot();
+        calls.sort_by_key(|c| c.start);
+        let ms = |t: Instant| t.saturating_duration_since(since).as_millis();
+        calls.iter().map(|c| format!("{:>6} {:>6} ms  {}.{}", ms(c.start), ms(c.end), c.service, c.operation)).collect()
+    }
+
     /// One longest chain of calls, for `-v`.
     pub fn chain(&self) -> Vec<String> {
         chain(&self.snapshot())

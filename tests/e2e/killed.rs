@@ -99,13 +99,13 @@ fn apply_killed_after_any_call_then_applied_again_converges() {
 #[test]
 fn the_seed_stack_killed_again_and_again_then_applied_converges() {
     let stack = crate::stack_bumarket::seed_stack("killed");
-    // Every run is killed after its 73rd call, until one gets through: each run spends
-    // 45 (nothing made yet) to 62 (everything made) calls on the lock and the read, so
-    // each kill lands some 10 calls further into the creates and waits than the one
+    // Every run is killed after its 100th call, until one gets through: each run spends
+    // 52 (nothing made yet) to 75 (everything made) calls on the lock and the read, so
+    // each kill lands some 25 to 50 calls further into the creates and waits than the one
     // before, a spread over the whole apply. (The read asks IAM for each of the file's
     // roles, groups and profiles by name, made or not: 20 of those calls.)
     let mut kills = 0;
-    while apply_killed_at(&stack, 73) {
+    while apply_killed_at(&stack, 100) {
         kills += 1;
         assert!(kills < 12, "an apply killed 12 times made no progress");
     }

@@ -15,9 +15,9 @@ use crate::apply::StepError;
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, Kind};
 use crate::resources::{address_tag, Live, TAG_RESOURCE};
+use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, TargetGroup};
 use aws_sdk_elasticloadbalancingv2::Client as Elb;
 use bumarket_stack::Stack;
-use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, TargetGroup};
 use std::collections::BTreeMap;
 
 pub type Tags = BTreeMap<String, String>;

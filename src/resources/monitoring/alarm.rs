@@ -179,7 +179,8 @@ impl Provider for Alarms {
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         // Without alarms in the file, the index says whether any are left to delete (with
         // them, the read does not wait for the index).
-        if wanted.is_empty() && !super::tagged_of(live.tagged().await?, "cloudwatch").any(|t| t.arn.contains(":alarm:")) {
+        if wanted.is_empty() && !super::tagged_of(live.tagged().await?, "cloudwatch").any(|t| t.arn.contains(":alarm:"))
+        {
             return Ok(vec![]);
         }
         // Every alarm of the stack has its name prefix; their tags come from CloudWatch

@@ -8,6 +8,7 @@
 //! - gone after a link was mailed (expired unconfirmed, or unsubscribed by its owner): no
 //!   change either, and the plan says `apply --resubscribe` mails a new link;
 //! - never asked: created (AWS mails the link).
+//!
 //! Changing an address deletes the old subscription and creates the new one.
 //!
 //! Reads: one `ListSubscriptionsByTopic` on the stack's topic, whose tags (the record)
