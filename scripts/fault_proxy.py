@@ -535,8 +535,13 @@ def main():
     original_ppid = os.getppid()
     Handler.state = State(args)
     Handler.upstream = urllib.parse.urlsplit(args.upstream)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    class Server(http.server.ThreadingHTTPServer):
+        # The client opens a connection per call in flight (dozens at once in a read
+        # wave); socketserver's default backlog of 5 made the rest wait out a SYN retry.
+        request_queue_size = 128
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", args.port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"READY http://127.0.0.1:{server.server_address[1]}", flush=True)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -183,16 +183,31 @@ impl Provider for Alarms {
         {
             return Ok(vec![]);
         }
-        // Every alarm of the stack has its name prefix; their tags come from CloudWatch
-        // (the tagging index lags behind new tags), read side by side.
+        // Every alarm of the stack has its name prefix (as have a neighbour stack's whose
+        // name starts with this one's); of those, the file's by name and the stack's others
+        // by the index, which lags behind new tags (the file's are found without it).
+        // Their tags come from CloudWatch, read side by side: what is read does not grow
+        // with the rest of the account.
         let prefix = format!("{}-", cx.stack.name);
-        let mut alarms = Vec::new();
-        let mut pages = cx.aws.cloudwatch.describe_alarms().alarm_name_prefix(&prefix).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            alarms.extend(
-                page.map_err(|e| call_error("cloudwatch:DescribeAlarms", e))?.metric_alarms.unwrap_or_default(),
-            );
-        }
+        let described = async {
+            let mut alarms = Vec::new();
+            let mut pages = cx.aws.cloudwatch.describe_alarms().alarm_name_prefix(&prefix).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                alarms.extend(
+                    page.map_err(|e| call_error("cloudwatch:DescribeAlarms", e))?.metric_alarms.unwrap_or_default(),
+                );
+            }
+            Ok::<_, StepError>(alarms)
+        };
+        let (alarms, tagged) = tokio::try_join!(described, live.tagged())?;
+        let indexed: Vec<&str> = super::tagged_of(tagged, "cloudwatch").map(|t| t.arn.as_str()).collect();
+        let alarms: Vec<_> = alarms
+            .into_iter()
+            .filter(|m| {
+                wanted.iter().any(|d| m.alarm_name() == Some(d.name.as_str()))
+                    || m.alarm_arn().is_some_and(|a| indexed.contains(&a))
+            })
+            .collect();
         let tag_reads = alarms.iter().map(|m| alarm_tags(cx, m.alarm_arn().unwrap_or_default()));
         let (tags, known) = tokio::try_join!(futures::future::try_join_all(tag_reads), super::known(cx, live))?;
         let mut out = Vec::new();

@@ -229,6 +229,30 @@ mod canned {
     }
 
     #[tokio::test]
+    async fn a_neighbour_stacks_alarms_under_the_same_prefix_cost_no_tag_read() {
+        use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput;
+        // `bumarket-dbg` is another stack; its alarms share the prefix `bumarket-`.
+        let neighbours = ["bumarket-dbg-unhealthy-hosts", "bumarket-dbg-http-5xx", "bumarket-dbg-cpu-high"];
+        let alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(move || {
+            let mut out = DescribeAlarmsOutput::builder().metric_alarms(unhealthy("bumarket-unhealthy-hosts", 1.0));
+            for n in neighbours {
+                out = out.metric_alarms(unhealthy(n, 1.0));
+            }
+            out.build()
+        });
+        let theirs = mock!(aws_sdk_cloudwatch::Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn().is_some_and(|a| a.contains(":alarm:bumarket-dbg-")))
+            .then_output(|| ListTagsForResourceOutput::builder().build());
+        let (cx, live) = setup(&[&alarms, &theirs]).await;
+        let desired = Alarms.desired(&cx);
+        let wanted: Vec<&Desired> = desired.iter().collect();
+        let read = Alarms.read(&cx, &live, &wanted).await.unwrap();
+        assert!(read.iter().any(|o| o.addr.as_str() == "alarm.unhealthy-hosts" && o.is_ours()));
+        assert!(read.iter().all(|o| !o.name.starts_with("bumarket-dbg-")), "{read:?}");
+        assert_eq!(theirs.num_calls(), 0, "a neighbour's alarms are not read: the read does not grow with the account");
+    }
+
+    #[tokio::test]
     async fn a_missing_dashboard_is_absent_and_a_live_one_compares_by_meaning() {
         let missing = mock!(aws_sdk_cloudwatch::Client::get_dashboard).then_error(|| {
             GetDashboardError::DashboardNotFoundError(DashboardNotFoundError::builder().message("no").build())
