@@ -541,6 +541,12 @@ def main():
         request_queue_size = 128
         daemon_threads = True
 
+        def handle_error(self, request, client_address):
+            # A client killed (--kill-after) or dropping a call it no longer needs resets
+            # its connection: that is the point, not a fault of the proxy.
+            if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+                super().handle_error(request, client_address)
+
     server = Server(("127.0.0.1", args.port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"READY http://127.0.0.1:{server.server_address[1]}", flush=True)

@@ -202,8 +202,13 @@ async fn read_config(cx: &Cx, name: &str) -> Result<Attrs, StepError> {
             Err(e) => Err(call_error("s3:GetBucketLifecycleConfiguration", e)),
         }
     };
+    // Every read runs to its answer, even once one has failed: a bucket that is absent
+    // fails all six with NoSuchBucket, and cancelling the rest at the first would make
+    // how many calls a plan sends depend on which answer came first.
     let (encryption, pab, ownership, bucket_policy, versioning, lifecycle) =
-        tokio::try_join!(encryption, pab, ownership, bucket_policy, versioning, lifecycle)?;
+        tokio::join!(encryption, pab, ownership, bucket_policy, versioning, lifecycle);
+    let (encryption, pab, ownership, bucket_policy, versioning, lifecycle) =
+        (encryption?, pab?, ownership?, bucket_policy?, versioning?, lifecycle?);
     let mut a = Attrs::new();
     a.insert("name".into(), json!(name));
     a.insert("encryption".into(), encryption);
