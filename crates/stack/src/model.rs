@@ -278,8 +278,11 @@ pub struct Monitoring {
     pub dashboard: bool,
     /// CloudWatch Logs retention for the app's and the database's log groups (180).
     pub log_retention_days: u32,
-    /// Copy database logs into a bucket of the stack (logical name) under this prefix.
+    /// Deliver the database's exported logs into a bucket of the stack (logical name)
+    /// under this prefix (default `database`), as CloudWatch Logs receives them.
     pub database_logs_to_bucket: Option<AccessLogs>,
+    /// Deliver the app's log group (what the instances ship) the same way (`app`).
+    pub app_logs_to_bucket: Option<AccessLogs>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -290,6 +293,11 @@ pub struct Alarms {
     pub database_cpu_percent: f64,
     pub database_free_storage_mb: f64,
 }
+
+/// Logical names of the roles bumarket-infra makes itself (log delivery to S3: the role
+/// CloudWatch Logs assumes to put into Firehose, and the one Firehose assumes to write
+/// the bucket); `access.roles` cannot use them.
+pub const RESERVED_ROLES: [&str; 2] = ["logs-to-firehose", "firehose-to-s3"];
 
 /// `access:` – IAM roles and groups under the stack's IAM path.
 #[derive(Debug, Clone, PartialEq, Default)]

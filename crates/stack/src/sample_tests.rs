@@ -255,3 +255,21 @@ fn user_data_is_read_relative_to_the_stack_file() {
     assert_eq!(missing.items[0].message, "user data file `nope.sh` does not exist");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn logs_go_to_a_bucket_of_the_stack_from_sections_that_exist() {
+    let buckets = "buckets:\n  logs: {}\n";
+    let m = |extra: &str| format!("{buckets}monitoring:\n  emails: [a@b.example]\n{extra}");
+    let fleet = format!("{NET}fleet:\n  instance_type: t3.micro\n");
+    let s = ok(&format!("{fleet}{}", m("  app_logs_to_bucket: {bucket: logs}\n")));
+    let app = s.monitoring.unwrap().app_logs_to_bucket.unwrap();
+    assert_eq!((app.bucket.as_str(), app.prefix.as_str()), ("logs", "app"));
+    assert_eq!(
+        one_problem(&m("  app_logs_to_bucket: {bucket: logs}\n")),
+        "`monitoring.app_logs_to_bucket` needs a `fleet` section"
+    );
+    assert!(one_problem(&format!("{fleet}{}", m("  app_logs_to_bucket: {bucket: media}\n"))).contains("`media`"));
+    // The roles of log delivery are the stack's own.
+    let access = "access:\n  roles:\n    firehose-to-s3: {assumed_by: firehose.amazonaws.com}\n";
+    assert_eq!(one_problem(access), "role name `firehose-to-s3` is the stack's own");
+}

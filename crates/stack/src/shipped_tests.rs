@@ -47,19 +47,19 @@ fn bumarket_stack_matches_the_seed() {
     assert_eq!(logs.lifecycle[0].prefix, "");
     let monitoring = s.monitoring.as_ref().unwrap();
     assert_eq!(monitoring.log_retention_days, 180);
-    // The database's logs are kept 180 days in CloudWatch Logs (see the file's comment).
-    assert!(monitoring.database_logs_to_bucket.is_none());
+    // Every log lands in the log bucket (seed §5, §12 step 6), under a prefix per source.
+    let to_bucket = |l: &Option<AccessLogs>| l.as_ref().map(|l| (l.bucket.clone(), l.prefix.clone()));
+    assert_eq!(to_bucket(&monitoring.database_logs_to_bucket), Some(("logs".into(), "database".into())));
+    assert_eq!(to_bucket(&monitoring.app_logs_to_bucket), Some(("logs".into(), "app".into())));
     assert!(s.database.as_ref().unwrap().log_exports.len() >= 4);
     let lb = s.load_balancer.as_ref().unwrap();
     assert_eq!(lb.access_logs.as_ref().unwrap().bucket, "logs");
     assert_eq!(lb.health_check.path, "/health/");
     let app = &s.access.roles["app"];
     assert!(app.instance_profile);
-    // The agent's policy, and Session Manager's (the shell that replaces SSH).
-    assert_eq!(
-        app.permissions.managed_policies,
-        ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
-    );
+    // Session Manager's (the shell that replaces SSH); the agent's rights come scoped
+    // from the stack.
+    assert_eq!(app.permissions.managed_policies, ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
     assert_eq!(s.access.roles["reviewer"].assumed_by, Trust::Account { require_mfa: true });
     assert_eq!(s.access.groups.keys().collect::<Vec<_>>(), ["developers", "viewers"]);
     assert_eq!(s.cloud9.as_ref().unwrap().members_group.as_deref(), Some("developers"));

@@ -30,6 +30,13 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> Access {
             continue;
         }
         logical_key(cx, logical, e.key.span, "role");
+        if crate::model::RESERVED_ROLES.contains(&logical.as_str()) {
+            cx.error(
+                e.key.span,
+                format!("role name `{logical}` is the stack's own"),
+                "bumarket-infra makes this role to deliver logs to S3; choose another name",
+            );
+        }
         let r = Map::open(cx, &e.value, &all.child(logical), e.key.span, Some(ROLE_KEYS));
         let name = physical_name(cx, &r, logical, known, 64, &mut resolved);
         let description = r.text(cx, "description");

@@ -2,7 +2,7 @@
 //!
 //! Defaults follow the seed where it speaks (port 8000, CPU target 60, at most 4 instances)
 //! and AWS's usual values elsewhere. `user_data` names a file next to the stack file; it is
-//! read here (at most 16 KiB, EC2's limit) so that the plan can show when it changes.
+//! read here (at most 14 KiB: EC2's limit is 16, and the stack's values go with it) so that the plan can show when it changes.
 
 use super::{encrypted, reference, requires, Known};
 use crate::model::{Fleet, Image, RootVolume, UserData};
@@ -29,7 +29,9 @@ const KEYS: &[&str] = &[
 pub(crate) const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io1", "io2"];
 /// Amazon Linux 2023, resolved through SSM at plan time.
 pub const DEFAULT_IMAGE: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
-const MAX_USER_DATA: usize = 16 * 1024;
+/// EC2 takes 16 KiB of user data; bumarket-infra adds the stack's values to a script
+/// (a few hundred bytes, see the binary's `app_env`), so the file may use 14 of them.
+const MAX_USER_DATA: usize = 14 * 1024;
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Fleet> {
     let entry = top.entry("fleet")?;
@@ -104,9 +106,8 @@ fn user_data(cx: &mut Ctx, m: &Map) -> Option<UserData> {
         }
         Err(e) => cx.error(span, format!("cannot read user data file `{text}`: {e}"), "unreadable file"),
         Ok(bytes) if bytes.len() > MAX_USER_DATA => {
-            let message =
-                format!("user data file `{text}` is {} bytes; EC2 accepts at most {MAX_USER_DATA}", bytes.len());
-            cx.error(span, message, "too large");
+            let message = format!("user data file `{text}` is {} bytes; at most {MAX_USER_DATA} fit", bytes.len());
+            cx.error(span, message, "too large: EC2 takes 16 KiB, and the stack's values for the app need room");
         }
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(content) => return Some(UserData { path, content }),

@@ -2,7 +2,8 @@
 //!
 //! At least one e-mail address receives the alarms. Thresholds default to the seed's CPU
 //! target (60 %) and conservative values elsewhere. Log retention must be a value CloudWatch
-//! Logs accepts. Database logs may also be copied into one of the stack's buckets.
+//! Logs accepts. The database's and the app's logs may also be delivered into one of the
+//! stack's buckets (through Firehose), each under its own prefix.
 
 use super::{prefix, reference, Known};
 use crate::model::{AccessLogs, Alarms, Monitoring};
@@ -10,7 +11,8 @@ use crate::names::is_email;
 use crate::reader::{string, Ctx, Map, Val};
 use crate::suggest::list;
 
-const KEYS: &[&str] = &["emails", "alarms", "dashboard", "log_retention_days", "database_logs_to_bucket"];
+const KEYS: &[&str] =
+    &["emails", "alarms", "dashboard", "log_retention_days", "database_logs_to_bucket", "app_logs_to_bucket"];
 const ALARM_KEYS: &[&str] = &[
     "fleet_cpu_percent",
     "unhealthy_hosts",
@@ -61,24 +63,37 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Monitoring>
             cx.error_help(*span, message, format!("nearest accepted value: {nearest}"), help);
         }
     }
-    let database_logs = database_logs(cx, &m, known);
+    let database_logs = logs_to_bucket(cx, &m, known, Source::Database);
+    let app_logs = logs_to_bucket(cx, &m, known, Source::App);
     Some(Monitoring {
         emails,
         alarms,
         dashboard: m.boolean(cx, "dashboard").or(true),
         log_retention_days: retention.or(180) as u32,
         database_logs_to_bucket: database_logs,
+        app_logs_to_bucket: app_logs,
     })
 }
 
-fn database_logs(cx: &mut Ctx, m: &Map, known: &Known) -> Option<AccessLogs> {
-    m.node("database_logs_to_bucket")?;
-    let d = m.sub(cx, "database_logs_to_bucket", &["bucket", "prefix"]);
-    if !known.has_database {
+#[derive(Clone, Copy)]
+enum Source {
+    Database,
+    App,
+}
+
+/// `database_logs_to_bucket:` / `app_logs_to_bucket:` – `{bucket, prefix}`.
+fn logs_to_bucket(cx: &mut Ctx, m: &Map, known: &Known, source: Source) -> Option<AccessLogs> {
+    let (key, section, present, default) = match source {
+        Source::Database => ("database_logs_to_bucket", "database", known.has_database, "database"),
+        Source::App => ("app_logs_to_bucket", "fleet", known.has_fleet, "app"),
+    };
+    m.node(key)?;
+    let d = m.sub(cx, key, &["bucket", "prefix"]);
+    if !present {
         cx.error(
-            m.key_span("database_logs_to_bucket"),
-            "`monitoring.database_logs_to_bucket` needs a `database` section",
-            "no database to copy logs from",
+            m.key_span(key),
+            format!("`monitoring.{key}` needs a `{section}` section"),
+            format!("no {section} to deliver logs from"),
         );
     }
     d.need(cx, "bucket");
@@ -87,6 +102,6 @@ fn database_logs(cx: &mut Ctx, m: &Map, known: &Known) -> Option<AccessLogs> {
         let defined: Vec<&str> = known.buckets.keys().map(String::as_str).collect();
         reference(cx, b, *span, "bucket", "buckets", &defined);
     }
-    let prefix = prefix(cx, &d, "prefix", "database", false);
+    let prefix = prefix(cx, &d, "prefix", default, false);
     Some(AccessLogs { bucket: bucket.or(String::new()), prefix })
 }
