@@ -29,7 +29,9 @@ live_launch_template_tags makes it answer with its tags now, as AWS does. moto
 answers DeleteObject with `If-Match: *` by 412 PreconditionFailed even when the
 object exists (it compares `*` with the ETag); s3_delete_if_match_any makes it
 delete, as AWS documents ("*" matches any ETag). An ETag that differs stays 412
-PreconditionFailed and an absent key 404 NoSuchKey, as moto already answers.
+PreconditionFailed and an absent key 404 NoSuchKey, as moto already answers. moto has
+no SimulatePrincipalPolicy (IAM's policy simulator); scripts/iam_simulate.py answers it
+from moto's own IAM data, by the evaluation logic the IAM user guide documents.
 
 Strict mode (--strict; off by default, and nothing above changes without it)
 reproduces what AWS documents where moto is kinder: see scripts/moto_strict.py for
@@ -53,6 +55,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from iam_simulate import simulate_principal_policy  # noqa: E402
 from moto_strict import StrictConfig, StrictMode, credential_scope, s3_bucket_key  # noqa: E402
 
 
@@ -331,7 +334,7 @@ def main() -> int:
     # What moto.server.ThreadedMotoServer does, with the fix-ups around the app.
     app = DomainDispatcherApplication(create_backend_app)
     if not args.no_fixups:
-        app = cloudwatch_cbor(s3_create_tags(s3_delete_if_match_any(fix_s3_roots(app))))
+        app = simulate_principal_policy(cloudwatch_cbor(s3_create_tags(s3_delete_if_match_any(fix_s3_roots(app)))))
         live_launch_template_tags()
     if args.strict:
         app = StrictMode(app, StrictConfig(**{

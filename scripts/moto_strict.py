@@ -43,6 +43,12 @@ moto's kindness fails its tests. Each rule names its AWS document in its class:
  8. PutObject with If-None-Match or If-Match, DeleteObject with If-Match, are held
     for --strict-write-window-ms (300); another such write to the same bucket and
     key meanwhile answers 409 ConditionalRequestConflict.
+ 9. For --strict-profile-seconds (8) after CreateRole, Firehose's CreateDeliveryStream
+    whose S3 destination names that role answers 400 InvalidArgumentException
+    "Firehose is unable to assume role ARN. Please check the role provided.", and
+    CloudWatch Logs' PutSubscriptionFilter naming it answers 400
+    InvalidParameterException "Could not deliver test message to specified Firehose
+    stream. Check if the given Firehose stream is in ACTIVE state."
 
 POST /moto-api/reset also forgets strict mode's state (timers, tagging snapshots,
 pending subscriptions, mail counts).
@@ -484,6 +490,69 @@ class ProfilePropagation:
             ref = template_profile(req.region, launch_template_spec(req, "LaunchTemplate"))
         if self.is_new(ref):
             return ec2_error("InvalidParameterValue", invalid_profile_message(ref))
+        return forward()
+
+
+class RolePropagation:
+    """Rule 9. A new role is not yet usable by the services that assume it.
+
+    IAM User Guide, "Changes that I make are not always immediately visible" (as rule 2).
+    Firehose checks at CreateDeliveryStream that it can assume the destination's role,
+    and CloudWatch Logs sends a test record through the role at PutSubscriptionFilter
+    (CloudWatch Logs user guide, "Step 2: Create a destination": "CloudWatch Logs sends
+    a test message to the destination"). AWS does not document the errors; the strings
+    are those terraform-provider-aws retries (internal/service/firehose/delivery_stream.go
+    "Firehose is unable to assume role", internal/service/logs/subscription_filter.go
+    "Could not deliver test message to specified")."""
+
+    def __init__(self, cfg: StrictConfig):
+        self.seconds = cfg.profile_seconds
+        self.created: dict[str, float] = {}  # role name -> when it was made
+        self.lock = threading.Lock()
+
+    def reset(self):
+        with self.lock:
+            self.created.clear()
+
+    def routes(self):
+        return {
+            ("iam", "CreateRole"): self.record,
+            ("firehose", "CreateDeliveryStream"): self.check_firehose,
+            ("logs", "PutSubscriptionFilter"): self.check_logs,
+        }
+
+    def record(self, req, forward):
+        resp = forward()
+        name = req.param("RoleName")
+        if resp.code == 200 and name:
+            with self.lock:
+                self.created[name] = time.monotonic()
+        return resp
+
+    def is_new(self, arn: str | None) -> bool:
+        if not arn:
+            return False
+        with self.lock:
+            since = self.created.get(arn.rsplit("/", 1)[-1])
+        return since is not None and time.monotonic() - since < self.seconds
+
+    def check_firehose(self, req, forward):
+        body = req.json()
+        destination = body.get("ExtendedS3DestinationConfiguration") or body.get("S3DestinationConfiguration") or {}
+        arn = destination.get("RoleARN")
+        if self.is_new(arn):
+            return aws_json_error(
+                "InvalidArgumentException", f"Firehose is unable to assume role {arn}. Please check the role provided."
+            )
+        return forward()
+
+    def check_logs(self, req, forward):
+        if self.is_new(req.json().get("roleArn")):
+            return aws_json_error(
+                "InvalidParameterException",
+                "Could not deliver test message to specified Firehose stream. "
+                "Check if the given Firehose stream is in ACTIVE state.",
+            )
         return forward()
 
 
@@ -1242,6 +1311,7 @@ class StrictMode:
         self.rules = [
             IamListsWithoutTags(),
             ProfilePropagation(cfg),
+            RolePropagation(cfg),
             LaggingTagIndex(cfg),
             RdsOrderableOptions(cfg),  # before RdsStorage: the combination is judged first
             RdsStorage(),

@@ -455,6 +455,31 @@ def check_rds_orderable(aws: Aws):
     print("ok rule 7: only AWS's orderable Oracle combinations exist", flush=True)
 
 
+def check_role_propagation(aws: Aws):
+    trust = '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "firehose.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+    arn = aws.iam.create_role(RoleName="st-r9", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    made = time.monotonic()
+    aws.s3.create_bucket(Bucket="st-r9", CreateBucketConfiguration={"LocationConstraint": REGION})
+    destination = {"RoleARN": arn, "BucketARN": "arn:aws:s3:::st-r9"}
+    create = lambda: aws.firehose.create_delivery_stream(  # noqa: E731
+        DeliveryStreamName="st-r9", DeliveryStreamType="DirectPut", ExtendedS3DestinationConfiguration=destination
+    )
+    expect_error(create, "InvalidArgumentException",
+                 f"Firehose is unable to assume role {arn}. Please check the role provided.", 400)
+    aws.logs.create_log_group(logGroupName="st-r9")
+    stream_arn = f"arn:aws:firehose:{REGION}:123456789012:deliverystream/st-r9"
+    put = lambda: aws.logs.put_subscription_filter(  # noqa: E731
+        logGroupName="st-r9", filterName="f", filterPattern="", destinationArn=stream_arn, roleArn=arn
+    )
+    expect_error(put, "InvalidParameterException",
+                 "Could not deliver test message to specified Firehose stream. "
+                 "Check if the given Firehose stream is in ACTIVE state.", 400)
+    sleep_until(made + PROFILE_SECONDS + 0.2)
+    create()
+    put()
+    print("ok rule 9: a new role is not usable by Firehose and CloudWatch Logs at once", flush=True)
+
+
 def check_racing_conditional_writes(aws: Aws):
     s3 = aws.s3
     s3.create_bucket(Bucket="st-race", CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -562,6 +587,7 @@ def main() -> int:
             (check_new_ec2_ids, strict),
             (check_rds_orderable, strict),
             (check_racing_conditional_writes, strict),
+            (check_role_propagation, strict),
             (lambda aws: check_delete_if_match(aws, "strict"), strict),
             (lambda aws: check_delete_if_match(aws, "plain"), plain),
             (check_plain_server, plain),

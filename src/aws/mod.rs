@@ -51,6 +51,7 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub firehose: aws_sdk_firehose::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub rds: aws_sdk_rds::Client,
@@ -63,6 +64,23 @@ pub struct Aws {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub calls: Arc<CallLog>,
 }
+
+/// The retry quota of one service's client. The SDK gates retries by a token bucket per
+/// partition (500 tokens, 5 per throttled retry: 100 throttled retries a process), which
+/// guards AWS against retry storms from transient errors; a plan that reads a stack of
+/// dozens of resources from a throttling service spends that in seconds, and then fails
+/// calls the adaptive rate limiter would have paced through. The quota here is large
+/// enough that throttling is bounded by each call's attempts and the adaptive pacing,
+/// not by the bucket; other retries still cost what the SDK charges.
+fn retry_partition(service: &'static str) -> aws_sdk_s3::config::retry::RetryPartition {
+    use aws_sdk_s3::config::retry::{RetryPartition, TokenBucket};
+    RetryPartition::custom(format!("bumarket-infra-{service}"))
+        .token_bucket(TokenBucket::builder().capacity(RETRY_QUOTA).build())
+        .build()
+}
+
+/// Tokens in each service's retry bucket (see [`retry_partition`]).
+const RETRY_QUOTA: usize = 50_000;
 
 impl Aws {
     /// Build clients. Makes no call: credentials are resolved on the first request.
@@ -87,30 +105,73 @@ impl Aws {
         // A custom endpoint (an emulator, a proxy) has no per-bucket DNS names.
         let path_style = shared.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
+            .retry_partition(retry_partition("s3"))
             .force_path_style(path_style)
             .interceptor(calls.interceptor())
             .build();
-        let iam = aws_sdk_iam::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let ec2 = aws_sdk_ec2::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let elb =
-            aws_sdk_elasticloadbalancingv2::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let autoscaling = aws_sdk_autoscaling::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let ssm = aws_sdk_ssm::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let rds = aws_sdk_rds::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let sns = aws_sdk_sns::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let cloud9 = aws_sdk_cloud9::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let sts = aws_sdk_sts::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
-        let tagging =
-            aws_sdk_resourcegroupstagging::config::Builder::from(&shared).interceptor(calls.interceptor()).build();
+        let iam = aws_sdk_iam::config::Builder::from(&shared)
+            .retry_partition(retry_partition("iam"))
+            .interceptor(calls.interceptor())
+            .build();
+        let ec2 = aws_sdk_ec2::config::Builder::from(&shared)
+            .retry_partition(retry_partition("ec2"))
+            .interceptor(calls.interceptor())
+            .build();
+        let elb = aws_sdk_elasticloadbalancingv2::config::Builder::from(&shared)
+            .retry_partition(retry_partition("elasticloadbalancingv2"))
+            .interceptor(calls.interceptor())
+            .build();
+        let firehose = aws_sdk_firehose::config::Builder::from(&shared)
+            .retry_partition(retry_partition("firehose"))
+            .interceptor(calls.interceptor())
+            .build();
+        let autoscaling = aws_sdk_autoscaling::config::Builder::from(&shared)
+            .retry_partition(retry_partition("autoscaling"))
+            .interceptor(calls.interceptor())
+            .build();
+        let ssm = aws_sdk_ssm::config::Builder::from(&shared)
+            .retry_partition(retry_partition("ssm"))
+            .interceptor(calls.interceptor())
+            .build();
+        let rds = aws_sdk_rds::config::Builder::from(&shared)
+            .retry_partition(retry_partition("rds"))
+            .interceptor(calls.interceptor())
+            .build();
+        let sns = aws_sdk_sns::config::Builder::from(&shared)
+            .retry_partition(retry_partition("sns"))
+            .interceptor(calls.interceptor())
+            .build();
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(&shared)
+            .retry_partition(retry_partition("secretsmanager"))
+            .interceptor(calls.interceptor())
+            .build();
+        let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&shared)
+            .retry_partition(retry_partition("cloudwatch"))
+            .interceptor(calls.interceptor())
+            .build();
+        let logs = aws_sdk_cloudwatchlogs::config::Builder::from(&shared)
+            .retry_partition(retry_partition("cloudwatchlogs"))
+            .interceptor(calls.interceptor())
+            .build();
+        let cloud9 = aws_sdk_cloud9::config::Builder::from(&shared)
+            .retry_partition(retry_partition("cloud9"))
+            .interceptor(calls.interceptor())
+            .build();
+        let sts = aws_sdk_sts::config::Builder::from(&shared)
+            .retry_partition(retry_partition("sts"))
+            .interceptor(calls.interceptor())
+            .build();
+        let tagging = aws_sdk_resourcegroupstagging::config::Builder::from(&shared)
+            .retry_partition(retry_partition("resourcegroupstagging"))
+            .interceptor(calls.interceptor())
+            .build();
         Aws {
             region: opts.region.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3),
             iam: aws_sdk_iam::Client::from_conf(iam),
             ec2: aws_sdk_ec2::Client::from_conf(ec2),
             elb: aws_sdk_elasticloadbalancingv2::Client::from_conf(elb),
+            firehose: aws_sdk_firehose::Client::from_conf(firehose),
             autoscaling: aws_sdk_autoscaling::Client::from_conf(autoscaling),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
             rds: aws_sdk_rds::Client::from_conf(rds),

@@ -39,7 +39,16 @@ impl Wanted {
         let access = &stack.access;
         let role = |logical: &String| super::role::name_in(stack, logical);
         Wanted {
-            roles: access.roles.keys().map(role).collect(),
+            roles: access
+                .roles
+                .keys()
+                .map(role)
+                .chain(
+                    super::monitoring::delivery_stream::service_role_names(stack)
+                        .into_iter()
+                        .map(|l| super::role::name_in(stack, l)),
+                )
+                .collect(),
             groups: access.groups.keys().map(|l| super::group::name_in(stack, l)).collect(),
             profiles: access.roles.iter().filter(|(_, r)| r.instance_profile).map(|(l, _)| role(l)).collect(),
         }
@@ -607,7 +616,9 @@ mod tests {
         assert_eq!(wanted.roles, names(Kind::Role));
         assert_eq!(wanted.groups, names(Kind::Group));
         assert_eq!(wanted.profiles, names(Kind::InstanceProfile));
-        assert_eq!(wanted.roles.len(), 2, "{wanted:?}");
+        // The file's two roles and the two of log delivery (CloudWatch Logs → Firehose → S3).
+        assert_eq!(wanted.roles.len(), 4, "{wanted:?}");
+        assert!(wanted.roles.contains("bumarket-logs-to-firehose") && wanted.roles.contains("bumarket-firehose-to-s3"));
         assert_eq!(wanted.profiles.len(), 1, "{wanted:?}");
     }
 

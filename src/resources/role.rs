@@ -1,5 +1,10 @@
 //! `role.<name>`: an IAM role under the stack's path, with its trust policy, one inline
 //! policy (bucket grants and raw statements) and attached managed policies.
+//!
+//! Beside the file's roles, the stack makes the roles its services assume for it (log
+//! delivery to S3, see `monitoring::delivery_stream`), and the fleet's instance role
+//! also gets what the app needs of the rest of the stack (see `app_env`): reading the
+//! database's secret, shipping logs into the app's log group.
 
 use super::iam::{inline_from, managed_from, permission_attrs, Holder};
 use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider};
@@ -47,6 +52,73 @@ pub(super) fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("tag has key and value")).collect()
 }
 
+fn role_desired(cx: &Cx, logical: &str, trust: Value, inline: Value, managed: Value, deps: Vec<Addr>) -> Desired {
+    let addr = Addr::new(Kind::Role, logical);
+    let name = physical_name(cx, logical);
+    let mut attrs = Attrs::new();
+    attrs.insert("name".into(), json!(name));
+    attrs.insert("trust_policy".into(), trust);
+    attrs.insert("inline_policies".into(), inline);
+    attrs.insert("managed_policies".into(), managed);
+    attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
+    Desired { addr, name, attrs, deps }
+}
+
+/// Add `statements` to the tool's own inline policy in `inline` (made when absent).
+fn add_statements(inline: &mut Value, statements: Vec<Value>) {
+    if statements.is_empty() {
+        return;
+    }
+    let Some(map) = inline.as_object_mut() else { return };
+    let doc = map.entry(super::iam::INLINE_POLICY).or_insert_with(|| policy::document(vec![]));
+    if let Some(list) = doc.get_mut("Statement").and_then(Value::as_array_mut) {
+        list.extend(statements);
+    }
+    *doc = policy::normalize(doc);
+}
+
+/// How long a new role may take to be usable by a service that assumes it, and how often
+/// the call is tried again meanwhile (IAM user guide, "Changes that I make are not
+/// always immediately visible"; terraform-provider-aws waits 2 minutes for the same).
+const ROLE_PROPAGATION: Duration = Duration::from_secs(120);
+const ROLE_RETRY: Duration = Duration::from_secs(5);
+
+/// Run `call`, which hands the role `role` to `service`, and try again while it fails
+/// with `code` and the role is younger than [`ROLE_PROPAGATION`]: services check at once
+/// that they can assume a role, and answer in words only that they cannot yet, so the
+/// words are not read, only the code and the role's age (by its CreateDate).
+pub async fn while_new_role_propagates<F, Fut>(
+    cx: &Cx,
+    role: &str,
+    code: &str,
+    service: &str,
+    p: &Progress<'_>,
+    call: F,
+) -> Result<(), StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StepError>>,
+{
+    let say = |age: Duration| {
+        p.say(format!(
+            "the role `{role}` is {} s old: waiting for IAM to make it usable by {service}, up to {} s",
+            age.as_secs(),
+            ROLE_PROPAGATION.as_secs()
+        ))
+    };
+    let age = || async {
+        let made = match cx.aws.iam.get_role().role_name(role).send().await {
+            Ok(out) => out.role.map(|r| r.create_date),
+            Err(_) => None,
+        };
+        Ok(made.map(|made| {
+            let made = std::time::SystemTime::try_from(made).unwrap_or(std::time::UNIX_EPOCH);
+            std::time::SystemTime::now().duration_since(made).unwrap_or_default()
+        }))
+    };
+    super::wait::while_propagating(code, ROLE_PROPAGATION, ROLE_RETRY, &say, age, call).await
+}
+
 /// A role keeps its name; its trust, permissions and tags change in place.
 pub static SCHEMA: Schema = Schema {
     kind: Kind::Role,
@@ -68,25 +140,26 @@ impl Provider for Roles {
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
-        cx.stack
-            .access
-            .roles
-            .iter()
-            .map(|(logical, role)| {
-                let addr = Addr::new(Kind::Role, logical);
-                let name = physical_name(cx, logical);
-                let (inline, managed) = permission_attrs(cx, &role.permissions);
-                let mut attrs = Attrs::new();
-                attrs.insert("name".into(), json!(name));
-                attrs.insert("trust_policy".into(), trust_policy(cx, &role.assumed_by));
-                attrs.insert("inline_policies".into(), inline);
-                attrs.insert("managed_policies".into(), managed);
-                attrs.insert("tags".into(), tags_value(&cx.tags(&addr)));
-                // Grants name buckets: their policies mean nothing before the bucket exists.
-                let deps = role.permissions.grants.iter().map(|g| Addr::new(Kind::Bucket, &g.bucket)).collect();
-                Desired { addr, name, attrs, deps }
-            })
-            .collect()
+        let instance_role = cx.stack.fleet.as_ref().and_then(|f| f.instance_role.as_deref());
+        let file = cx.stack.access.roles.iter().map(|(logical, role)| {
+            let (mut inline, managed) = permission_attrs(cx, &role.permissions);
+            // Grants name buckets: their policies mean nothing before the bucket exists.
+            let mut deps: Vec<Addr> =
+                role.permissions.grants.iter().map(|g| Addr::new(Kind::Bucket, &g.bucket)).collect();
+            if instance_role == Some(logical.as_str()) {
+                add_statements(&mut inline, super::app_env::instance_role_statements(cx));
+                if super::app_env::role_needs_database(cx) {
+                    deps.push(super::app_env::database_addr());
+                }
+            }
+            role_desired(cx, logical, trust_policy(cx, &role.assumed_by), inline, managed, deps)
+        });
+        let services = super::monitoring::delivery_stream::service_roles(cx).into_iter().map(|r| {
+            let mut inline = json!({});
+            add_statements(&mut inline, r.statements);
+            role_desired(cx, r.logical, r.trust, inline, json!([]), r.deps)
+        });
+        file.chain(services).collect()
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
@@ -129,6 +202,7 @@ impl Provider for Roles {
 
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let aws = &cx.aws;
+        let inline = attr(&d.attrs, "inline_policies").map(|v| super::app_env::resolve(cx, v)).transpose()?;
         let tags = tags_from(attr(&d.attrs, "tags"));
         let mut req = aws
             .iam
@@ -147,7 +221,7 @@ impl Provider for Roles {
         super::iam::created_or_ours(aws, super::iam::Entity::Role(&d.name), &cx.iam_path(), "iam:CreateRole", made)
             .await?;
         let holder = Holder::Role(&d.name);
-        holder.converge_inline(aws, None, attr(&d.attrs, "inline_policies")).await?;
+        holder.converge_inline(aws, None, inline.as_ref()).await?;
         holder.converge_managed(aws, None, attr(&d.attrs, "managed_policies")).await?;
         p.say("waiting for the role to be visible in IAM");
         aws.iam
@@ -181,7 +255,12 @@ impl Provider for Roles {
                         .await
                         .map_err(|e| call_error("iam:UpdateAssumeRolePolicy", e))?;
                 }
-                "inline_policies" => holder.converge_inline(aws, c.before.as_ref(), c.after.as_ref()).await?,
+                "inline_policies" => {
+                    let live = |v: Option<&Value>| v.map(|v| super::app_env::resolve(cx, v)).transpose();
+                    holder
+                        .converge_inline(aws, live(c.before.as_ref())?.as_ref(), live(c.after.as_ref())?.as_ref())
+                        .await?
+                }
                 "managed_policies" => holder.converge_managed(aws, c.before.as_ref(), c.after.as_ref()).await?,
                 "tags" => {
                     let (set, remove) = tag_delta(&tags_from(attr(&o.attrs, "tags")), &tags_from(c.after.as_ref()));

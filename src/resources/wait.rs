@@ -55,3 +55,36 @@ where
         }
     }
 }
+
+/// Run `call` and try it again every `every` while it fails with `code` and what it
+/// hands a service (a new role, an instance profile) is younger than `limit`, by `age`
+/// (`None`: unknown, so the error stands). IAM is eventually consistent ("Changes that I
+/// make are not always immediately visible", IAM user guide): services refuse what they
+/// cannot see yet, in words only, so the words are not read: the code and the age are.
+/// `say` tells each wait with the age it saw.
+pub async fn while_propagating<F, Fut, A, AFut>(
+    code: &str,
+    limit: Duration,
+    every: Duration,
+    say: &(dyn Fn(Duration) + Send + Sync),
+    mut age: A,
+    mut call: F,
+) -> Result<(), StepError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), StepError>>,
+    A: FnMut() -> AFut,
+    AFut: Future<Output = Result<Option<Duration>, StepError>>,
+{
+    loop {
+        let e = match call().await {
+            Err(e) if e.is_code(code) => e,
+            other => return other,
+        };
+        match age().await? {
+            Some(a) if a < limit => say(a),
+            _ => return Err(e),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

@@ -19,14 +19,15 @@ fn line_of(out: &str, words: &[&str]) -> usize {
 }
 
 #[test]
-fn independent_waits_overlap_and_nothing_waits_for_the_database_it_does_not_need() {
+fn independent_waits_overlap_and_only_what_needs_the_database_waits_for_it() {
     let stack = crate::stack_bumarket::seed_stack("slow");
-    // The database stays `creating` well past the fleet's and the load balancer's waits
-    // (RDS polls every 30 s), so the order below holds however slow the machine is.
+    // The database stays `creating` well past the load balancer's waits (RDS polls every
+    // 30 s), so the order below holds however slow the machine is.
     // And throttled as AWS meters calls (a small bucket per service), in each service's
-    // own format: the whole stack, every protocol, comes out as the file says all the same.
+    // own format (5 calls at once, 4 a second): the whole stack, every protocol, comes out
+    // as the file says all the same.
     let slow = "db-create=75,lb=12,instances=15,targets=20";
-    let proxy = Proxy::start(emu(), &["--slow", slow, "--throttle-bucket", "3,2"]);
+    let proxy = Proxy::start(emu(), &["--slow", slow, "--throttle-bucket", "5,4"]);
     let run = proxy.cli(emu(), &stack).args(["apply", "--auto-approve"]).run().success();
     let out = format!("{}\n{}", run.stdout, run.stderr);
     assert!(proxy.stats()["rewrites"].as_u64().unwrap() > 0, "the proxy slowed something: {}", proxy.stats());
@@ -37,17 +38,22 @@ fn independent_waits_overlap_and_nothing_waits_for_the_database_it_does_not_need
     line_of(&out, &["load_balancer.main", "provisioning"]);
     line_of(&out, &["autoscaling_group.app", "0/1 healthy targets"]);
 
-    // The fleet, the load balancer and the alarms (even the database's: they name it,
-    // they need not wait for it) are done while the database is still being created.
+    // The load balancer and the alarms (even the database's: they name it, they need not
+    // wait for it) are done while the database is still being created; the fleet's
+    // instances learn the database's address and secret from their launch template, so
+    // the template, and the group after it, come once the database is there.
     let database_done = line_of(&out, &["✓ database.main created"]);
     for done in [
         "✓ load_balancer.main created",
-        "✓ autoscaling_group.app created",
+        "✓ target_group.app created",
         "✓ alarm.database-cpu created",
         "✓ alarm.fleet-cpu created",
         "✓ dashboard.main created",
     ] {
         assert!(line_of(&out, &[done]) < database_done, "`{done}` waited for the database:\n{out}");
+    }
+    for after in ["- launch_template.app creating", "✓ autoscaling_group.app created"] {
+        assert!(line_of(&out, &[after]) > database_done, "`{after}` came before the database:\n{out}");
     }
     let plan = proxy.cli(emu(), &stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
     assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);

@@ -1,7 +1,7 @@
 //! The seed's whole stack (stacks/bumarket.yaml) against the emulator: network, fleet,
-//! load balancer, buckets and IAM, checked with the independent client. Sections this
-//! version does not manage yet (database, monitoring, cloud9) are listed by plan and
-//! left alone.
+//! load balancer, database, buckets, monitoring, log delivery and IAM, checked with the
+//! independent client, and the paths between them: the app's way to its database and
+//! every log's way into the log bucket.
 //!
 //! Emulator gaps named here: moto has no instance refresh (HTTP 500), so the template
 //! change is made on a fleet scaled to zero (nothing to replace); the refresh itself is
@@ -223,6 +223,104 @@ fn the_seed_stack_applies_converges_and_destroys() {
     assert_eq!(groups.len(), 4);
     assert!(groups.iter().all(|g| g["retentionInDays"] == 180));
 
+    // Seed §12 step 5, the app reaches its database: the instances' user data carries the
+    // endpoint, port and secret (never the password), and the buckets' names ...
+    let user_data = data["UserData"].as_str().unwrap();
+    let user_data = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user_data).expect("user data is base64"),
+    )
+    .unwrap();
+    let address = rds["Endpoint"]["Address"].as_str().expect("the database's address").to_string();
+    let images = format!("{}-images-123456789012-{REGION}", stack.name);
+    for line in [
+        format!("DB_HOST='{address}'"),
+        "DB_PORT='1521'".to_string(),
+        "DB_NAME='ORCL'".to_string(),
+        format!("DB_SECRET_ARN='{secret_arn}'"),
+        format!("BUCKET_IMAGES='{images}'"),
+        format!("APP_LOG_GROUP='/bumarket-infra/{}/app'", stack.name),
+    ] {
+        assert!(user_data.lines().any(|l| l == line), "the user data has no `{line}`:\n{user_data}");
+    }
+    assert!(user_data.starts_with("#!/bin/bash\n# >>> bumarket-infra"), "the values follow the script's first line");
+    assert!(!user_data.contains(&password), "the password is never in the user data");
+    // ... and the instance role may read exactly that secret, as IAM's policy simulator
+    // answers (moto has none; the test bed's follows the IAM user guide's evaluation).
+    let role_arn = aws(&["iam", "get-role", "--role-name", &format!("{}-app", stack.name)])["Role"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let may = |action: &str, resource: &str| -> String {
+        let r = aws(&[
+            "iam",
+            "simulate-principal-policy",
+            "--policy-source-arn",
+            &role_arn,
+            "--action-names",
+            action,
+            "--resource-arns",
+            resource,
+        ]);
+        r["EvaluationResults"][0]["EvalDecision"].as_str().unwrap().to_string()
+    };
+    let other =
+        aws(&["secretsmanager", "create-secret", "--name", &format!("{}-other", stack.name), "--secret-string", "x"]);
+    assert_eq!(may("secretsmanager:GetSecretValue", &secret_arn), "allowed");
+    assert_eq!(may("secretsmanager:GetSecretValue", other["ARN"].as_str().unwrap()), "implicitDeny");
+    let app_group = format!("arn:aws:logs:{REGION}:123456789012:log-group:/bumarket-infra/{}/app", stack.name);
+    assert_eq!(may("logs:PutLogEvents", &format!("{app_group}:log-stream:i-0abc/django")), "allowed");
+    assert_eq!(
+        may("logs:PutLogEvents", &format!("arn:aws:logs:{REGION}:123456789012:log-group:x:log-stream:y")),
+        "implicitDeny"
+    );
+
+    // Seed §5 and §12 step 6, every log lands in the log bucket: an event written to the
+    // database's log group and one to the app's arrive as objects under their prefixes,
+    // gzip'd as CloudWatch Logs hands them to Firehose.
+    let logs_bucket = format!("{}-logs-123456789012-{REGION}", stack.name);
+    let db_group = format!("/aws/rds/instance/{}-db/alert", stack.name);
+    let app_group_name = format!("/bumarket-infra/{}/app", stack.name);
+    for (group, prefix) in [(db_group.as_str(), "database/"), (app_group_name.as_str(), "app/")] {
+        let message = format!("ORA-00600 written to {group} by the test");
+        aws(&["logs", "create-log-stream", "--log-group-name", group, "--log-stream-name", "e2e"]);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        let event = format!("timestamp={now},message=\"{message}\"");
+        aws(&["logs", "put-log-events", "--log-group-name", group, "--log-stream-name", "e2e", "--log-events", &event]);
+        let listed = aws(&["s3api", "list-objects-v2", "--bucket", &logs_bucket, "--prefix", prefix]);
+        let keys: Vec<String> = listed["Contents"]
+            .as_array()
+            .unwrap_or_else(|| panic!("nothing under {prefix} in the log bucket: {listed}"))
+            .iter()
+            .map(|o| o["Key"].as_str().unwrap().to_string())
+            .collect();
+        // The bucket refuses plain HTTP (its policy denies `aws:SecureTransport: false`),
+        // and the emulator speaks only HTTP: its policy is lifted while the test reads.
+        let file = stack.dir.path().join("delivered.gz");
+        let get = ["s3api", "get-object", "--bucket", &logs_bucket, "--key", &keys[0], file.to_str().unwrap()];
+        let refused = Emulator::shared().try_aws(REGION, &get).expect_err("a plain-HTTP read of the log bucket");
+        assert!(refused.contains("403"), "{refused}");
+        aws(&["s3api", "delete-bucket-policy", "--bucket", &logs_bucket]);
+        let found = keys.iter().any(|key| {
+            aws(&["s3api", "get-object", "--bucket", &logs_bucket, "--key", key, file.to_str().unwrap()]);
+            let out = std::process::Command::new("gzip").arg("-dc").arg(&file).output().expect("run gzip");
+            String::from_utf8_lossy(&out.stdout).contains(&message)
+        });
+        assert!(found, "the event is in none of {keys:?}");
+        // The next apply puts the policy back, and nothing else.
+        let put_back = cli(&stack).args(["apply", "--auto-approve"]).run().success();
+        assert!(put_back.stdout.contains("~ bucket.logs"), "{}", put_back.stdout);
+        assert!(put_back.stdout.contains("1 to change"), "{}", put_back.stdout);
+    }
+    // The log bucket keeps logs (force_destroy: false); empty it for the destroy below.
+    aws(&["s3api", "delete-bucket-policy", "--bucket", &logs_bucket]);
+    for prefix in ["database/", "app/"] {
+        let listed = aws(&["s3api", "list-objects-v2", "--bucket", &logs_bucket, "--prefix", prefix]);
+        for o in listed["Contents"].as_array().into_iter().flatten() {
+            aws(&["s3api", "delete-object", "--bucket", &logs_bucket, "--key", o["Key"].as_str().unwrap()]);
+        }
+    }
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+
     // Converged: nothing to do, and a second apply creates no duplicate.
     // Through a proxy that answers every call 300 ms after it arrived, as AWS's latency
     // does: the round trips are then counted from calls that really overlap or follow each
@@ -260,7 +358,7 @@ fn the_seed_stack_applies_converges_and_destroys() {
         kinds.insert(r["addr"].as_str().unwrap().split('.').next().unwrap().to_string());
     }
     // All but Cloud9, which moto does not have (its reads are checked with canned answers).
-    assert_eq!(kinds.len(), 22, "{kinds:?}");
+    assert_eq!(kinds.len(), 24, "{kinds:?}");
     cli(&stack).args(["apply", "--auto-approve"]).run().success();
     assert_eq!(aws(&["ec2", "describe-vpcs", "--filters", &f])["Vpcs"].as_array().unwrap().len(), 1);
     assert_eq!(

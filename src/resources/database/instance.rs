@@ -61,7 +61,13 @@ pub async fn wait_available(cx: &Cx, id: &str, what: &str, p: &Progress<'_>) -> 
             ));
         };
         match i.db_instance_status.as_deref().unwrap_or_default() {
-            "available" => Ok(Poll::Ready(())),
+            "available" => {
+                // What the app's instances and role name once the database exists.
+                let address = i.endpoint.as_ref().and_then(|e| e.address.as_deref());
+                let secret = i.master_user_secret.as_ref().and_then(|s| s.secret_arn.as_deref());
+                crate::resources::app_env::note_database(cx, address, secret);
+                Ok(Poll::Ready(()))
+            }
             s @ ("failed"
             | "incompatible-parameters"
             | "incompatible-network"

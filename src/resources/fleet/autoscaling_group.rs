@@ -296,27 +296,27 @@ const PROFILE_RETRY: Duration = Duration::from_secs(5);
 /// in words only ("Invalid IAM Instance Profile"), so the words are not read: a
 /// ValidationError while the profile is younger than [`PROFILE_PROPAGATION`] is taken
 /// for that, and retried until the profile is that old.
-async fn while_the_profile_propagates<F, Fut>(cx: &Cx, p: &Progress<'_>, mut call: F) -> Result<(), StepError>
+async fn while_the_profile_propagates<F, Fut>(cx: &Cx, p: &Progress<'_>, call: F) -> Result<(), StepError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), StepError>>,
 {
-    loop {
-        let e = match call().await {
-            Err(e) if e.is_code("ValidationError") => e,
-            other => return other,
-        };
-        let Some(age) = profile_age(cx).await? else { return Err(e) };
-        if age >= PROFILE_PROPAGATION {
-            return Err(e);
-        }
+    let say = |age: Duration| {
         p.say(format!(
             "the instance profile is {} s old: waiting for IAM to make it visible to Auto Scaling, up to {} s",
             age.as_secs(),
             PROFILE_PROPAGATION.as_secs()
-        ));
-        tokio::time::sleep(PROFILE_RETRY).await;
-    }
+        ))
+    };
+    crate::resources::wait::while_propagating(
+        "ValidationError",
+        PROFILE_PROPAGATION,
+        PROFILE_RETRY,
+        &say,
+        || profile_age(cx),
+        call,
+    )
+    .await
 }
 
 /// How long ago the fleet's instance profile was made (`None` without one).

@@ -1,7 +1,9 @@
 //! `launch_template.app`: what every instance of the fleet is made of: type, image (a
 //! fixed AMI or the SSM parameter resolved at plan time), user data, IMDSv2 required,
 //! an encrypted root volume, the app's instance profile and security group, and tags
-//! propagated to instances and volumes.
+//! propagated to instances and volumes. The user data is the file's script with the
+//! stack's values for the app after its `#!` line (`stack_values`, see `app_env`): the
+//! database's endpoint and secret, the buckets, the app's log group.
 //!
 //! Any change makes a new version and makes it the default; the group then rolls its
 //! instances (see `autoscaling_group`). Only the name forces a new template.
@@ -42,6 +44,7 @@ pub static SCHEMA: Schema = Schema {
         AttrSpec::update("instance_type"),
         AttrSpec::update("image_id"),
         AttrSpec::update("user_data"),
+        AttrSpec::update("stack_values"),
         AttrSpec::update("metadata"),
         AttrSpec::update("instance_profile"),
         AttrSpec::update("security_groups").set(),
@@ -74,7 +77,17 @@ impl Provider for LaunchTemplates {
         attrs.insert("name".into(), json!(name));
         attrs.insert("instance_type".into(), json!(f.instance_type));
         attrs.insert("image_id".into(), json!(image));
-        attrs.insert("user_data".into(), user_data_attr(f.user_data.as_ref().map(|u| u.content.as_str())));
+        let script = f.user_data.as_ref().map(|u| u.content.as_str());
+        attrs.insert("user_data".into(), user_data_attr(script));
+        // Only a shell script can run the block that writes the values (`app_env::render`).
+        let values = match script {
+            Some(s) if crate::resources::app_env::render(s, &BTreeMap::new()) != s => {
+                crate::resources::app_env::values(cx)
+            }
+            _ => BTreeMap::new(),
+        };
+        let waits_for_database = crate::resources::app_env::needs_database(&values);
+        attrs.insert("stack_values".into(), json!(values));
         attrs.insert("metadata".into(), metadata_required());
         attrs.insert(
             "root_volume".into(),
@@ -88,6 +101,9 @@ impl Provider for LaunchTemplates {
         let mut deps = vec![Addr::new(Kind::SecurityGroup, "app")];
         if let Some(r) = &f.instance_role {
             deps.push(Addr::new(Kind::InstanceProfile, r));
+        }
+        if waits_for_database {
+            deps.push(crate::resources::app_env::database_addr());
         }
         vec![Desired { addr, name, attrs, deps }]
     }
@@ -261,7 +277,10 @@ fn request_data(cx: &Cx, d: &Desired) -> Result<ec2t::RequestLaunchTemplateData,
         .tag_specifications(spec(ec2t::ResourceType::Instance))
         .tag_specifications(spec(ec2t::ResourceType::Volume));
     if let Some(u) = &f.user_data {
-        data = data.user_data(base64::engine::general_purpose::STANDARD.encode(u.content.as_bytes()));
+        let values = crate::resources::app_env::resolve(cx, attr(a, "stack_values").unwrap_or(&Value::Null))?;
+        let values: BTreeMap<String, String> = serde_json::from_value(values).unwrap_or_default();
+        let rendered = crate::resources::app_env::render(&u.content, &values);
+        data = data.user_data(base64::engine::general_purpose::STANDARD.encode(rendered.as_bytes()));
     }
     if let Some(profile) = attr(a, "instance_profile").and_then(Value::as_str) {
         data = data.iam_instance_profile(
@@ -308,7 +327,15 @@ fn observed_attrs(snap: &crate::resources::ec2::Snapshot, d: &ec2t::ResponseLaun
     let mut a = Attrs::new();
     a.insert("instance_type".into(), json!(d.instance_type.as_ref().map(|t| t.as_str())));
     a.insert("image_id".into(), json!(d.image_id));
-    a.insert("user_data".into(), user_data_attr(user_data.as_deref()));
+    let (script, values) = match user_data.as_deref() {
+        Some(u) => {
+            let (script, values) = crate::resources::app_env::parse(u);
+            (Some(script), values)
+        }
+        None => (None, BTreeMap::new()),
+    };
+    a.insert("user_data".into(), user_data_attr(script.as_deref()));
+    a.insert("stack_values".into(), json!(values));
     a.insert("metadata".into(), metadata);
     a.insert("root_volume".into(), root);
     a.insert("instance_profile".into(), json!(profile));

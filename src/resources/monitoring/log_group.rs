@@ -55,6 +55,21 @@ fn group_attrs(name: &str, retention: Option<i32>, tags: &BTreeMap<String, Strin
     a
 }
 
+/// The file's log groups: (logical name, name, the source of their logs: `app` or
+/// `database`).
+pub fn groups(cx: &Cx) -> Vec<(String, String, &'static str)> {
+    if cx.stack.monitoring.is_none() {
+        return vec![];
+    }
+    let mut groups = vec![("app".to_string(), format!("{}app", app_prefix(cx)), "app")];
+    if let (Some(db), Some(id)) = (&cx.stack.database, database_identifier(cx)) {
+        for t in &db.log_exports {
+            groups.push((format!("database-{t}"), format!("{}{t}", database_prefix(&id)), "database"));
+        }
+    }
+    groups
+}
+
 /// A log group keeps its name; its retention and tags change in place.
 pub static SCHEMA: Schema = Schema {
     kind: Kind::LogGroup,
@@ -71,16 +86,10 @@ impl Provider for LogGroups {
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let Some(m) = &cx.stack.monitoring else { return vec![] };
-        let mut groups = vec![("app".to_string(), format!("{}app", app_prefix(cx)))];
-        if let (Some(db), Some(id)) = (&cx.stack.database, database_identifier(cx)) {
-            for t in &db.log_exports {
-                groups.push((format!("database-{t}"), format!("{}{t}", database_prefix(&id))));
-            }
-        }
         let retention = i32::try_from(m.log_retention_days).ok();
-        groups
+        groups(cx)
             .into_iter()
-            .map(|(logical, name)| {
+            .map(|(logical, name, _)| {
                 let addr = Addr::new(Kind::LogGroup, &logical);
                 let attrs = group_attrs(&name, retention, &cx.tags(&addr));
                 Desired { addr, name, attrs, deps: vec![] }
@@ -155,7 +164,12 @@ impl Provider for LogGroups {
         let tags = tags_from(attr(&d.attrs, "tags"));
         let r =
             cx.aws.logs.create_log_group().log_group_name(&d.name).set_tags(Some(tags.into_iter().collect())).send();
-        r.await.map_err(|e| call_error("logs:CreateLogGroup", e))?;
+        match r.await {
+            Ok(_) => {}
+            // A retry of a create whose answer was lost.
+            Err(e) if is_code(&e, "ResourceAlreadyExistsException") => {}
+            Err(e) => return Err(call_error("logs:CreateLogGroup", e)),
+        }
         put_retention(cx, &d.name, attr(&d.attrs, "retention_days")).await
     }
 

@@ -3,12 +3,15 @@
 //! (with the file's retention). Alarms and the dashboard name the load balancer and the
 //! target group by address (`load_balancer.main`) in their attributes, so the plan is
 //! stable; [`resolve`] swaps in the live ARN suffixes at apply time and [`unresolve`]
-//! maps live values back. Database logs into the logs bucket (Firehose) are not managed
-//! yet: `monitoring.database_logs_to_bucket` produces no resource.
+//! maps live values back. The database's and the app's logs also reach the logs bucket,
+//! through a subscription filter on each group and a Firehose stream per source
+//! (`delivery_stream`).
 
 pub mod alarm;
 pub mod dashboard;
+pub mod delivery_stream;
 pub mod log_group;
+pub mod log_subscription;
 pub mod subscription;
 #[cfg(test)]
 mod tests;

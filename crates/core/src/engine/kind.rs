@@ -60,6 +60,8 @@ kinds! {
     Topic = "topic",
     Subscription = "subscription",
     LogGroup = "log_group",
+    DeliveryStream = "delivery_stream",
+    LogSubscription = "log_subscription",
     Alarm = "alarm",
     Dashboard = "dashboard",
     Cloud9 = "cloud9",
