@@ -96,6 +96,11 @@ pub fn app_log_group(cx: &Cx) -> String {
     format!("/bumarket-infra/{}/app", cx.stack.name)
 }
 
+/// Whether `script` can carry the values: a shell script with a line after its `#!`.
+pub fn takes_values(script: &str) -> bool {
+    script.starts_with("#!") && script.contains('\n')
+}
+
 /// Whether the values hold a placeholder for the database (the launch template then
 /// waits for the database).
 pub fn needs_database(values: &BTreeMap<String, String>) -> bool {
@@ -106,7 +111,7 @@ pub fn needs_database(values: &BTreeMap<String, String>) -> bool {
 /// line. A script without one (cloud-config, say) is sent as written: only a shell
 /// script can run the block.
 pub fn render(script: &str, values: &BTreeMap<String, String>) -> String {
-    let Some(first_line_end) = script.starts_with("#!").then(|| script.find('\n')).flatten() else {
+    let Some(first_line_end) = script.find('\n').filter(|_| takes_values(script)) else {
         return script.to_string();
     };
     let (shebang, rest) = script.split_at(first_line_end + 1);
@@ -255,11 +260,20 @@ fn resolve_with(live: &BTreeMap<String, String>, v: &Value) -> Result<Value, Ste
     })
 }
 
-/// `v` with every live value of a placeholder replaced by the placeholder.
-pub fn unresolve(cx: &Cx, v: &Value) -> Value {
+/// Every attribute of `observed` (but the database's own) with each live value of a
+/// placeholder replaced by the placeholder.
+pub fn unresolve_all(cx: &Cx, observed: &mut [Observed]) {
     let live = cx.live_values.lock().expect("live values").clone();
+    if live.is_empty() {
+        return;
+    }
     let back: BTreeMap<&String, &String> = live.iter().map(|(k, v)| (v, k)).collect();
-    unresolve_with(&back, v)
+    let db = database_addr();
+    for o in observed.iter_mut().filter(|o| o.addr != db) {
+        for v in o.attrs.values_mut() {
+            *v = unresolve_with(&back, v);
+        }
+    }
 }
 
 fn unresolve_with(back: &BTreeMap<&String, &String>, v: &Value) -> Value {

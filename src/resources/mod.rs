@@ -321,11 +321,7 @@ impl Registry {
         // Values that exist only once the database does stand as placeholders in what the
         // rest of the stack asks for; map the live ones back, so a converged plan is quiet.
         app_env::note_read(&self.cx, &all);
-        for o in all.iter_mut().filter(|o| o.addr.kind() != Kind::Database) {
-            for v in o.attrs.values_mut() {
-                *v = app_env::unresolve(&self.cx, v);
-            }
-        }
+        app_env::unresolve_all(&self.cx, &mut all);
         Ok(all)
     }
 

@@ -81,9 +81,7 @@ impl Provider for LaunchTemplates {
         attrs.insert("user_data".into(), user_data_attr(script));
         // Only a shell script can run the block that writes the values (`app_env::render`).
         let values = match script {
-            Some(s) if crate::resources::app_env::render(s, &BTreeMap::new()) != s => {
-                crate::resources::app_env::values(cx)
-            }
+            Some(s) if crate::resources::app_env::takes_values(s) => crate::resources::app_env::values(cx),
             _ => BTreeMap::new(),
         };
         let waits_for_database = crate::resources::app_env::needs_database(&values);

@@ -238,11 +238,7 @@ impl Provider for DeliveryStreams {
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let a = &d.attrs;
         let s = |k: &str| attr(a, k).and_then(Value::as_str).unwrap_or_default().to_string();
-        let tags = tags_from(attr(a, "tags"))
-            .into_iter()
-            .map(|(k, v)| fh::Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StepError::new("firehose:CreateDeliveryStream", e.to_string()))?;
+        let tags = firehose_tags(tags_from(attr(a, "tags")), "firehose:CreateDeliveryStream")?;
         let destination = fh::ExtendedS3DestinationConfiguration::builder()
             .role_arn(s("role_arn"))
             .bucket_arn(s("bucket_arn"))
@@ -369,11 +365,7 @@ impl Provider for DeliveryStreams {
                     .map_err(|e| call_error("firehose:UntagDeliveryStream", e))?;
             }
             if !set.is_empty() {
-                let tags = set
-                    .into_iter()
-                    .map(|(k, v)| fh::Tag::builder().key(k).value(v).build())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| StepError::new("firehose:TagDeliveryStream", e.to_string()))?;
+                let tags = firehose_tags(set, "firehose:TagDeliveryStream")?;
                 fh_client
                     .tag_delivery_stream()
                     .delivery_stream_name(&d.name)
@@ -400,6 +392,13 @@ impl Provider for DeliveryStreams {
         })
         .await
     }
+}
+
+fn firehose_tags(tags: BTreeMap<String, String>, call: &str) -> Result<Vec<fh::Tag>, StepError> {
+    tags.into_iter()
+        .map(|(k, v)| fh::Tag::builder().key(k).value(v).build())
+        .collect::<Result<_, _>>()
+        .map_err(|e| StepError::new(call, e.to_string()))
 }
 
 fn hints(v: Option<&Value>) -> fh::BufferingHints {
