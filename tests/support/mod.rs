@@ -337,8 +337,11 @@ impl Cli {
         if let Some(path) = stdout_to {
             line.push(format!("> {}", quote(path.as_os_str())));
         }
+        // `script -c` runs the line through `$SHELL -c`; dash (often `/bin/sh`) then stays
+        // the binary's parent in the terminal's process group, so Ctrl-C would kill it and
+        // `script` would report 130 whatever the binary did. `exec` puts the binary there alone.
         let mut cmd = Command::new("script");
-        cmd.args(["-qec", &line.join(" "), "/dev/null"]);
+        cmd.args(["-qec", &format!("exec {}", line.join(" ")), "/dev/null"]);
         for (key, value) in self.cmd.get_envs() {
             match value {
                 Some(v) => cmd.env(key, v),
