@@ -17,6 +17,16 @@ ArnEquals, ArnLike and Bool (ForAnyValue:/ForAllValues: prefixes included); a co
 key the caller does not supply does not hold (the simulator reports such keys as
 missing and does not allow on them), `...IfExists` operators hold without the key.
 Permissions boundaries, SCPs and resource policies are not simulated (the stack sets none).
+
+`decide` is also the evaluation of `moto_serve.py --enforce-iam` (scripts/iam_enforce.py),
+called there with `known_keys`: the condition keys that mode can supply. With it, two
+relaxations apply to Allow statements only, both where the emulator lacks the facts:
+a resource given as "*" (moto does not know the ARN) matches any Resource and is not
+excluded by any NotResource, and a condition on a key that is neither in the context nor
+in `known_keys` (resource tags, request tags, iam:PassedToService, ...) holds. A Deny
+statement then applies to a "*" resource only if one of its Resource patterns is "*"
+itself, and its conditions on absent keys do not hold. Without `known_keys` (the
+simulator) nothing is relaxed.
 """
 
 import fnmatch
@@ -39,14 +49,16 @@ def _list(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
-def _condition_holds(op: str, conditions: dict, context: dict) -> bool:
+def _condition_holds(op: str, conditions: dict, context: dict, lenient_keys=None) -> bool:
+    """One condition operator block. `lenient_keys`: None, or the keys that may be known;
+    an absent key outside them holds (see the module's text)."""
     quantifier, _, base = op.rpartition(":")
     if_exists = base.endswith("IfExists")
     base = base.removesuffix("IfExists")
     for key, wanted in conditions.items():
         values = context.get(key.lower())
         if values is None:
-            if if_exists:
+            if if_exists or (lenient_keys is not None and key.lower() not in lenient_keys):
                 continue
             return False
         wanted = [str(w) for w in _list(wanted)]
@@ -69,32 +81,70 @@ def _condition_holds(op: str, conditions: dict, context: dict) -> bool:
     return True
 
 
-def _statement_matches(s: dict, action: str, resource: str, context: dict) -> bool:
+def action_matches(s: dict, action: str) -> bool:
+    """The statement's Action (or NotAction) covers `action` (case-insensitively)."""
     if "Action" in s:
-        if not any(_match(a, action, False) for a in _list(s["Action"])):
-            return False
-    elif "NotAction" in s:
-        if any(_match(a, action, False) for a in _list(s["NotAction"])):
-            return False
+        return any(_match(a, action, False) for a in _list(s["Action"]))
+    if "NotAction" in s:
+        return not any(_match(a, action, False) for a in _list(s["NotAction"]))
+    return False
+
+
+def conditions_hold(s: dict, context: dict, lenient_keys=None) -> bool:
+    """Every condition of the statement holds (see `_condition_holds`)."""
+    return all(_condition_holds(op, c, context, lenient_keys) for op, c in (s.get("Condition") or {}).items())
+
+
+def _resource_matches(s: dict, resource: str, unknown_resource: str) -> bool:
+    """`unknown_resource`: "any" (an Allow in enforcing mode: "*" stands for any ARN),
+    "star" (a Deny there: only a "*" pattern covers it) or "" (the simulator)."""
+    if unknown_resource and resource == "*":
+        if unknown_resource == "any":
+            return True
+        return "Resource" in s and "*" in _list(s["Resource"])
     if "Resource" in s:
-        if not any(_match(r, resource, True) for r in _list(s["Resource"])):
-            return False
-    elif "NotResource" in s:
-        if any(_match(r, resource, True) for r in _list(s["NotResource"])):
-            return False
-    return all(_condition_holds(op, c, context) for op, c in (s.get("Condition") or {}).items())
+        return any(_match(r, resource, True) for r in _list(s["Resource"]))
+    if "NotResource" in s:
+        return not any(_match(r, resource, True) for r in _list(s["NotResource"]))
+    return True
 
 
-def decide(documents: list, action: str, resource: str, context: dict) -> str:
-    """`allowed`, `explicitDeny` or `implicitDeny` for one action on one resource."""
+def _statement_matches(s: dict, action: str, resource: str, context: dict, known_keys=None) -> bool:
+    if not action_matches(s, action):
+        return False
+    allow = s.get("Effect") == "Allow"
+    if known_keys is None:
+        unknown_resource, lenient_keys = "", None
+    else:
+        unknown_resource = "any" if allow else "star"
+        lenient_keys = known_keys if allow else None
+    if not _resource_matches(s, resource, unknown_resource):
+        return False
+    return conditions_hold(s, context, lenient_keys)
+
+
+def decide(documents: list, action: str, resource: str, context: dict, known_keys=None) -> str:
+    """`allowed`, `explicitDeny` or `implicitDeny` for one action on one resource.
+
+    `context` maps lower-case condition keys to lists of values. `known_keys` (lower
+    case) switches on the enforcing mode's relaxations (see the module's text)."""
+    known = None if known_keys is None else {k.lower() for k in known_keys}
     allowed = False
     for doc in documents:
         for s in _list(doc.get("Statement")):
-            if _statement_matches(s, action, resource, context):
+            if _statement_matches(s, action, resource, context, known):
                 if s.get("Effect") == "Deny":
                     return "explicitDeny"
                 allowed = allowed or s.get("Effect") == "Allow"
     return "allowed" if allowed else "implicitDeny"
+
+
+def parse_document(doc) -> dict:
+    """A policy document as moto stores it (JSON text, URL-encoded or not, or a dict)."""
+    if isinstance(doc, dict):
+        return doc
+    text = doc.strip()
+    return json.loads(urllib.parse.unquote(text) if text.startswith("%") else text)
 
 
 def _documents(arn: str) -> list | None:
@@ -117,12 +167,11 @@ def _documents(arn: str) -> list | None:
     docs = []
     for h in holders:
         for text in h.policies.values():
-            docs.append(json.loads(urllib.parse.unquote(text) if text.startswith("%") else text))
+            docs.append(parse_document(text))
         for policy in h.managed_policies.values():
             version = next((v for v in policy.versions if v.version_id == policy.default_version_id), None)
             if version is not None:
-                doc = version.document
-                docs.append(json.loads(doc) if isinstance(doc, str) else doc)
+                docs.append(parse_document(version.document))
     return docs
 
 

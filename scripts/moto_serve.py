@@ -5,6 +5,7 @@ Usage: moto_serve.py HOST PORT [--parent-pid PID] [--quiet] [--no-fixups]
                      [--strict [--strict-new-id-seconds S] [--strict-profile-seconds S]
                       [--strict-index-lag-seconds S] [--strict-subscription-expiry-seconds S]
                       [--strict-write-window-ms MS]]
+                     [--enforce-iam]
 
 PORT 0 lets the OS pick a free port (no race between choosing and binding).
 Once the server answers HTTP, one line goes to stdout:
@@ -33,6 +34,43 @@ PreconditionFailed and an absent key 404 NoSuchKey, as moto already answers. mot
 no SimulatePrincipalPolicy (IAM's policy simulator); scripts/iam_simulate.py answers it
 from moto's own IAM data, by the evaluation logic the IAM user guide documents.
 
+Fix-ups for the calls a preflight makes (docs/moto-probe.md, section 9; each function's
+docstring names its AWS document): moto answers DescribeOrderableDBInstanceOptions with
+nothing for Oracle; rds_orderable_options answers it from testbed-data/rds-orderable.json
+with strict rule 7's code (the refusal at CreateDBInstance stays strict mode's). moto's
+DescribeAvailabilityZones has no optInStatus; az_opt_in_status adds
+`opt-in-not-required`. moto serves every account's buckets to every account; with moto's
+own MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS=false (set unless the environment names it) another
+account's bucket answers 403 (HeadBucket without a body), and s3_foreign_buckets answers
+CreateBucket of its name 409 BucketAlreadyExists. moto issues a requested ACM certificate
+60 s after the request; acm_pending_until_issued keeps it PENDING_VALIDATION until
+POST /__testbed/acm/issue (unless MOTO_ACM_VALIDATION_WAIT is set). moto answers
+Service Quotas for VPC quotas only (GetAWSDefaultServiceQuota: HTTP 500);
+scripts/service_quotas.py answers Get/List(AWSDefault)ServiceQuota(s) for moto's VPC
+quotas and testbed-data/service-quotas.json's (VPCs per Region, Running On-Demand
+Standard instances), and POST /__testbed/quota sets an applied value.
+
+Control endpoints of the fix-ups (every mode but --no-fixups; JSON in and out):
+
+    POST /__testbed/quota       {"service": "vpc", "quota": "L-F678F1CE", "value": 1,
+                                 "region": "ap-northeast-2" (optional: every region),
+                                 "account": "123456789012" (optional)}
+         sets the applied value GetServiceQuota answers (value null: the default again)
+    GET  /__testbed/quota       {"overrides": [...]}
+    POST /__testbed/acm/issue   {"arn": "<CertificateArn>"}
+         a requested certificate's validation succeeds: Status ISSUED
+
+POST /moto-api/reset also forgets the quota overrides.
+
+IAM-enforcing mode (--enforce-iam; off by default): every request is judged by the
+identity-based policies of the IAM user or role session that signed it, with
+scripts/iam_simulate.py's evaluation; access key id `testing` is the administrator and is
+never judged, so a test creates users, policies and keys with it while the tool under
+test runs with a user's key. Refusals name the action as AWS does ("User: ARN is not
+authorized to perform: ec2:CreateVpc because no identity-based policy allows the
+ec2:CreateVpc action"; EC2 UnauthorizedOperation, others AccessDenied(Exception)). See
+scripts/iam_enforce.py for the rules, and for where AWS is stricter than this mode.
+
 Strict mode (--strict; off by default, and nothing above changes without it)
 reproduces what AWS documents where moto is kinder: see scripts/moto_strict.py for
 its rules, their AWS documents, its timings and its control endpoints.
@@ -40,11 +78,9 @@ its rules, their AWS documents, its timings and its control endpoints.
 
 import argparse
 import dataclasses
-import http
-import io
-import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -56,7 +92,19 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from iam_simulate import simulate_principal_policy  # noqa: E402
-from moto_strict import StrictConfig, StrictMode, credential_scope, s3_bucket_key  # noqa: E402
+from moto_strict import (  # noqa: E402
+    CONTROL_PREFIX,
+    RdsOrderableOptions,
+    Req,
+    StrictConfig,
+    StrictMode,
+    call_app,
+    credential_scope,
+    json_answer,
+    requester_account,
+    s3_bucket_key,
+)
+from service_quotas import ServiceQuotas  # noqa: E402
 
 
 def parent_alive(pid: int, original_ppid: int) -> bool:
@@ -155,22 +203,32 @@ def s3_create_tags(app):
 
         out = app(environ, capture)
         if tags and status_seen.get("status", "").startswith("200"):
-            from moto.core import DEFAULT_ACCOUNT_ID
-            from moto.s3.models import s3_backends
-
-            s3_backends[DEFAULT_ACCOUNT_ID]["aws"].put_bucket_tagging(path.strip("/"), tags)
+            bucket_backend(path.strip("/")).put_bucket_tagging(path.strip("/"), tags)
         return out
 
     return wrapped
 
 
-def s3_object_exists(bucket: str, key: str) -> bool:
-    """True if moto's S3 holds a current version of bucket/key."""
+def bucket_owner(bucket: str) -> tuple[str, str] | None:
+    """(partition, account) of the account that owns `bucket` in moto, or None."""
+    from moto.s3.models import s3_backends
+
+    return s3_backends.bucket_accounts.get(bucket)
+
+
+def bucket_backend(bucket: str):
+    """moto's S3 backend of the account that owns `bucket` (the default account's if none)."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
+    partition, account = bucket_owner(bucket) or ("aws", DEFAULT_ACCOUNT_ID)
+    return s3_backends[account][partition]
+
+
+def s3_object_exists(bucket: str, key: str) -> bool:
+    """True if moto's S3 holds a current version of bucket/key."""
     try:
-        return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key) is not None
+        return bucket_backend(bucket).get_object(bucket, key) is not None
     except Exception:  # no such bucket: moto answers NoSuchBucket itself
         return False
 
@@ -231,6 +289,9 @@ def cloudwatch_cbor(app):
             "wsgi.input": io.BytesIO(body),
             "HTTP_X_AMZ_TARGET": "GraniteServiceVersion20100801." + path.rsplit("/", 1)[-1],
             "HTTP_X_AMZN_QUERY_MODE": "true",
+            # The client signed the CBOR request, not this JSON one: --enforce-iam cannot
+            # check that signature (scripts/iam_enforce.py skips it for this mark only).
+            "HTTP_X_TESTBED_TRANSLATED": "rpc-v2-cbor",
         })
         captured = {}
 
@@ -257,6 +318,179 @@ def cloudwatch_cbor(app):
         return [payload]
 
     return wrapped
+
+
+def routed(app, routes: dict):
+    """WSGI middleware: a request whose (service, action) is in `routes` is answered by
+    handler(req, forward) -> Resp (moto_strict.Req / Resp; forward() asks the wrapped
+    app); every other request goes to the wrapped app untouched."""
+    services = {service for service, _ in routes}
+
+    def wrapped(environ, start_response):
+        if credential_scope(environ)[1] not in services:
+            return app(environ, start_response)
+        req = Req(environ)
+        handler = routes.get((req.service, req.action))
+        if handler is None:
+            return app(environ, start_response)
+        return handler(req, lambda: call_app(app, environ)).send(start_response)
+
+    return wrapped
+
+
+def rds_orderable_options(app):
+    """WSGI middleware: DescribeOrderableDBInstanceOptions answered from
+    testbed-data/rds-orderable.json for its engines and regions, by strict rule 7's own
+    code (moto_strict.RdsOrderableOptions.describe: AWS's filters Engine, EngineVersion,
+    DBInstanceClass, LicenseModel, Vpc; paging MaxRecords 20-1000, Marker). moto 5.2.5
+    answers nothing for Oracle. Other engines and regions go to moto; the refusal of
+    other combinations at CreateDBInstance stays strict mode's."""
+    return routed(app, RdsOrderableOptions(StrictConfig()).describe_routes())
+
+
+ZONE_ITEM = re.compile(rb"<item>(?:(?!</item>).)*?<zoneType>availability-zone</zoneType>(?:(?!</item>).)*?</item>", re.S)
+
+
+def az_opt_in_status(app):
+    """WSGI middleware: DescribeAvailabilityZones items carry optInStatus. EC2 API
+    Reference, AvailabilityZone (text of the SDKs' model, e.g. AWS SDK for Ruby
+    Types::AvailabilityZone): OptInStatus "For Availability Zones, this parameter always
+    has the value of opt-in-not-required". moto 5.2.5 leaves it out, so a tool that keeps
+    the zones it may use (opt-in-not-required or opted-in) would find none."""
+
+    def add(req, forward):
+        resp = forward()
+        if resp.code == 200:
+            def fix(found):
+                item = found.group(0)
+                if b"<optInStatus>" in item:
+                    return item
+                return item.replace(b"</item>", b"<optInStatus>opt-in-not-required</optInStatus></item>")
+            resp.body = ZONE_ITEM.sub(fix, resp.body)
+        return resp
+
+    return routed(app, {("ec2", "DescribeAvailabilityZones"): add})
+
+
+def s3_foreign_buckets(app):
+    """Buckets of another account answer 403, as AWS does without a bucket policy that
+    grants access. S3 API Reference, HeadBucket
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html): "If the
+    bucket does not exist or if you do not have permission to access it, the HEAD
+    request returns a generic 400 Bad Request, 403 Forbidden or 404 Not Found". moto
+    5.2.5 serves any account's bucket to every account (HeadBucket 200, PutObject 200)
+    unless MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS=false, its own setting, which main() sets
+    unless the environment names it: then HeadBucket answers 403 (no body), every other
+    call on the bucket 403 AccessDenied "Access Denied". With that setting moto also
+    answers CreateBucket of the name 403; AWS answers 409 BucketAlreadyExists (S3 API
+    Reference, CreateBucket, and "Error responses": "The requested bucket name is not
+    available. The bucket namespace is shared by all users of the system. Please select
+    a different name and try again."), which this middleware answers. Bucket policies
+    are not consulted: a bucket of another account is never readable here."""
+    import xml.sax.saxutils
+
+    message = ("The requested bucket name is not available. The bucket namespace is shared by all "
+               "users of the system. Please select a different name and try again.")
+
+    def wrapped(environ, start_response):
+        if environ.get("REQUEST_METHOD") == "PUT" and credential_scope(environ)[1] == "s3":
+            bucket, key = s3_bucket_key(environ)
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            owner = bucket_owner(bucket) if bucket and not key and set(query) <= {"x-id"} else None
+            if owner is not None and owner[1] != requester_account(environ):
+                rid = os.urandom(8).hex().upper()
+                body = (
+                    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BucketAlreadyExists</Code>'
+                    f"<Message>{message}</Message><BucketName>{xml.sax.saxutils.escape(bucket)}</BucketName>"
+                    f"<RequestId>{rid}</RequestId><HostId>{rid}</HostId></Error>"
+                ).encode()
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                if length:
+                    environ["wsgi.input"].read(length)
+                start_response("409 Conflict", [("Content-Type", "application/xml"),
+                                                ("x-amz-request-id", rid), ("Content-Length", str(len(body)))])
+                return [body]
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def acm_pending_until_issued() -> None:
+    """A requested certificate stays PENDING_VALIDATION until a test issues it. ACM API
+    Reference, CertificateDetail, Status (text of the ACM API model, as in the AWS SDK for
+    Kotlin reference; https://docs.aws.amazon.com/acm/latest/APIReference/API_CertificateDetail.html
+    by convention): "A certificate enters status PENDING_VALIDATION upon being requested
+    ... ACM makes repeated attempts to validate a certificate for 72 hours and then times
+    out ... If validation succeeds, the certificate enters status ISSUED." moto 5.2.5
+    issues a requested certificate at the first DescribeCertificate (or GetCertificate)
+    60 s after the request (settings.ACM_VALIDATION_WAIT, from MOTO_ACM_VALIDATION_WAIT),
+    as if its DNS record had been found; no DNS exists here, so the test bed never
+    validates by itself (unless MOTO_ACM_VALIDATION_WAIT is set: then moto's wait
+    stands). POST /__testbed/acm/issue {"arn": ARN} issues it (validation succeeded);
+    ImportCertificate gives ISSUED at once, as on AWS."""
+    if "MOTO_ACM_VALIDATION_WAIT" not in os.environ:
+        from moto import settings
+
+        settings.ACM_VALIDATION_WAIT = 10**12
+
+
+def acm_issue(req):
+    """POST /__testbed/acm/issue {"arn": "<CertificateArn>"}: the certificate is ISSUED."""
+    arn = req.json().get("arn")
+    parts = arn.split(":", 5) if isinstance(arn, str) else []
+    if len(parts) != 6 or parts[2] != "acm":
+        return json_answer(400, {"error": 'expected {"arn": "arn:aws:acm:REGION:ACCOUNT:certificate/ID"}'})
+    from moto.acm.models import acm_backends
+
+    region, account = parts[3], parts[4]
+    backend = dict.get(acm_backends[account], region) if account in acm_backends else None
+    cert = backend._certificates.get(arn) if backend is not None else None
+    if cert is None:
+        return json_answer(404, {"error": f"no certificate {arn}"})
+    if cert.status == "PENDING_VALIDATION":
+        cert.status = "ISSUED"
+    return json_answer(200, {"arn": arn, "Status": cert.status, "Type": cert.type})
+
+
+class PlainControls:
+    """WSGI middleware: the control endpoints of the plain fix-ups (every mode), and
+    POST /moto-api/reset also forgets their state. Strict mode's own endpoints are
+    served by moto_strict.StrictMode, which passes the others on to here."""
+
+    def __init__(self, app, controls: dict, resets: list):
+        self.app, self.controls, self.resets = app, controls, resets
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL_PREFIX):
+            req = Req(environ)
+            handler = self.controls.get((req.method, req.path))
+            if handler is None:
+                known = sorted(f"{method} {path}" for method, path in self.controls)
+                error = f"no control endpoint {req.method} {req.path}"
+                return json_answer(404, {"error": error, "endpoints": known}).send(start_response)
+            return handler(req).send(start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and path.rstrip("/") == "/moto-api/reset":
+            resp = call_app(self.app, environ)
+            for reset in self.resets:
+                reset()
+            return resp.send(start_response)
+        return self.app(environ, start_response)
+
+
+def plain_fixups(app):
+    """The fix-ups of the module's text around moto's app, innermost first."""
+    quotas = ServiceQuotas(StrictConfig().data_dir)
+    app = fix_s3_roots(app)
+    app = az_opt_in_status(app)
+    app = s3_delete_if_match_any(app)
+    app = s3_create_tags(app)
+    app = s3_foreign_buckets(app)
+    app = rds_orderable_options(app)
+    app = routed(app, quotas.routes())
+    app = simulate_principal_policy(app)
+    controls = {**quotas.controls(), ("POST", CONTROL_PREFIX + "acm/issue"): acm_issue}
+    return PlainControls(app, controls, [quotas.reset])
 
 
 def wait_until_answering(url: str, timeout: float) -> None:
@@ -299,6 +533,10 @@ def main() -> int:
     parser.add_argument(
         "--strict", action="store_true", help="answer as AWS documents where moto is kinder"
     )
+    parser.add_argument(
+        "--enforce-iam", action="store_true",
+        help="judge every request by the signer's IAM policies (access key `testing` is the admin)",
+    )
     defaults = StrictConfig()
     for flag, field, unit in (
         ("--strict-new-id-seconds", "new_id_seconds", "s"),
@@ -334,13 +572,22 @@ def main() -> int:
     # What moto.server.ThreadedMotoServer does, with the fix-ups around the app.
     app = DomainDispatcherApplication(create_backend_app)
     if not args.no_fixups:
-        app = simulate_principal_policy(cloudwatch_cbor(s3_create_tags(s3_delete_if_match_any(fix_s3_roots(app)))))
+        os.environ.setdefault("MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS", "false")  # s3_foreign_buckets
+        app = plain_fixups(app)
         live_launch_template_tags()
+        acm_pending_until_issued()
     if args.strict:
         app = StrictMode(app, StrictConfig(**{
             f.name: getattr(args, f.name)
             for f in dataclasses.fields(StrictConfig) if hasattr(args, f.name)
         }))
+    if args.enforce_iam:
+        import iam_enforce
+
+        iam_enforce.install()
+        app = iam_enforce.IamEnforcement(app)
+    if not args.no_fixups:
+        app = cloudwatch_cbor(app)  # outermost: the layers inside see CloudWatch's JSON 1.0
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

@@ -36,10 +36,11 @@ moto's kindness fails its tests. Each rule names its AWS document in its class:
     'ID' does not exist". Filters are not affected.
  7. DescribeOrderableDBInstanceOptions for the engines of
     scripts/testbed-data/rds-orderable.json (oracle-ee BYOL, oracle-se2 LI, Oracle
-    19c) answers from that file in its regions; CreateDBInstance, and
+    19c) answers from that file in its regions (in plain mode too: moto_serve.py's
+    fix-up `rds_orderable_options` serves the same code); CreateDBInstance, and
     ModifyDBInstance with DBInstanceClass, outside its combinations answer 400
     InvalidParameterCombination "RDS does not support creating a DB instance with
-    the following combination: ...".
+    the following combination: ..." (strict mode only).
  8. PutObject with If-None-Match or If-Match, DeleteObject with If-Match, are held
     for --strict-write-window-ms (300); another such write to the same bucket and
     key meanwhile answers 409 ConditionalRequestConflict.
@@ -53,7 +54,9 @@ moto's kindness fails its tests. Each rule names its AWS document in its class:
 POST /moto-api/reset also forgets strict mode's state (timers, tagging snapshots,
 pending subscriptions, mail counts).
 
-Control endpoints of strict mode (JSON in and out; 404 without --strict):
+Control endpoints of strict mode (JSON in and out; 404 without --strict; other paths
+under /__testbed/ go on to the plain fix-ups' endpoints of moto_serve.py, such as
+/__testbed/quota and /__testbed/acm/issue, which every mode has):
 
     POST /__testbed/rds/grow-storage  {"id": "<DBInstanceIdentifier>", "gb": N}
          sets the instance's allocated storage, as storage autoscaling would
@@ -121,6 +124,30 @@ class StrictConfig:
     subscription_expiry_seconds: float = 172800.0
     write_window_ms: float = 300.0
     data_dir: str = os.path.join(HERE, "testbed-data")
+
+
+def access_key_id(environ) -> str | None:
+    """The access key id that signed the request (SigV4 header or query), if any."""
+    found = re.search(r"Credential=([^/\s,]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    if found:
+        return found.group(1)
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    credential = query.get("X-Amz-Credential", [""])[0]
+    return credential.split("/", 1)[0] or None
+
+
+def requester_account(environ) -> str:
+    """The account moto serves the request from, found the way moto finds it
+    (moto/core/responses.py get_current_account): MOTO_ACCOUNT_ID, else the
+    x-moto-account-id header, else the account of the access key (an IAM user's key or
+    an STS session's), else 123456789012."""
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+        return environ["HTTP_X_MOTO_ACCOUNT_ID"]
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(access_key_id(environ) or "")
 
 
 def credential_scope(environ) -> tuple[str | None, str | None]:
@@ -894,9 +921,12 @@ class RdsOrderableOptions:
     (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Oracle.Concepts.InstanceClasses.html):
     the edition/class/licence table, and db.t3.micro "supported only on 12.1.0.2".
     moto answers DescribeOrderableDBInstanceOptions with nothing for Oracle and
-    creates any class. In strict mode, for the engines and regions of
-    testbed-data/rds-orderable.json (its "source" key names the documents), the
-    describe answers from the file, and CreateDBInstance (or ModifyDBInstance with
+    creates any class. For the engines and regions of testbed-data/rds-orderable.json
+    (its "source" key names the documents) the describe answers from the file in every
+    mode (`describe_routes`, which moto_serve.py's plain fix-up `rds_orderable_options`
+    serves; MaxRecords outside 20-1000 answers 400 InvalidParameterValue "Invalid value
+    N for MaxRecords. Must be between 20 and 1000", a wording the documents read do not
+    give). In strict mode only, CreateDBInstance (or ModifyDBInstance with
     DBInstanceClass) outside its combinations answers 400 InvalidParameterCombination
     (AWS's message form for such a combination). Other engines and regions pass
     through to moto. A missing EngineVersion or LicenseModel matches any (AWS would
@@ -936,9 +966,13 @@ class RdsOrderableOptions:
             for storage in o["StorageTypes"]
         ]
 
+    def describe_routes(self):
+        """The describe call alone: moto_serve.py's plain fix-up answers it in every mode."""
+        return {("rds", "DescribeOrderableDBInstanceOptions"): self.describe}
+
     def routes(self):
         return {
-            ("rds", "DescribeOrderableDBInstanceOptions"): self.describe,
+            **self.describe_routes(),
             ("rds", "CreateDBInstance"): self.check_create,
             ("rds", "ModifyDBInstance"): self.check_modify,
         }
@@ -973,7 +1007,10 @@ class RdsOrderableOptions:
                 None if vpc is None else vpc.lower() == "true",
             )
         ]
-        limit = min(max(req.int_param("MaxRecords") or 100, 20), 1000)
+        limit = req.int_param("MaxRecords") if req.param("MaxRecords") is not None else 100
+        if limit is None or not 20 <= limit <= 1000:
+            message = f"Invalid value {req.param('MaxRecords')} for MaxRecords. Must be between 20 and 1000"
+            return query_error("rds", "InvalidParameterValue", message)
         start = (decode_token(req.param("Marker")) or {}).get("o", 0)
         start = start if isinstance(start, int) else 0
         result = {"OrderableDBInstanceOptions": found[start : start + limit]}
@@ -1355,11 +1392,19 @@ class StrictMode:
 
     def control(self, req) -> Resp:
         handler = self.controls.get((req.method, req.path))
-        if handler is None:
-            known = sorted(f"{method} {path}" for method, path in self.controls)
-            error = f"no control endpoint {req.method} {req.path}"
-            return json_answer(404, {"error": error, "endpoints": known})
-        return handler(req)
+        if handler is not None:
+            return handler(req)
+        # Not a strict-mode endpoint: the plain fix-ups' controls (moto_serve.py) may know it.
+        inner = call_app(self.app, req.environ)
+        if inner.code != 404:
+            return inner
+        known = {f"{method} {path}" for method, path in self.controls}
+        try:
+            known |= set(json.loads(inner.body).get("endpoints", []))
+        except (ValueError, AttributeError):
+            pass
+        error = f"no control endpoint {req.method} {req.path}"
+        return json_answer(404, {"error": error, "endpoints": sorted(known)})
 
     def clock(self):
         while True:

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Self-test of `moto_serve.py --strict` (the rules are listed in its docstring).
+"""Self-test of the test bed: `moto_serve.py --strict` (the rules are listed in
+scripts/moto_strict.py), the plain fix-ups for a preflight, and `--enforce-iam`.
 
 Usage: scripts/strict_selftest.py        (or .venv/bin/python scripts/strict_selftest.py)
 
-Starts `moto_serve.py 127.0.0.1 0 --strict` with short timings, and a second server
-without --strict, with the virtualenv's python (.venv, see scripts/testbed install)
-and MOTO_IAM_LOAD_MANAGED_POLICIES=true. Checks every rule with boto3 (credentials
-`testing`, region ap-northeast-2), printing `ok <rule>` per check; one check runs on
-the plain server to see that the rules do not apply there. Exits 0 only if every
-check passes; kills both servers in any case. Takes about 25 s.
+Starts `moto_serve.py 127.0.0.1 0 --strict` with short timings, a second server without
+--strict and a third with --enforce-iam, with the virtualenv's python (.venv, see
+scripts/testbed install) and MOTO_IAM_LOAD_MANAGED_POLICIES=true. Checks every rule with
+boto3 (credentials `testing`, region ap-northeast-2), printing `ok <rule>` per check; one
+check runs on the plain server to see that the rules do not apply there, others check
+the plain fix-ups (DescribeOrderableDBInstanceOptions, zones, another account's bucket,
+pending certificates, Service Quotas) and the IAM-enforcing mode (a user's policy
+allows, an explicit Deny denies, refusals name the action). Exits 0 only if every check
+passes; kills the servers in any case. Takes about 30 s.
 """
 
 import concurrent.futures
@@ -420,6 +424,8 @@ def check_rds_orderable(aws: Aws):
     expect(not any(o["DBInstanceClass"] == "db.t3.micro" for o in ee), "db.t3.micro is orderable")
     first = aws.rds.describe_orderable_db_instance_options(Engine="oracle-ee", MaxRecords=20)
     expect(len(first["OrderableDBInstanceOptions"]) == 20 and first.get("Marker"), "MaxRecords=20 paging")
+    expect_error(lambda: aws.rds.describe_orderable_db_instance_options(Engine="oracle-ee", MaxRecords=10),
+                 "InvalidParameterValue", "Invalid value 10 for MaxRecords. Must be between 20 and 1000", 400)
     small = orderable(aws, Engine="oracle-ee", DBInstanceClass="db.t3.small", EngineVersion="19")
     expect(len(small) == 9 and {o["StorageType"] for o in small} == {"gp2", "gp3", "io1"}, f"{small}")
     gp3 = next(o for o in small if o["StorageType"] == "gp3")
@@ -520,6 +526,275 @@ def check_delete_if_match(aws: Aws, label: str):
     print(f"ok DeleteObject If-Match ({label})", flush=True)
 
 
+# --- the plain fix-ups for a preflight (plain server) -------------------------------
+
+
+def check_plain_orderable(aws: Aws):
+    """DescribeOrderableDBInstanceOptions answers from testbed-data/rds-orderable.json."""
+    ee = orderable(aws, Engine="oracle-ee")
+    expect(len(ee) == 3 * 39 * 3, f"plain: oracle-ee options: {len(ee)}")
+    expect(not any(o["DBInstanceClass"] == "db.t3.micro" for o in ee), "plain: db.t3.micro is orderable")
+    first = aws.rds.describe_orderable_db_instance_options(Engine="oracle-ee", MaxRecords=20)
+    expect(len(first["OrderableDBInstanceOptions"]) == 20 and first.get("Marker"), "plain: MaxRecords=20 paging")
+    second = aws.rds.describe_orderable_db_instance_options(Engine="oracle-ee", MaxRecords=20, Marker=first["Marker"])
+    expect(second["OrderableDBInstanceOptions"][0] == ee[20], "plain: the Marker does not continue the list")
+    expect(orderable(aws, Engine="oracle-ee", LicenseModel="license-included") == [], "plain: LicenseModel filter")
+    expect(orderable(aws, Engine="oracle-ee", Vpc=False) == [], "plain: Vpc filter")
+    small = orderable(aws, Engine="oracle-ee", DBInstanceClass="db.t3.small",
+                      EngineVersion="19.0.0.0.ru-2025-07.rur-2025-07.r1")
+    expect({o["StorageType"] for o in small} == {"gp2", "gp3", "io1"} and len(small) == 3, f"plain: {small}")
+    expect(len(orderable(aws, region="us-east-1", Engine="oracle-se2")) == 3 * 13 * 3, "plain: se2 in us-east-1")
+    expect(orderable(aws, Engine="mysql") == [], "plain: mysql is not passed through to moto")
+    expect(orderable(aws, region="eu-west-1", Engine="oracle-ee") == [], "plain: eu-west-1 is not moto's")
+    expect_error(lambda: aws.rds.describe_orderable_db_instance_options(Engine="oracle-ee", MaxRecords=1001),
+                 "InvalidParameterValue", status=400)
+    print("ok plain: DescribeOrderableDBInstanceOptions answers from rds-orderable.json", flush=True)
+
+
+def check_plain_zones(aws: Aws):
+    zones = aws.ec2.describe_availability_zones()["AvailabilityZones"]
+    expect([z["ZoneName"] for z in zones] == [f"{REGION}{c}" for c in "abcd"], f"zones: {zones}")
+    expect(all(z["State"] == "available" and z["OptInStatus"] == "opt-in-not-required" for z in zones),
+           f"zones: {zones}")
+    offered = aws.ec2.describe_instance_type_offerings(
+        LocationType="availability-zone",
+        Filters=[{"Name": "instance-type", "Values": ["t2.micro", "t3.small"]}])["InstanceTypeOfferings"]
+    where = {(o["InstanceType"], o["Location"]) for o in offered}
+    expect(where == {("t2.micro", f"{REGION}a"), ("t2.micro", f"{REGION}c")}
+           | {("t3.small", f"{REGION}{c}") for c in "abcd"}, f"offerings: {sorted(where)}")
+    print("ok plain: zones carry OptInStatus; t2.micro is offered in 2a and 2c only", flush=True)
+
+
+def foreign_session(aws: Aws, account: str = "111122223333") -> boto3.session.Session:
+    """Credentials of another account: moto lets `testing` assume a role ARN there."""
+    role = f"arn:aws:iam::{account}:role/testbed-setup"
+    c = aws.sts.assume_role(RoleArn=role, RoleSessionName="setup")["Credentials"]
+    return boto3.session.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                                 aws_session_token=c["SessionToken"], region_name=REGION)
+
+
+def check_plain_foreign_bucket(aws: Aws):
+    other = foreign_session(aws)
+    their_s3 = other.client("s3", endpoint_url=aws.url, config=aws.config)
+    expect(other.client("sts", endpoint_url=aws.url, config=aws.config).get_caller_identity()["Account"]
+           == "111122223333", "the assumed session is not of account 111122223333")
+    their_s3.create_bucket(Bucket="pl-foreign", CreateBucketConfiguration={
+        "LocationConstraint": REGION, "Tags": [{"Key": "owner", "Value": "them"}]})
+    expect(their_s3.head_bucket(Bucket="pl-foreign")["ResponseMetadata"]["HTTPStatusCode"] == 200,
+           "the owner cannot HeadBucket its bucket")
+    expect(their_s3.get_bucket_tagging(Bucket="pl-foreign")["TagSet"] == [{"Key": "owner", "Value": "them"}],
+           "CreateBucket's tags in another account were lost")
+    expect_error(lambda: aws.s3.head_bucket(Bucket="pl-foreign"), "403", status=403)
+    expect_error(lambda: aws.s3.get_bucket_tagging(Bucket="pl-foreign"), "AccessDenied", "Access Denied", 403)
+    expect_error(lambda: aws.s3.put_object(Bucket="pl-foreign", Key="k", Body=b"x"), "AccessDenied", status=403)
+    expect_error(lambda: aws.s3.create_bucket(Bucket="pl-foreign",
+                                              CreateBucketConfiguration={"LocationConstraint": REGION}),
+                 "BucketAlreadyExists", status=409)
+    expect("pl-foreign" not in [b["Name"] for b in aws.s3.list_buckets()["Buckets"]], "ListBuckets shows theirs")
+    expect_error(lambda: aws.s3.head_bucket(Bucket="pl-nobody-has-this"), "404", status=404)
+    aws.s3.create_bucket(Bucket="pl-ours", CreateBucketConfiguration={"LocationConstraint": REGION})
+    expect_error(lambda: aws.s3.create_bucket(Bucket="pl-ours", CreateBucketConfiguration={"LocationConstraint": REGION}),
+                 "BucketAlreadyOwnedByYou", status=409)
+    print("ok plain: another account's bucket answers 403 (HeadBucket), 409 (CreateBucket)", flush=True)
+
+
+def check_plain_certificates(aws: Aws):
+    acm = aws.acm
+    arn = acm.request_certificate(DomainName="pl.example.com", ValidationMethod="DNS")["CertificateArn"]
+    cert = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    expect(cert["Status"] == "PENDING_VALIDATION", f"a requested certificate is {cert['Status']}")
+    expect(cert["DomainValidationOptions"][0]["ValidationStatus"] == "PENDING_VALIDATION", f"{cert}")
+    status, answer = aws.control("POST", "/__testbed/acm/issue", {"arn": arn})
+    expect(status == 200 and answer["Status"] == "ISSUED", f"acm/issue: {status} {answer}")
+    cert = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    expect(cert["Status"] == "ISSUED" and cert["DomainValidationOptions"][0]["ValidationStatus"] == "SUCCESS",
+           f"after acm/issue: {cert['Status']}")
+    missing = arn.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    expect(aws.control("POST", "/__testbed/acm/issue", {"arn": missing})[0] == 404, "acm/issue of nothing")
+    expect_error(lambda: acm.describe_certificate(CertificateArn=missing), "ResourceNotFoundException", status=400)
+    print("ok plain: a requested certificate stays PENDING_VALIDATION until acm/issue", flush=True)
+
+
+def check_plain_quotas(aws: Aws):
+    sq = aws.session.client("service-quotas", endpoint_url=aws.url, config=aws.config)
+    vpcs = sq.get_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]
+    expect(vpcs["Value"] == 5.0 and vpcs["QuotaName"] == "VPCs per Region"
+           and vpcs["QuotaArn"] == f"arn:aws:servicequotas:{REGION}:123456789012:vpc/L-F678F1CE", f"{vpcs}")
+    default = sq.get_aws_default_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]
+    expect(default["Value"] == 5.0 and default["QuotaArn"] == f"arn:aws:servicequotas:{REGION}::vpc/L-F678F1CE",
+           f"{default}")
+    vcpus = sq.get_service_quota(ServiceCode="ec2", QuotaCode="L-1216C47A")["Quota"]
+    expect(vcpus["Value"] == 1152.0 and vcpus["QuotaName"].startswith("Running On-Demand Standard"), f"{vcpus}")
+    listed, token = [], None
+    while True:
+        page = sq.list_service_quotas(ServiceCode="vpc", MaxResults=10, **({"NextToken": token} if token else {}))
+        listed += page["Quotas"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    expect(len(listed) == 25 and len({q["QuotaCode"] for q in listed}) == 25, f"ListServiceQuotas: {len(listed)}")
+    status, answer = aws.control("POST", "/__testbed/quota",
+                                 {"service": "vpc", "quota": "L-F678F1CE", "value": 1, "region": REGION})
+    expect(status == 200 and answer["Quota"]["Value"] == 1.0, f"quota: {status} {answer}")
+    expect(len(aws.ec2.describe_vpcs()["Vpcs"]) >= 1, "no VPC in the region")
+    expect(sq.get_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]["Value"] == 1.0,
+           "the lowered quota is not applied")
+    expect(sq.get_aws_default_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]["Value"] == 5.0,
+           "the default moved with the applied value")
+    east = aws.session.client("service-quotas", region_name="us-east-1", endpoint_url=aws.url, config=aws.config)
+    expect(east.get_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]["Value"] == 5.0,
+           "a quota lowered in one region is lowered in another")
+    expect(aws.control("GET", "/__testbed/quota")[1]["overrides"][0]["value"] == 1.0, "GET quota")
+    expect(aws.control("POST", "/__testbed/quota", {"service": "vpc", "quota": "L-NOPE", "value": 1})[0] == 404,
+           "an unknown quota code is accepted")
+    expect(aws.control("POST", "/__testbed/quota", {"service": "vpc", "quota": "L-F678F1CE", "value": -1})[0] == 400,
+           "a negative quota is accepted")
+    aws.control("POST", "/__testbed/quota", {"service": "vpc", "quota": "L-F678F1CE", "value": None, "region": REGION})
+    expect(sq.get_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]["Value"] == 5.0,
+           "value null does not restore the default")
+    expect_error(lambda: sq.get_service_quota(ServiceCode="vpc", QuotaCode="L-00000000"),
+                 "NoSuchResourceException", status=400)
+    print("ok plain: Service Quotas answer AWS's defaults; /__testbed/quota lowers one", flush=True)
+
+
+def check_plain_reset(aws: Aws):
+    """Last on the plain server: POST /moto-api/reset forgets the quota overrides."""
+    aws.control("POST", "/__testbed/quota", {"service": "ec2", "quota": "L-1216C47A", "value": 2})
+    status, _ = aws.control("POST", "/moto-api/reset")
+    expect(status == 200, f"reset answered {status}")
+    expect(aws.control("GET", "/__testbed/quota")[1] == {"overrides": []}, "reset kept the quota overrides")
+    print("ok plain: /moto-api/reset forgets the quota overrides", flush=True)
+
+
+def check_strict_controls(aws: Aws):
+    """Strict mode passes the plain fix-ups' control endpoints on."""
+    status, answer = aws.control("GET", "/__testbed/quota")
+    expect(status == 200 and "overrides" in answer, f"strict: GET /__testbed/quota: {status} {answer}")
+    status, answer = aws.control("GET", "/__testbed/nothing")
+    expect(status == 404 and "POST /__testbed/quota" in answer["endpoints"]
+           and "POST /__testbed/sns/confirm" in answer["endpoints"], f"strict: unknown control: {answer}")
+    print("ok strict: the plain fix-ups' control endpoints answer in strict mode", flush=True)
+
+
+# --- the IAM-enforcing mode (--enforce-iam server) -----------------------------------
+
+
+def make_user(aws: Aws, name: str, *statements) -> boto3.session.Session:
+    """An IAM user with one inline policy, made with the admin key; its session."""
+    aws.iam.create_user(UserName=name)
+    if statements:
+        document = {"Version": "2012-10-17", "Statement": list(statements)}
+        aws.iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(document))
+    key = aws.iam.create_access_key(UserName=name)["AccessKey"]
+    return boto3.session.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                                 region_name=REGION)
+
+
+def denied(arn: str, action: str, resource: str = "", explicit: bool = False) -> str:
+    on = f" on resource: {resource}" if resource else ""
+    if explicit:
+        return f"User: {arn} is not authorized to perform: {action}{on} with an explicit deny in an identity-based policy"
+    return f"User: {arn} is not authorized to perform: {action}{on} because no identity-based policy allows the {action} action"
+
+
+def check_enforce_iam(aws: Aws):
+    client = lambda session, name, region=REGION: session.client(  # noqa: E731
+        name, region_name=region, endpoint_url=aws.url, config=aws.config)
+    user_arn = "arn:aws:iam::123456789012:user/"
+    # 1. A user allowed ec2:DescribeVpcs and s3:ListAllMyBuckets.
+    ci = make_user(aws, "en-ci", {"Effect": "Allow", "Action": ["ec2:DescribeVpcs", "s3:ListAllMyBuckets"],
+                                  "Resource": "*"})
+    client(ci, "ec2").describe_vpcs()
+    client(ci, "s3").list_buckets()
+    expect(client(ci, "sts").get_caller_identity()["Account"] == "123456789012", "GetCallerIdentity")
+    expect_error(lambda: client(ci, "ec2").create_vpc(CidrBlock="10.60.0.0/16"), "UnauthorizedOperation",
+                 "You are not authorized to perform this operation. " + denied(user_arn + "en-ci", "ec2:CreateVpc"), 403)
+    expect_error(lambda: client(ci, "iam").create_role(RoleName="en-r", AssumeRolePolicyDocument="{}"),
+                 "AccessDenied", denied(user_arn + "en-ci", "iam:CreateRole"), 403)
+    expect_error(lambda: client(ci, "service-quotas").get_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE"),
+                 "AccessDeniedException", denied(user_arn + "en-ci", "servicequotas:GetServiceQuota"), 400)
+    expect_error(lambda: client(ci, "rds").describe_orderable_db_instance_options(Engine="oracle-ee"),
+                 "AccessDenied", denied(user_arn + "en-ci", "rds:DescribeOrderableDBInstanceOptions"), 403)
+    expect_error(lambda: client(ci, "cloudwatch").describe_alarms(), "AccessDenied",
+                 denied(user_arn + "en-ci", "cloudwatch:DescribeAlarms"))
+    expect_error(lambda: client(ci, "s3").create_bucket(
+        Bucket="en-nope", CreateBucketConfiguration={"LocationConstraint": REGION}), "AccessDenied", status=403)
+    # The admin key still does everything, and inspects.
+    expect(aws.iam.get_user(UserName="en-ci")["User"]["UserName"] == "en-ci", "the admin cannot read IAM")
+    # 2. Policies scoped to ARNs and tag conditions allow (moto alone would deny them).
+    scoped = make_user(aws, "en-scoped",
+                       {"Effect": "Allow", "Action": "ec2:CreateVpc",
+                        "Resource": "arn:aws:ec2:ap-northeast-2:123456789012:vpc/*",
+                        "Condition": {"StringEquals": {"aws:ResourceTag/team": "shop",
+                                                       "aws:RequestedRegion": REGION}}},
+                       {"Effect": "Allow", "Action": ["s3:CreateBucket", "s3:ListBucket"],
+                        "Resource": "arn:aws:s3:::en-scoped-*"})
+    client(scoped, "ec2").create_vpc(CidrBlock="10.61.0.0/16")
+    expect_error(lambda: client(scoped, "ec2", "us-east-1").create_vpc(CidrBlock="10.62.0.0/16"),
+                 "UnauthorizedOperation", status=403)  # aws:RequestedRegion is known, and differs
+    client(scoped, "s3").create_bucket(Bucket="en-scoped-a", CreateBucketConfiguration={"LocationConstraint": REGION})
+    client(scoped, "s3").head_bucket(Bucket="en-scoped-a")  # HeadBucket needs s3:ListBucket (moto: s3:HeadBucket)
+    expect_error(lambda: client(scoped, "s3").get_bucket_encryption(Bucket="en-scoped-a"), "AccessDenied", status=403)
+    expect_error(lambda: client(scoped, "s3").create_bucket(
+        Bucket="en-other", CreateBucketConfiguration={"LocationConstraint": REGION}), "AccessDenied", status=403)
+    # SimulatePrincipalPolicy (the admin's) stays exact: the ARN and the tag decide.
+    sim = lambda **kw: aws.iam.simulate_principal_policy(  # noqa: E731
+        PolicySourceArn=user_arn + "en-scoped", ActionNames=["ec2:CreateVpc"], **kw)["EvaluationResults"][0]["EvalDecision"]
+    vpc_arn = "arn:aws:ec2:ap-northeast-2:123456789012:vpc/vpc-1"
+    tag = [{"ContextKeyName": "aws:ResourceTag/team", "ContextKeyValues": ["shop"], "ContextKeyType": "string"},
+           {"ContextKeyName": "aws:RequestedRegion", "ContextKeyValues": [REGION], "ContextKeyType": "string"}]
+    expect(sim(ResourceArns=[vpc_arn], ContextEntries=tag) == "allowed", "simulator: scoped call not allowed")
+    expect(sim(ResourceArns=[vpc_arn]) == "implicitDeny", "simulator: a missing tag allowed")
+    expect(sim(ResourceArns=["arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1"], ContextEntries=tag) == "implicitDeny",
+           "simulator: another region's ARN allowed")
+    # 3. An explicit Deny wins over an Allow.
+    denier = make_user(aws, "en-deny", {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"},
+                       {"Effect": "Deny", "Action": "ec2:CreateVpc", "Resource": "*"},
+                       {"Effect": "Deny", "Action": "ec2:*", "Resource": "*",
+                        "Condition": {"StringNotEquals": {"aws:RequestedRegion": REGION}}})
+    client(denier, "ec2").describe_vpcs()  # moto alone denies: it holds every condition, Deny's too
+    expect_error(lambda: client(denier, "ec2", "us-east-1").describe_vpcs(), "UnauthorizedOperation",
+                 "You are not authorized to perform this operation. "
+                 + denied(user_arn + "en-deny", "ec2:DescribeVpcs", explicit=True), 403)
+    expect_error(lambda: client(denier, "ec2").create_vpc(CidrBlock="10.63.0.0/16"), "UnauthorizedOperation",
+                 "You are not authorized to perform this operation. "
+                 + denied(user_arn + "en-deny", "ec2:CreateVpc", explicit=True), 403)
+    # 4. Managed policies and groups count; a user with no policy is denied.
+    nobody = make_user(aws, "en-nobody")
+    expect_error(lambda: client(nobody, "ec2").describe_vpcs(), "UnauthorizedOperation", status=403)
+    aws.iam.create_group(GroupName="en-readers")
+    aws.iam.attach_group_policy(GroupName="en-readers", PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ReadOnlyAccess")
+    aws.iam.add_user_to_group(GroupName="en-readers", UserName="en-nobody")
+    client(nobody, "ec2").describe_vpcs()
+    # 5. A CI role: assumed by a user its trust policy lets in; the session has the role's rights.
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}]}
+    role_arn = aws.iam.create_role(RoleName="en-ci-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    aws.iam.put_role_policy(RoleName="en-ci-role", PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:DescribeVpcs", "Resource": "*"}]}))
+    assumer = make_user(aws, "en-assumer", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn})
+    c = client(assumer, "sts").assume_role(RoleArn=role_arn, RoleSessionName="ci")["Credentials"]
+    session = boto3.session.Session(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                                    aws_session_token=c["SessionToken"], region_name=REGION)
+    client(session, "ec2").describe_vpcs()
+    expect_error(lambda: client(session, "ec2").create_vpc(CidrBlock="10.64.0.0/16"), "UnauthorizedOperation",
+                 "You are not authorized to perform this operation. "
+                 + denied("arn:aws:sts::123456789012:assumed-role/en-ci-role/ci", "ec2:CreateVpc"), 403)
+    ghost = "arn:aws:iam::123456789012:role/en-no-such-role"
+    expect_error(lambda: client(assumer, "sts").assume_role(RoleArn=ghost, RoleSessionName="probe"), "AccessDenied",
+                 f"User: {user_arn}en-assumer is not authorized to perform: sts:AssumeRole on resource: {ghost}", 403)
+    expect_error(lambda: client(ci, "sts").assume_role(RoleArn=role_arn, RoleSessionName="probe"), "AccessDenied",
+                 denied(user_arn + "en-ci", "sts:AssumeRole", role_arn), 403)
+    # 6. The admin's session in another account is that account's admin; unknown keys are refused.
+    other = foreign_session(aws, "444455556666")
+    client(other, "s3").create_bucket(Bucket="en-foreign", CreateBucketConfiguration={"LocationConstraint": REGION})
+    client(other, "ec2").describe_vpcs()
+    stranger = boto3.session.Session(aws_access_key_id="AKIAIOSFODNN7NOTREAL", aws_secret_access_key="x",
+                                     region_name=REGION)
+    expect_error(lambda: client(stranger, "iam").list_users(), "InvalidClientTokenId", status=403)
+    print("ok enforce-iam: policies allow and deny as IAM documents; refusals name the action", flush=True)
+
+
 # --- the plain server ---------------------------------------------------------------
 
 
@@ -545,8 +820,6 @@ def check_plain_server(aws: Aws):
     subscribed = aws.sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="a@example.com")
     expect(subscribed["SubscriptionArn"].startswith("arn:"), "plain: e-mail subscription is pending")
     expect("pl-t" in tagged_topics(aws, strict=False), "plain: the tagging API lags")
-    expect(aws.rds.describe_orderable_db_instance_options(Engine="oracle-ee")["OrderableDBInstanceOptions"] == [],
-           "plain: DescribeOrderableDBInstanceOptions answers for Oracle")
     aws.rds.create_db_instance(DBInstanceIdentifier="pl-db", DBInstanceClass="db.t3.micro", Engine="oracle-ee",
                                MasterUsername="admin", MasterUserPassword="password123", AllocatedStorage=30)
     aws.rds.modify_db_instance(DBInstanceIdentifier="pl-db", AllocatedStorage=20, ApplyImmediately=True)
@@ -573,11 +846,12 @@ def check_plain_server(aws: Aws):
 
 def main() -> int:
     started = time.monotonic()
-    servers = {"strict": Server(*STRICT_FLAGS), "plain": Server()}
+    servers = {"strict": Server(*STRICT_FLAGS), "plain": Server(), "enforce": Server("--enforce-iam")}
     failures = 0
     try:
         strict = Aws(servers["strict"].wait_ready())
         plain = Aws(servers["plain"].wait_ready())
+        enforce = Aws(servers["enforce"].wait_ready())
         checks = [
             (check_iam_lists_without_tags, strict),
             (check_profile_propagation, strict),
@@ -589,12 +863,20 @@ def main() -> int:
             (check_racing_conditional_writes, strict),
             (check_role_propagation, strict),
             (lambda aws: check_delete_if_match(aws, "strict"), strict),
+            (check_strict_controls, strict),
             (lambda aws: check_delete_if_match(aws, "plain"), plain),
             (check_plain_server, plain),
+            (check_plain_orderable, plain),
+            (check_plain_zones, plain),
+            (check_plain_foreign_bucket, plain),
+            (check_plain_certificates, plain),
+            (check_plain_quotas, plain),
+            (check_plain_reset, plain),  # last on the plain server: it forgets everything
+            (check_enforce_iam, enforce),
         ]
-        # The plain server's checks run beside the strict ones (they only wait for moto).
+        # The other servers' checks run beside the strict ones (those mostly wait).
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            plain_run = pool.submit(run_checks, [c for c in checks if c[1] is plain])
+            plain_run = pool.submit(run_checks, [c for c in checks if c[1] is not strict])
             failures += run_checks([c for c in checks if c[1] is strict])
             failures += plain_run.result()
     except CheckFailed as e:
