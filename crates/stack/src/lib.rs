@@ -109,3 +109,45 @@ mod tests {
         );
     }
 }
+
+/// A problem found outside the file (AWS would refuse a value) reported as the file's own
+/// problems are: at the value that `keys` leads to (mapping keys, and sequence indexes
+/// as numbers: `["network", "availability_zones", "1"]`), or, where the file leaves it
+/// to its default, at the deepest key on the way (the section that holds it). `text` is
+/// the file as read; `None` when it no longer parses (it changed since).
+pub fn locate(path: &Path, text: &str, keys: &[&str]) -> Option<Span> {
+    let (root, _) = yaml::build(path, text).ok()?;
+    let mut node = &root;
+    let mut at = Span::new(1, 1, 1);
+    for key in keys {
+        let next = match &node.kind {
+            yaml::Kind::Map(entries) => entries.iter().find(|e| e.key.name == *key).map(|e| {
+                at = e.key.span;
+                &e.value
+            }),
+            yaml::Kind::Seq(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return Some(at),
+        }
+    }
+    Some(node.span)
+}
+
+#[cfg(test)]
+mod locate_tests {
+    use super::*;
+
+    #[test]
+    fn values_keys_and_items_are_found_and_a_missing_value_points_at_its_section() {
+        let text = "name: x\nnetwork:\n  availability_zones: [a-1a, a-1z]\ndatabase:\n  engine: oracle-ee\n";
+        let at = |keys: &[&str]| locate(Path::new("f.yaml"), text, keys).map(|s| (s.line, s.col, s.len));
+        assert_eq!(at(&["network", "availability_zones", "1"]), Some((3, 30, 4)));
+        assert_eq!(at(&["database", "engine"]), Some((5, 11, 9)));
+        // `instance_class` is not written: the section's key is the place.
+        assert_eq!(at(&["database", "instance_class"]), Some((4, 1, 8)));
+        assert_eq!(locate(Path::new("f.yaml"), "a: [", &["a"]), None);
+    }
+}
