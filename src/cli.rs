@@ -106,6 +106,15 @@ pub enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
+    /// Print the IAM policy a CI role needs for this stack file (no AWS call).
+    #[command(
+        after_help = "Examples:\n  bumarket-infra permissions --for apply > deployer-policy.json\n  bumarket-infra permissions --for plan   # read-only, for pull requests\n  aws iam put-role-policy --role-name ci-deployer --policy-name bumarket-infra --policy-document file://deployer-policy.json"
+    )]
+    Permissions {
+        /// What the role runs: `plan` (read-only) or `apply` (also destroy).
+        #[arg(long = "for", value_enum, default_value = "apply")]
+        phase: crate::permissions::Phase,
+    },
     /// Show the stack's useful values (bucket names and ARNs, role ARNs, ...).
     #[command(
         after_help = "Examples:\n  bumarket-infra output\n  bumarket-infra output --json | jq -r '.\"bucket.images\".name'"

@@ -4,6 +4,8 @@
 mod aws;
 mod cli;
 mod out;
+mod permissions;
+mod preflight;
 mod resources;
 mod run;
 mod settings;

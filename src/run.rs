@@ -7,12 +7,14 @@ use crate::apply::{self, Outcome, StepError};
 use crate::aws::lock::{self, Holder, Lock};
 use crate::aws::{Aws, Options};
 use crate::cli::{Cli, Command};
+use crate::engine::Desired;
 use crate::out::{errln, outln};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{self, Mode, Plan};
 use crate::render::{self, human::count, progress::Lines};
 use crate::resources::{Cx, Live, Registry};
 use crate::settings::Settings;
+use crate::{permissions, preflight};
 use bumarket_stack::Stack;
 use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,6 +131,80 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
     if let Command::Validate = command {
         return Ok(validate(&stack, s));
     }
+    if let Command::Permissions { phase } = command {
+        return permissions_cmd(stack, s, phase);
+    }
+    let phase = match command {
+        Command::Plan { .. } | Command::Output { .. } => permissions::Phase::Plan,
+        _ => permissions::Phase::Apply,
+    };
+    let checked = std::env::var_os(CHECK_CALLS).is_some_and(|v| v == "1").then(|| stack.clone());
+    let result = run_aws(command, s, stack);
+    if let (Some(stack), Some(log)) = (checked, crate::aws::last_call_log()) {
+        if let Err(f) = check_calls(stack, s, phase, &log.made()) {
+            crate::out::stderr(&crate::out::error_text(&f.message, &f.help));
+            return result.map(|_| Exit::Error);
+        }
+    }
+    result
+}
+
+/// Set to `1` (the test suite does, for every run), each command ends by checking the
+/// AWS calls it made against the policy `permissions` prints for it (see
+/// `crate::permissions`).
+const CHECK_CALLS: &str = "BUMARKET_INFRA_CHECK_CALLS";
+
+fn check_calls(
+    stack: Stack,
+    s: &Settings,
+    phase: permissions::Phase,
+    made: &std::collections::BTreeSet<(String, String)>,
+) -> Result<Exit> {
+    let registry = offline_registry(stack, s)?;
+    let missing = permissions::undeclared(&registry, phase, made);
+    if missing.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    Err(Failure::new(format!(
+        "this run made AWS calls that `bumarket-infra permissions --for {}` does not grant: {}",
+        if phase == permissions::Phase::Plan { "plan" } else { "apply" },
+        missing.join(", ")
+    ))
+    .help("declare each in its provider's `calls()` (src/resources), or in `permissions::CORE_READS`"))
+}
+
+/// The providers of the stack without asking AWS anything: the account is `*`.
+fn offline_registry(stack: Stack, s: &Settings) -> Result<Registry> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
+    let region = s.region.clone().unwrap_or_else(|| stack.region.clone());
+    let aws = runtime.block_on(Aws::connect(&crate::aws::Options { region, ..Default::default() }));
+    Ok(Registry::new(Cx::new(aws, stack, "*".into(), None)))
+}
+
+fn permissions_cmd(stack: Stack, s: &Settings, phase: permissions::Phase) -> Result<Exit> {
+    let registry = offline_registry(stack, s)?;
+    let policy = permissions::policy(&registry, phase);
+    outln!("{}", json_text(&policy));
+    let size = permissions::size(&policy);
+    if size > permissions::INLINE_POLICIES_LIMIT {
+        errln!(
+            "note: the policy is {size} characters without whitespace: more than a role's inline policies hold ({}); split its statements over managed policies of at most {} each",
+            permissions::INLINE_POLICIES_LIMIT,
+            permissions::MANAGED_POLICY_LIMIT
+        );
+    } else if size > permissions::MANAGED_POLICY_LIMIT {
+        errln!(
+            "note: the policy is {size} characters without whitespace: more than a managed policy holds ({}); attach it as an inline policy of the role (up to {})",
+            permissions::MANAGED_POLICY_LIMIT,
+            permissions::INLINE_POLICIES_LIMIT
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
     if let Command::Apply { auto_approve: false, .. }
     | Command::Destroy { auto_approve: false, .. }
     | Command::ForceUnlock { auto_approve: false } = command
@@ -151,7 +227,7 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
         .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
     runtime.block_on(async {
         match command {
-            Command::Validate => unreachable!("handled above"),
+            Command::Validate | Command::Permissions { .. } => unreachable!("handled above"),
             Command::Plan { detailed_exitcode, json, out, resubscribe } => {
                 plan_cmd(stack, s, detailed_exitcode, json, out, Reading { resubscribe }).await
             }
@@ -353,10 +429,8 @@ async fn prepare(
     listed.map_err(context("reading the stack's resources"))?;
     let observed = observed?;
     let found = observed.iter().filter(|o| o.is_ours()).count();
-    let mut plan = plan::build(&name, &region, mode, &desired, observed, &registry).map_err(|conflicts| {
-        let lines: Vec<String> = conflicts.iter().map(|c| format!("  - {c}")).collect();
-        Failure::new(format!("the plan cannot go ahead; nothing was changed:\n{}", lines.join("\n")))
-    })?;
+    let mut plan = plan::build(&name, &region, mode, &desired, observed, &registry)
+        .map_err(|conflicts| conflicts_failure(&registry, &desired, &conflicts))?;
     // References resolve to the copy the planner kept (not a duplicate about to go).
     for r in &plan.resources {
         if let (Some(_), Some(o)) = (&r.desired, &r.observed) {
@@ -377,7 +451,55 @@ async fn prepare(
     tracing::debug!("AWS calls of the read: {}", ops.join(", "));
     tracing::debug!("longest chain of calls: {}", aws.calls.chain().join(" -> "));
     tracing::trace!("the read's calls (start, end):\n{}", aws.calls.timeline(started).join("\n"));
+    // What AWS would refuse of what the plan creates or changes, before anything is written.
+    let problems = preflight::check(&registry.cx, &plan).await.map_err(context("checking what AWS would refuse"))?;
+    if !problems.is_empty() {
+        crate::out::stderr(&preflight::render(&registry.cx, &problems));
+        let n = problems.len();
+        return Err(Failure::new(format!(
+            "AWS would refuse {} of `{}`; nothing was changed",
+            if n == 1 { "1 value".to_string() } else { format!("{n} values") },
+            s.file.display()
+        )));
+    }
     Ok((registry, plan))
+}
+
+/// Why the plan cannot go ahead. A name of the file that someone else's resource has is
+/// shown at the file's value, as a stack-file problem is; the rest are listed.
+fn conflicts_failure(registry: &Registry, desired: &[Desired], conflicts: &[plan::Conflict]) -> Failure {
+    let mut placed = Vec::new();
+    let mut listed = Vec::new();
+    for c in conflicts {
+        let keys = match c {
+            plan::Conflict::Foreign { addr, .. } => desired
+                .iter()
+                .find(|d| &d.addr == addr)
+                .map(|d| crate::resources::provider(addr.kind()).place(&registry.cx, d))
+                .unwrap_or_default(),
+            plan::Conflict::BadAddress { .. } => Vec::new(),
+        };
+        match c {
+            plan::Conflict::Foreign { addr, name, detail } if !keys.is_empty() => placed.push(preflight::Problem {
+                keys,
+                message: format!("`{addr}` wants the name `{name}`, but {detail}"),
+                label: "name taken".into(),
+                help: Some(
+                    "bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource"
+                        .into(),
+                ),
+            }),
+            _ => listed.push(format!("  - {c}")),
+        }
+    }
+    if !placed.is_empty() {
+        crate::out::stderr(&preflight::render(&registry.cx, &placed));
+    }
+    let mut message = "the plan cannot go ahead; nothing was changed".to_string();
+    if !listed.is_empty() {
+        message.push_str(&format!(":\n{}", listed.join("\n")));
+    }
+    Failure::new(message)
 }
 
 /// A plan saved by `plan --out`.

@@ -25,6 +25,9 @@ pub struct Call {
 #[derive(Debug, Default)]
 pub struct CallLog {
     calls: Mutex<Vec<Call>>,
+    /// Every (service, operation) made by this process, never cleared: what
+    /// `permissions` is checked against.
+    made: Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 impl CallLog {
@@ -34,6 +37,11 @@ impl CallLog {
 
     pub fn snapshot(&self) -> Vec<Call> {
         self.calls.lock().expect("call log").clone()
+    }
+
+    /// Every (service, operation) made so far, [`CallLog::clear`] notwithstanding.
+    pub fn made(&self) -> std::collections::BTreeSet<(String, String)> {
+        self.made.lock().expect("call log").clone()
     }
 
     pub fn clear(&self) {
@@ -134,6 +142,7 @@ impl Intercept for Recorder {
         let (service, operation) =
             cfg.load::<Metadata>().map(|m| (m.service().to_string(), m.name().to_string())).unwrap_or_default();
         tracing::debug!(%service, %operation, ms = start.elapsed().as_millis() as u64, "aws call");
+        self.log.made.lock().expect("call log").insert((service.clone(), operation.clone()));
         self.log.calls.lock().expect("call log").push(Call { service, operation, start, end: Instant::now() });
         Ok(())
     }

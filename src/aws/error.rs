@@ -21,6 +21,9 @@ where
             let message = match (e.code(), e.message()) {
                 (_, Some(m)) => m.to_string(),
                 (Some(_), None) => String::new(),
+                // S3 answers HEAD requests without a body (HeadBucket: "a generic 400 Bad
+                // Request, 403 Forbidden or 404 Not Found").
+                (None, None) if status == 403 => "HTTP 403 Forbidden: access denied (the answer has no body)".into(),
                 (None, None) => format!("HTTP {status} with an answer that could not be read"),
             };
             StepError::aws(call, e.code(), Some(status), message)

@@ -43,6 +43,14 @@ impl Default for Options {
 /// Attempts per call: throttling and transient errors are retried with backoff.
 pub const MAX_ATTEMPTS: u32 = 8;
 
+/// The call log of the clients made last in this process (`BUMARKET_INFRA_CHECK_CALLS`
+/// reads it when a command ends).
+static LAST_CALL_LOG: std::sync::Mutex<Option<Arc<CallLog>>> = std::sync::Mutex::new(None);
+
+pub fn last_call_log() -> Option<Arc<CallLog>> {
+    LAST_CALL_LOG.lock().expect("call log").clone()
+}
+
 /// One client per service, sharing one configuration and one call log.
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -62,6 +70,8 @@ pub struct Aws {
     pub cloud9: aws_sdk_cloud9::Client,
     pub sts: aws_sdk_sts::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub quotas: aws_sdk_servicequotas::Client,
     pub calls: Arc<CallLog>,
 }
 
@@ -102,6 +112,7 @@ impl Aws {
         }
         let shared = loader.load().await;
         let calls = Arc::new(CallLog::default());
+        *LAST_CALL_LOG.lock().expect("call log") = Some(Arc::clone(&calls));
         // A custom endpoint (an emulator, a proxy) has no per-bucket DNS names.
         let path_style = shared.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         let s3 = aws_sdk_s3::config::Builder::from(&shared)
@@ -165,6 +176,14 @@ impl Aws {
             .retry_partition(retry_partition("resourcegroupstagging"))
             .interceptor(calls.interceptor())
             .build();
+        let acm = aws_sdk_acm::config::Builder::from(&shared)
+            .retry_partition(retry_partition("acm"))
+            .interceptor(calls.interceptor())
+            .build();
+        let quotas = aws_sdk_servicequotas::config::Builder::from(&shared)
+            .retry_partition(retry_partition("servicequotas"))
+            .interceptor(calls.interceptor())
+            .build();
         Aws {
             region: opts.region.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3),
@@ -182,6 +201,8 @@ impl Aws {
             cloud9: aws_sdk_cloud9::Client::from_conf(cloud9),
             sts: aws_sdk_sts::Client::from_conf(sts),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
+            acm: aws_sdk_acm::Client::from_conf(acm),
+            quotas: aws_sdk_servicequotas::Client::from_conf(quotas),
             calls,
         }
     }

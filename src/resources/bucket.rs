@@ -232,8 +232,14 @@ async fn bucket_tags(cx: &Cx, name: &str) -> Result<Found, StepError> {
         Ok(out) => out.tag_set.into_iter().map(|t| (t.key, t.value)).collect(),
         Err(e) if is_code(&e, "NoSuchTagSet") => BTreeMap::new(),
         Err(e) if status(&e) == Some(404) || is_code(&e, "NoSuchBucket") => return Ok(Found::Absent),
+        // S3 answers 403 when the bucket exists and the caller may not read it (S3 API
+        // Reference, HeadBucket: "403 Forbidden"), 301 PermanentRedirect when it is in
+        // another region: bucket names are global, so either way the name is taken.
         Err(e) if status(&e) == Some(403) => {
             return Ok(Found::Foreign("the name is taken by a bucket of another AWS account".into()))
+        }
+        Err(e) if status(&e) == Some(301) => {
+            return Ok(Found::Foreign("the name is taken by a bucket in another region".into()))
         }
         Err(e) => return Err(call_error("s3:GetBucketTagging", e)),
     };
@@ -301,6 +307,41 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Buckets {
+    fn place(&self, _cx: &Cx, d: &Desired) -> Vec<String> {
+        vec!["buckets".into(), d.addr.name().into(), "name".into()]
+    }
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &[
+                "s3:GetBucketTagging",
+                "s3:GetBucketVersioning",
+                "s3:GetBucketEncryption",
+                "s3:GetBucketLifecycleConfiguration",
+                "s3:GetBucketOwnershipControls",
+                "s3:GetBucketPolicy",
+                "s3:GetPublicAccessBlock",
+            ],
+            writes: &[
+                "s3:HeadBucket",
+                "s3:CreateBucket",
+                "s3:DeleteBucket",
+                "s3:DeleteBucketLifecycle",
+                "s3:DeleteBucketPolicy",
+                "s3:DeleteObjects",
+                "s3:ListObjectVersions",
+                "s3:PutBucketEncryption",
+                "s3:PutBucketLifecycleConfiguration",
+                "s3:PutBucketOwnershipControls",
+                "s3:PutBucketPolicy",
+                "s3:PutBucketTagging",
+                "s3:PutBucketVersioning",
+                "s3:PutPublicAccessBlock",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:s3:::{}", cx.partition(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -38,6 +38,26 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Groups {
+    fn place(&self, _cx: &Cx, d: &Desired) -> Vec<String> {
+        vec!["access".into(), "groups".into(), d.addr.name().into(), "name".into()]
+    }
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["iam:GetGroup", "iam:GetGroupPolicy", "iam:ListGroupPolicies", "iam:ListAttachedGroupPolicies"],
+            writes: &[
+                "iam:CreateGroup",
+                "iam:DeleteGroup",
+                "iam:RemoveUserFromGroup",
+                "iam:AttachGroupPolicy",
+                "iam:DetachGroupPolicy",
+                "iam:PutGroupPolicy",
+                "iam:DeleteGroupPolicy",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:iam::*:group{}{}", cx.partition(), cx.iam_path(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

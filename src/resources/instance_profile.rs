@@ -30,6 +30,25 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for InstanceProfiles {
+    fn place(&self, _cx: &Cx, d: &Desired) -> Vec<String> {
+        vec!["access".into(), "roles".into(), d.addr.name().into(), "instance_profile".into()]
+    }
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["iam:GetInstanceProfile"],
+            writes: &[
+                "iam:AddRoleToInstanceProfile",
+                "iam:CreateInstanceProfile",
+                "iam:DeleteInstanceProfile",
+                "iam:RemoveRoleFromInstanceProfile",
+                "iam:TagInstanceProfile",
+                "iam:UntagInstanceProfile",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:iam::*:instance-profile{}{}", cx.partition(), cx.iam_path(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

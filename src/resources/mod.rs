@@ -201,9 +201,34 @@ pub fn address_tag(kind: Kind, value: &str) -> Result<Addr, String> {
     }
 }
 
+/// The AWS calls a kind's provider makes, each `service:Operation` with the service's
+/// IAM prefix and the operation as AWS names it (`ec2:DescribeVpcs`): reads (plan, and
+/// the waits of apply) and writes (apply and destroy). `permissions` builds the
+/// deployer's policy from them, and the tests check every call made against them (see
+/// `crate::permissions`).
+#[derive(Debug, Clone, Copy)]
+pub struct Calls {
+    pub reads: &'static [&'static str],
+    pub writes: &'static [&'static str],
+}
+
 /// One resource kind.
 #[async_trait]
 pub trait Provider: Send + Sync {
+    /// The AWS calls this provider makes (see [`Calls`]).
+    fn calls(&self) -> Calls;
+    /// ARNs (patterns) of what a resource's writes act on, where names known before it
+    /// exists fix them; `permissions` limits the service's writes to them. None: ids
+    /// AWS picks name it (EC2), and its writes are granted on `*`.
+    fn arns(&self, _cx: &Cx, _d: &Desired) -> Vec<String> {
+        Vec::new()
+    }
+    /// Where the file sets a resource's name (mapping keys, sequence indexes as numbers),
+    /// so a problem with it is shown there; where the name is a default, at the deepest
+    /// key written. None: the file names it nowhere in particular.
+    fn place(&self, _cx: &Cx, _d: &Desired) -> Vec<String> {
+        Vec::new()
+    }
     /// The kind's attributes (what forces a replacement, what is secret, how values
     /// compare), its plan layer and the kinds AWS needs deleted before it.
     fn schema(&self) -> &'static Schema;

@@ -135,6 +135,35 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Roles {
+    fn place(&self, _cx: &Cx, d: &Desired) -> Vec<String> {
+        vec!["access".into(), "roles".into(), d.addr.name().into(), "name".into()]
+    }
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &[
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+            ],
+            writes: &[
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:RemoveRoleFromInstanceProfile",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:iam::*:role{}{}", cx.partition(), cx.iam_path(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -86,12 +86,27 @@ fn a_name_taken_by_someone_else_stops_the_plan_naming_it() {
     Emulator::shared()
         .aws(REGION, &["s3api", "create-bucket", "--bucket", &name, "--create-bucket-configuration", &config]);
     let run = cli(&stack).args(["plan"]).run().code_is(1);
-    let error = run.stderr.split("error: ").nth(1).unwrap_or_else(|| panic!("no error in {}", run.stderr));
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let line = text.lines().position(|l| l.starts_with("  images:")).unwrap() + 1;
+    // Shown where the file names the bucket (its default name: at its key), as a problem
+    // of the file is.
+    let error =
+        run.stderr.split_once("error: ").map(|(_, e)| e).unwrap_or_else(|| panic!("no error in {}", run.stderr));
+    let pad = " ".repeat(line.to_string().len());
     assert_eq!(
         error,
         format!(
-            "the plan cannot go ahead; nothing was changed:\n  - `bucket.images` wants the name `{name}`, but the bucket exists without the tag `bumarket-infra:stack={}`; bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource\n",
-            stack.name
+            "`bucket.images` wants the name `{name}`, but the bucket exists without the tag `bumarket-infra:stack={}`
+{pad}--> {}:{line}:3
+{pad} |
+{line} |   images: {{}}                   # product images (seed §8); every secure default applies
+{pad} |   ^^^^^^ name taken
+{pad} = help: bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource
+
+error: the plan cannot go ahead; nothing was changed
+",
+            stack.name,
+            stack.path.display()
         )
     );
     Emulator::shared().aws(REGION, &["s3api", "delete-bucket", "--bucket", &name]);

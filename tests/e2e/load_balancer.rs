@@ -238,7 +238,16 @@ fn deletion_protection_refuses_destroy_until_the_file_lifts_it() {
 #[test]
 fn with_a_certificate_https_forwards_and_http_redirects_to_it() {
     let stack = stack_copy(FILE, "https");
-    let cert = aws(&["acm", "request-certificate", "--domain-name", "shop.example.com"]);
+    // Issued at once, as ACM issues a private CA's certificates (a public one waits for
+    // its validation, and the plan's preflight stops on it: see tests/e2e/preflight.rs).
+    let cert = aws(&[
+        "acm",
+        "request-certificate",
+        "--domain-name",
+        "shop.example.com",
+        "--certificate-authority-arn",
+        "arn:aws:acm-pca:ap-northeast-2:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555",
+    ]);
     let cert = cert["CertificateArn"].as_str().unwrap();
     edit(&stack, "  listen_port: 80\n", &format!("  certificate_arn: {cert}\n"));
     apply(&stack);

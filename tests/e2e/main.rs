@@ -18,6 +18,8 @@ mod load_balancer;
 mod lock;
 mod monitoring;
 mod network;
+mod permissions;
+mod preflight;
 mod saved_plan;
 mod slow;
 mod stack_bumarket;

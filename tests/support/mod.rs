@@ -118,6 +118,15 @@ impl Emulator {
         STRICT.get_or_init(|| Emulator::start(&["--strict"]))
     }
 
+    /// A third emulator of this test process, enforcing IAM (`moto_serve.py
+    /// --enforce-iam`, scripts/iam_enforce.py): requests signed with a created user's key
+    /// are judged by that user's policies; the harness's own key `testing` stays the
+    /// administrator. `BUMARKET_TEST_ENDPOINT` does not apply to it.
+    pub fn enforcing() -> &'static Emulator {
+        static ENFORCING: OnceLock<Emulator> = OnceLock::new();
+        ENFORCING.get_or_init(|| Emulator::start(&["--enforce-iam"]))
+    }
+
     fn start(mode: &[&str]) -> Emulator {
         let root = repo_root();
         let venv = root.join(".venv");
@@ -141,7 +150,7 @@ impl Emulator {
 
         let exe = std::env::current_exe().expect("current_exe");
         let stem = exe.file_stem().and_then(OsStr::to_str).unwrap_or("test");
-        let which = if mode.is_empty() { "" } else { "-strict" };
+        let which = mode.first().map(|m| format!("-{}", m.trim_start_matches('-'))).unwrap_or_default();
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{stem}{which}.log"));
         let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
 
@@ -196,8 +205,22 @@ impl Emulator {
     /// Like [`Emulator::aws`] but returns the client's stderr as the error, for calls
     /// that are expected to fail: `assert!(err.contains("NoSuchBucket"))`.
     pub fn try_aws(&self, region: &str, args: &[&str]) -> Result<Value, String> {
+        self.try_aws_as(region, &[], args)
+    }
+
+    /// Like [`Emulator::aws`], with other credentials: `env` sets `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (of another account's session, say).
+    pub fn aws_as(&self, region: &str, env: &[(&str, &str)], args: &[&str]) -> Value {
+        self.try_aws_as(region, env, args)
+            .unwrap_or_else(|stderr| panic!("`aws {}` (region {region}) failed:\n{stderr}", args.join(" ")))
+    }
+
+    fn try_aws_as(&self, region: &str, env: &[(&str, &str)], args: &[&str]) -> Result<Value, String> {
         let mut cmd = Command::new(&self.aws_bin);
         scrub_env(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let out = cmd
             .args(args)
             .args(["--endpoint-url", &self.endpoint, "--region", region])
@@ -218,6 +241,24 @@ impl Emulator {
         }
         Ok(serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("`aws {}` printed no JSON ({e}):\n{stdout}", args.join(" "))))
+    }
+
+    /// POSTs `body` to one of the test bed's control endpoints (`/__testbed/quota`, see
+    /// scripts/moto_serve.py) and returns its JSON answer; panics unless it is a 2xx.
+    pub fn control(&self, path: &str, body: &Value) -> Value {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr).expect("connect to the emulator");
+        let body = body.to_string();
+        let request = format!(
+            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).expect("send");
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).expect("read the answer");
+        let (head, json) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(head.split_whitespace().nth(1).is_some_and(|c| c.starts_with('2')), "POST {path}: {answer}");
+        serde_json::from_str(json).unwrap_or(Value::Null)
     }
 
     /// The server's log file, when this process started the server.
@@ -245,7 +286,8 @@ impl Cli {
     pub fn new(emu: &Emulator) -> Cli {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bumarket-infra"));
         scrub_env(&mut cmd);
-        cmd.env("AWS_ENDPOINT_URL", &emu.endpoint).env("NO_COLOR", "1");
+        // Every run checks the calls it made against what `permissions` grants.
+        cmd.env("AWS_ENDPOINT_URL", &emu.endpoint).env("NO_COLOR", "1").env("BUMARKET_INFRA_CHECK_CALLS", "1");
         Cli { cmd, stdin: String::new(), shown: "bumarket-infra".to_string(), closed_stdout: None }
     }
 

@@ -68,6 +68,31 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Environments {
+    fn place(&self, _cx: &Cx, _d: &Desired) -> Vec<String> {
+        vec!["cloud9".into(), "name".into()]
+    }
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &[
+                "cloud9:DescribeEnvironmentMemberships",
+                "cloud9:DescribeEnvironments",
+                "cloud9:ListEnvironments",
+                "cloud9:ListTagsForResource",
+                "iam:GetGroup",
+                "iam:GetInstanceProfile",
+                "iam:GetRole",
+            ],
+            writes: &[
+                "cloud9:CreateEnvironmentEC2",
+                "cloud9:CreateEnvironmentMembership",
+                "cloud9:DeleteEnvironment",
+                "cloud9:DeleteEnvironmentMembership",
+                "cloud9:TagResource",
+                "cloud9:UntagResource",
+                "cloud9:UpdateEnvironment",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

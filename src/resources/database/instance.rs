@@ -119,6 +119,21 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Instances {
+    fn place(&self, _cx: &Cx, _d: &Desired) -> Vec<String> {
+        vec!["database".into(), "identifier".into()]
+    }
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["rds:DescribeDBInstances", "secretsmanager:GetSecretValue"],
+            writes: &[
+                "rds:CreateDBInstance",
+                "rds:DeleteDBInstance",
+                "rds:ModifyDBInstance",
+                "rds:AddTagsToResource",
+                "rds:RemoveTagsFromResource",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

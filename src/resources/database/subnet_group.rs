@@ -33,6 +33,18 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for SubnetGroups {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
+            writes: &[
+                "rds:CreateDBSubnetGroup",
+                "rds:DeleteDBSubnetGroup",
+                "rds:ModifyDBSubnetGroup",
+                "rds:AddTagsToResource",
+                "rds:RemoveTagsFromResource",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -52,6 +52,34 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Groups {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &[
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeInstanceRefreshes",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "iam:GetInstanceProfile",
+            ],
+            writes: &[
+                "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:CreateAutoScalingGroup",
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:DeleteAutoScalingGroup",
+                "autoscaling:DeleteTags",
+                "autoscaling:DetachLoadBalancerTargetGroups",
+                "autoscaling:StartInstanceRefresh",
+                "autoscaling:UpdateAutoScalingGroup",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!(
+            "arn:{}:autoscaling:{}:*:autoScalingGroup:*:autoScalingGroupName/{}",
+            cx.partition(),
+            cx.region(),
+            d.name
+        )]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

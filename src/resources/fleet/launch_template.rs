@@ -57,6 +57,19 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for LaunchTemplates {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"],
+            writes: &[
+                "ec2:CreateLaunchTemplate",
+                "ec2:CreateLaunchTemplateVersion",
+                "ec2:DeleteLaunchTemplate",
+                "ec2:ModifyLaunchTemplate",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

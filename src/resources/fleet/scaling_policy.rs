@@ -36,6 +36,12 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Policies {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["autoscaling:DescribePolicies"],
+            writes: &["autoscaling:DeletePolicy", "autoscaling:PutScalingPolicy"],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

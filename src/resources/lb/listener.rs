@@ -178,6 +178,25 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Listeners {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &[
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTags",
+            ],
+            writes: &[
+                "elasticloadbalancing:CreateListener",
+                "elasticloadbalancing:DeleteListener",
+                "elasticloadbalancing:ModifyListener",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:RemoveTags",
+                "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:DetachLoadBalancerTargetGroups",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -133,6 +133,31 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for LoadBalancers {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &[
+                "elasticloadbalancing:DescribeLoadBalancers",
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                "elasticloadbalancing:DescribeTags",
+            ],
+            writes: &[
+                "elasticloadbalancing:CreateLoadBalancer",
+                "elasticloadbalancing:DeleteLoadBalancer",
+                "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                "elasticloadbalancing:SetSecurityGroups",
+                "elasticloadbalancing:SetSubnets",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:RemoveTags",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        let arn = |what: &str| {
+            format!("arn:{}:elasticloadbalancing:{}:*:{what}/app/{}/*", cx.partition(), cx.region(), d.name)
+        };
+        // Its listeners and their rules carry its name in their ARNs.
+        vec![arn("loadbalancer"), arn("listener"), arn("listener-rule")]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

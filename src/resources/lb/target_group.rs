@@ -131,6 +131,21 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for TargetGroups {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTags"],
+            writes: &[
+                "elasticloadbalancing:CreateTargetGroup",
+                "elasticloadbalancing:DeleteTargetGroup",
+                "elasticloadbalancing:ModifyTargetGroup",
+                "elasticloadbalancing:AddTags",
+                "elasticloadbalancing:RemoveTags",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:elasticloadbalancing:{}:*:targetgroup/{}/*", cx.partition(), cx.region(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

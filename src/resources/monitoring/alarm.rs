@@ -154,6 +154,20 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Alarms {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"],
+            writes: &[
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:cloudwatch:{}:*:alarm:{}", cx.partition(), cx.region(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -86,6 +86,15 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Dashboards {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["cloudwatch:GetDashboard"],
+            writes: &["cloudwatch:DeleteDashboards", "cloudwatch:PutDashboard"],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:cloudwatch::*:dashboard/{}", cx.partition(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

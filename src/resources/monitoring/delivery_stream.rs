@@ -179,6 +179,22 @@ const DESTINATION: [&str; 5] = ["bucket_arn", "prefix", "role_arn", "buffering",
 
 #[async_trait]
 impl Provider for DeliveryStreams {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["firehose:DescribeDeliveryStream", "firehose:ListTagsForDeliveryStream"],
+            writes: &[
+                "firehose:CreateDeliveryStream",
+                "firehose:DeleteDeliveryStream",
+                "firehose:StartDeliveryStreamEncryption",
+                "firehose:TagDeliveryStream",
+                "firehose:UntagDeliveryStream",
+                "firehose:UpdateDestination",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:firehose:{}:*:deliverystream/{}", cx.partition(), cx.region(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

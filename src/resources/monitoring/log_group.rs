@@ -80,6 +80,22 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for LogGroups {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["logs:DescribeLogGroups", "logs:ListTagsForResource"],
+            writes: &[
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:PutRetentionPolicy",
+                "logs:TagResource",
+                "logs:UntagResource",
+            ],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        let group = format!("arn:{}:logs:{}:*:log-group:{}", cx.partition(), cx.region(), d.name);
+        vec![format!("{group}:*"), group]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -51,6 +51,12 @@ fn attrs_of(group: &str, pattern: &str, destination: &str, role: &str) -> Attrs 
 
 #[async_trait]
 impl Provider for LogSubscriptions {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["logs:DescribeSubscriptionFilters"],
+            writes: &["logs:DeleteSubscriptionFilter", "logs:PutSubscriptionFilter"],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -99,6 +99,12 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Subscriptions {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["sns:ListSubscriptionsByTopic"],
+            writes: &["sns:Subscribe", "sns:Unsubscribe"],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -87,6 +87,15 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Topics {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["sns:ListTagsForResource"],
+            writes: &["sns:CreateTopic", "sns:DeleteTopic", "sns:TagResource", "sns:UntagResource"],
+        }
+    }
+    fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
+        vec![format!("arn:{}:sns:{}:*:{}", cx.partition(), cx.region(), d.name)]
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

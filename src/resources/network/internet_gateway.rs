@@ -87,6 +87,19 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for InternetGateways {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["ec2:DescribeInternetGateways"],
+            writes: &[
+                "ec2:AttachInternetGateway",
+                "ec2:CreateInternetGateway",
+                "ec2:DeleteInternetGateway",
+                "ec2:DetachInternetGateway",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -139,6 +139,23 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for RouteTables {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["ec2:DescribeRouteTables"],
+            writes: &[
+                "ec2:AssociateRouteTable",
+                "ec2:CreateRouteTable",
+                "ec2:DeleteRouteTable",
+                "ec2:DisassociateRouteTable",
+                "ec2:ReplaceRouteTableAssociation",
+                "ec2:CreateRoute",
+                "ec2:DeleteRoute",
+                "ec2:ReplaceRoute",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -185,6 +185,21 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for SecurityGroups {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["ec2:DescribeSecurityGroups"],
+            writes: &[
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:CreateSecurityGroup",
+                "ec2:DeleteSecurityGroup",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

@@ -76,6 +76,19 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Subnets {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["ec2:DescribeSubnets"],
+            writes: &[
+                "ec2:AssociateRouteTable",
+                "ec2:CreateSubnet",
+                "ec2:DeleteSubnet",
+                "ec2:ModifySubnetAttribute",
+                "ec2:CreateTags",
+                "ec2:DeleteTags",
+            ],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

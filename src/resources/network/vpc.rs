@@ -65,6 +65,12 @@ pub static SCHEMA: Schema = Schema {
 
 #[async_trait]
 impl Provider for Vpcs {
+    fn calls(&self) -> crate::resources::Calls {
+        crate::resources::Calls {
+            reads: &["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute"],
+            writes: &["ec2:CreateVpc", "ec2:DeleteVpc", "ec2:ModifyVpcAttribute", "ec2:CreateTags", "ec2:DeleteTags"],
+        }
+    }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
     }

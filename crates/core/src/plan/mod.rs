@@ -9,7 +9,7 @@ pub mod saved;
 
 use crate::engine::{Addr, Attrs, Desired, Kind, Observed, Schema};
 
-pub use build::Mode;
+pub use build::{Conflict, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
