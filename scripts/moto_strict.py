@@ -35,8 +35,8 @@ moto's kindness fails its tests. Each rule names its AWS document in its class:
     not exist", DescribeSubnets (SubnetId.N) InvalidSubnetID.NotFound "The subnet ID
     'ID' does not exist". Filters are not affected.
  7. DescribeOrderableDBInstanceOptions for the engines of
-    scripts/testbed-data/rds-orderable.json (oracle-ee BYOL, oracle-se2 LI, Oracle
-    19c) answers from that file in its regions (in plain mode too: moto_serve.py's
+    scripts/testbed-data/rds-orderable.json (oracle-ee BYOL and oracle-se2 LI 19c,
+    postgres 16) answers from that file in its regions (in plain mode too: moto_serve.py's
     fix-up `rds_orderable_options` serves the same code); CreateDBInstance, and
     ModifyDBInstance with DBInstanceClass, outside its combinations answer 400
     InvalidParameterCombination "RDS does not support creating a DB instance with
