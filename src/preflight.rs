@@ -620,6 +620,92 @@ pub fn render(cx: &Cx, problems: &[Problem]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::{Aws, Options};
+    use crate::engine::Addr;
+    use crate::resources::testing::mocked;
+    use aws_smithy_mocks::mock;
+
+    /// Cloud9 with canned answers (the emulator has none): its type in the zone of its
+    /// subnet, and its image alias's architecture against what the type runs.
+    #[tokio::test]
+    async fn a_cloud9_type_missing_in_its_zone_or_of_another_architecture_is_refused() {
+        use aws_sdk_ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput;
+        use aws_sdk_ec2::operation::describe_instance_type_offerings::DescribeInstanceTypeOfferingsOutput;
+        use aws_sdk_ec2::operation::describe_instance_types::DescribeInstanceTypesOutput;
+        use aws_sdk_ec2::types::{
+            ArchitectureType, AvailabilityZone, AvailabilityZoneState, InstanceTypeInfo, InstanceTypeOffering,
+            ProcessorInfo, VCpuInfo,
+        };
+        let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"));
+        let mut stack = bumarket_stack::load(file).unwrap();
+        stack.cloud9.as_mut().unwrap().instance_type = "t4g.small".into();
+        let zones = mock!(aws_sdk_ec2::Client::describe_availability_zones).then_output(|| {
+            let zone = |n: &str| {
+                AvailabilityZone::builder()
+                    .zone_name(n)
+                    .zone_type("availability-zone")
+                    .state(AvailabilityZoneState::Available)
+                    .build()
+            };
+            DescribeAvailabilityZonesOutput::builder()
+                .availability_zones(zone("ap-northeast-2a"))
+                .availability_zones(zone("ap-northeast-2c"))
+                .build()
+        });
+        let offered = mock!(aws_sdk_ec2::Client::describe_instance_type_offerings).then_output(|| {
+            let here =
+                InstanceTypeOffering::builder().instance_type("t4g.small".into()).location("ap-northeast-2c").build();
+            DescribeInstanceTypeOfferingsOutput::builder().instance_type_offerings(here).build()
+        });
+        let types = mock!(aws_sdk_ec2::Client::describe_instance_types).then_output(|| {
+            let t = InstanceTypeInfo::builder()
+                .instance_type("t4g.small".into())
+                .processor_info(ProcessorInfo::builder().supported_architectures(ArchitectureType::Arm64).build())
+                .v_cpu_info(VCpuInfo::builder().default_v_cpus(2).build())
+                .build();
+            DescribeInstanceTypesOutput::builder().instance_types(t).build()
+        });
+        let quota = mock!(aws_sdk_servicequotas::Client::get_service_quota).then_error(|| {
+            aws_sdk_servicequotas::operation::get_service_quota::GetServiceQuotaError::NoSuchResourceException(
+                aws_sdk_servicequotas::types::error::NoSuchResourceException::builder().build(),
+            )
+        });
+        let mut aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
+        aws.ec2 = mocked!(aws_sdk_ec2, &[&zones, &offered, &types]);
+        aws.quotas = mocked!(aws_sdk_servicequotas, &[&quota]);
+        let cx = Cx::new(aws, stack, "123456789012".into(), None);
+        let ide = ResourceChange {
+            addr: Addr::new(Kind::Cloud9, "ide"),
+            action: Action::Create,
+            reason: None,
+            name: "bumarket-ide".into(),
+            changes: vec![],
+            desired: None,
+            observed: None,
+            notes: vec![],
+        };
+        let plan = Plan {
+            format_version: 1,
+            tool_version: String::new(),
+            stack: "bumarket".into(),
+            region: "ap-northeast-2".into(),
+            resources: vec![ide],
+            not_managed: vec![],
+            notices: vec![],
+        };
+        let problems = instances(&cx, &plan).await.unwrap();
+        let said: Vec<(String, String)> = problems.iter().map(|p| (p.keys.join("."), p.message.clone())).collect();
+        assert_eq!(
+            said,
+            [
+                ("cloud9.instance_type".to_string(), "`t4g.small` is not offered in `ap-northeast-2a`".to_string()),
+                (
+                    "cloud9.image_id".to_string(),
+                    "the image `amazonlinux-2023-x86_64` is x86_64, and `t4g.small` runs arm64 images".to_string()
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn versions_match_exactly_or_as_a_major_and_its_releases() {
