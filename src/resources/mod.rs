@@ -159,6 +159,24 @@ impl Cx {
         Ok(Addr::new(kind, name.strip_prefix(&prefix).unwrap_or(name)))
     }
 
+    /// Whether a live resource a listing found is the stack's (by its stack tag), or
+    /// someone else's holding a name the file wants (a conflict the plan shows, `what`
+    /// naming it: "the log group"); `None` for the rest of the account, never shown.
+    pub fn ownership_by_tag(
+        &self,
+        what: &str,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+        wanted: &[&Desired],
+    ) -> Option<Ownership> {
+        let foreign = match tags.get(TAG_STACK) {
+            Some(s) if *s == self.stack.name => return Some(Ownership::Ours),
+            Some(s) => Ownership::Foreign(format!("{what} belongs to the stack `{s}`")),
+            None => Ownership::Foreign(format!("{what} exists without the stack's tag")),
+        };
+        wanted.iter().any(|d| d.name == name).then_some(foreign)
+    }
+
     /// The address and ownership of a live resource, as [`Cx::addr_for`] places it: one
     /// whose address tag does not fit is [`Ownership::BadAddress`], whatever `ownership`
     /// its other tags gave it, so the plan fails naming it and nothing acts on it.

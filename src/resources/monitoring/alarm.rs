@@ -11,7 +11,7 @@
 use super::{database_identifier, resolve, topic, unresolve};
 use crate::apply::{Progress, StepError};
 use crate::aws::call_error;
-use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
@@ -229,12 +229,7 @@ impl Provider for Alarms {
             let name = m.alarm_name.clone().unwrap_or_default();
             let arn = m.alarm_arn.clone().unwrap_or_default();
             let want = wanted.iter().find(|d| d.name == name);
-            let ownership = match tags.get(crate::resources::TAG_STACK) {
-                Some(s) if *s == cx.stack.name => Ownership::Ours,
-                Some(s) if want.is_some() => Ownership::Foreign(format!("the alarm belongs to the stack `{s}`")),
-                None if want.is_some() => Ownership::Foreign("the alarm exists without the stack's tag".into()),
-                _ => continue,
-            };
+            let Some(ownership) = cx.ownership_by_tag("the alarm", &name, &tags, wanted) else { continue };
             let (addr, ownership) = cx.placed(Kind::Alarm, &name, &tags, wanted, ownership);
             let dims: Map<String, Value> = m
                 .dimensions()

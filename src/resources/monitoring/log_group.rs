@@ -11,7 +11,7 @@
 use super::{database_identifier, tagged_of};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
@@ -153,14 +153,7 @@ impl Provider for LogGroups {
         let mut out = Vec::new();
         for (name, tags) in candidates.into_iter().zip(tags) {
             let Some(tags) = tags else { continue };
-            let ownership = match tags.get(crate::resources::TAG_STACK) {
-                Some(s) if *s == cx.stack.name => Ownership::Ours,
-                Some(s) => Ownership::Foreign(format!("the log group belongs to the stack `{s}`")),
-                None => Ownership::Foreign("the log group exists without the stack's tag".into()),
-            };
-            if ownership != Ownership::Ours && !wanted.iter().any(|d| d.name == *name) {
-                continue;
-            }
+            let Some(ownership) = cx.ownership_by_tag("the log group", name, &tags, wanted) else { continue };
             let attrs = group_attrs(name, retention.get(name).copied().flatten(), &tags);
             let (addr, ownership) = cx.placed(Kind::LogGroup, name, &tags, wanted, ownership);
             out.push(Observed {
