@@ -427,6 +427,30 @@ fn a_template_change_makes_a_new_version_and_plans_clean_after() {
         aws(&["ec2", "describe-launch-template-versions", "--launch-template-name", &name, "--versions", "$Default"]);
     assert_eq!(data["LaunchTemplateVersions"][0]["LaunchTemplateData"]["InstanceType"], "t3.small");
     cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+
+    // A new prefix for the app's logs changes its Firehose stream in place
+    // (UpdateDestination, naming the stream's current version and destination).
+    edit(
+        &stack,
+        "app_logs_to_bucket: {bucket: logs, prefix: app}",
+        "app_logs_to_bucket: {bucket: logs, prefix: app-v2}",
+    );
+    let plan = cli(&stack).args(["plan"]).run().success();
+    assert!(plan.stdout.contains("~ delivery_stream.app"), "{}", plan.stdout);
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    let stream = format!("{}-app-logs", stack.name);
+    let described = aws(&["firehose", "describe-delivery-stream", "--delivery-stream-name", &stream]);
+    let destination = &described["DeliveryStreamDescription"]["Destinations"][0]["ExtendedS3DestinationDescription"];
+    assert_eq!(destination["Prefix"], "app-v2/", "{described}");
+    cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    let outputs = cli(&stack).args(["output", "--json"]).run().success();
+    let outputs: Value = serde_json::from_str(&outputs.stdout).unwrap();
+    // What the stream's update needs is no output of the stack.
+    assert_eq!(
+        outputs["delivery_stream.app"].as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["arn".to_string()])
+    );
+
     allow_database_deletion(&stack);
     edit(&stack, "final_snapshot: true", "final_snapshot: false");
     cli(&stack).args(["apply", "--auto-approve"]).run().success();

@@ -25,7 +25,7 @@
 use super::tagged_of;
 use crate::apply::{ErrorKind, Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::wait::{self, Poll};
 use crate::resources::{bucket, policy, tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_STACK};
@@ -236,16 +236,10 @@ impl Provider for DeliveryStreams {
         let (by_file, others) = tokio::try_join!(by_file, others)?;
         let mut out = Vec::new();
         for found in by_file.into_iter().chain(others).flatten() {
-            let Found { name, arn, attrs, tags, outputs } = found;
-            let ownership = match tags.get(TAG_STACK) {
-                Some(s) if *s == cx.stack.name => Ownership::Ours,
-                Some(s) => Ownership::Foreign(format!("the stream belongs to the stack `{s}`")),
-                None => Ownership::Foreign("the stream exists without the stack's tag".into()),
-            };
-            if ownership != Ownership::Ours && !wanted.iter().any(|d| d.name == name) {
-                continue;
-            }
+            let Found { name, arn, attrs, tags, .. } = found;
+            let Some(ownership) = cx.ownership_by_tag("the stream", &name, &tags, wanted) else { continue };
             let (addr, ownership) = cx.placed(Kind::DeliveryStream, &name, &tags, wanted, ownership);
+            let outputs = BTreeMap::from([("arn".to_string(), arn.clone())]);
             out.push(Observed { addr, name, id: arn, attrs, ownership, outputs, deps: vec![] });
         }
         Ok(out)
@@ -310,17 +304,17 @@ impl Provider for DeliveryStreams {
                     format!("a stream named `{}` exists and is not this stack's", d.name),
                 ));
             }
-            match found.outputs.get("status").map(String::as_str) {
-                Some("ACTIVE") => {
+            match found.status.as_str() {
+                "ACTIVE" => {
                     cx.set_id(&d.addr, found.arn);
                     Ok(Poll::Ready(()))
                 }
-                Some(s @ ("CREATING_FAILED" | "DELETING_FAILED")) => Err(StepError::of(
+                s @ ("CREATING_FAILED" | "DELETING_FAILED") => Err(StepError::of(
                     ErrorKind::Failed,
                     "firehose:DescribeDeliveryStream",
                     format!("the stream `{}` is `{s}`; see it in the Firehose console", d.name),
                 )),
-                s => Ok(Poll::Pending(s.unwrap_or("unknown").to_lowercase())),
+                s => Ok(Poll::Pending(s.to_lowercase())),
             }
         })
         .await
@@ -345,12 +339,16 @@ impl Provider for DeliveryStreams {
                 .buffering_hints(hints(attr(a, "buffering")))
                 .compression_format(fh::CompressionFormat::from(s("compression").as_str()))
                 .build();
-            let out = |k: &str| o.outputs.get(k).cloned().unwrap_or_default();
+            // UpdateDestination takes the stream's current version and destination id:
+            // read them now, not at plan time, so an update between the two is not lost.
+            let now = read_stream(cx, d.name.clone()).await?.ok_or_else(|| {
+                StepError::new("firehose:DescribeDeliveryStream", format!("the stream `{}` is gone", o.name))
+            })?;
             fh_client
                 .update_destination()
                 .delivery_stream_name(&d.name)
-                .current_delivery_stream_version_id(out("version_id"))
-                .destination_id(out("destination_id"))
+                .current_delivery_stream_version_id(now.version_id)
+                .destination_id(now.destination_id)
                 .extended_s3_destination_update(update)
                 .send()
                 .await
@@ -403,7 +401,7 @@ impl Provider for DeliveryStreams {
         wait::until(&|m| p.say(m), "the Firehose stream to be deleted", ACTIVE_TIMEOUT, POLL, || async {
             Ok(match read_stream(cx, o.name.clone()).await? {
                 None => Poll::Ready(()),
-                Some(f) => Poll::Pending(f.outputs.get("status").cloned().unwrap_or_default().to_lowercase()),
+                Some(f) => Poll::Pending(f.status.to_lowercase()),
             })
         })
         .await
@@ -433,7 +431,11 @@ struct Found {
     arn: String,
     attrs: Attrs,
     tags: BTreeMap<String, String>,
-    outputs: BTreeMap<String, String>,
+    /// DeliveryStreamStatus (`CREATING`, `ACTIVE`, ...).
+    status: String,
+    /// What UpdateDestination must name: the stream's version and its destination.
+    version_id: String,
+    destination_id: String,
 }
 
 /// One stream, its description and its tags side by side; `None` when it is gone.
@@ -477,11 +479,13 @@ async fn read_stream(cx: &Cx, name: String) -> Result<Option<Found>, StepError> 
     attrs.insert("compression".into(), json!(s3.map(|s| s.compression_format().as_str())));
     attrs.insert("encryption".into(), json!(encryption));
     attrs.insert("tags".into(), tags_value(&tags));
-    let outputs = BTreeMap::from([
-        ("arn".to_string(), description.delivery_stream_arn().to_string()),
-        ("status".to_string(), description.delivery_stream_status().as_str().to_string()),
-        ("version_id".to_string(), description.version_id().to_string()),
-        ("destination_id".to_string(), destination.map(|d| d.destination_id().to_string()).unwrap_or_default()),
-    ]);
-    Ok(Some(Found { name, arn: description.delivery_stream_arn().to_string(), attrs, tags, outputs }))
+    Ok(Some(Found {
+        name,
+        arn: description.delivery_stream_arn().to_string(),
+        attrs,
+        tags,
+        status: description.delivery_stream_status().as_str().to_string(),
+        version_id: description.version_id().to_string(),
+        destination_id: destination.map(|d| d.destination_id().to_string()).unwrap_or_default(),
+    }))
 }
