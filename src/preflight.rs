@@ -411,17 +411,17 @@ async fn instances(cx: &Cx, plan: &Plan) -> Result<Vec<Problem>, StepError> {
     for (i, zone) in net.map(|n| n.availability_zones.as_slice()).unwrap_or_default().iter().enumerate() {
         let state = zones.get(zone);
         let problem = match state {
-            None => Some(format!("`{zone}` is not an availability zone of {region}")),
-            Some(Some(s)) if s != "available" => Some(format!("availability zone `{zone}` is {s}")),
+            None => Some((format!("`{zone}` is not an availability zone of {region}"), "no such zone")),
+            Some(Some(s)) if s != "available" => Some((format!("availability zone `{zone}` is {s}"), "not available")),
             _ => None,
         };
-        if let Some(message) = problem {
+        if let Some((message, label)) = problem {
             bad_zones.insert(zone.clone());
             let index = i.to_string();
             problems.push(Problem::at(
                 &["network", "availability_zones", &index],
                 message,
-                "no such zone",
+                label,
                 Some(format!("{region} has {}", names.join(", "))),
             ));
         }
