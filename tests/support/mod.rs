@@ -246,19 +246,9 @@ impl Emulator {
     /// POSTs `body` to one of the test bed's control endpoints (`/__testbed/quota`, see
     /// scripts/moto_serve.py) and returns its JSON answer; panics unless it is a 2xx.
     pub fn control(&self, path: &str, body: &Value) -> Value {
-        let addr = self.endpoint.trim_start_matches("http://");
-        let mut conn = std::net::TcpStream::connect(addr).expect("connect to the emulator");
-        let body = body.to_string();
-        let request = format!(
-            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        conn.write_all(request.as_bytes()).expect("send");
-        let mut answer = String::new();
-        conn.read_to_string(&mut answer).expect("read the answer");
-        let (head, json) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-        assert!(head.split_whitespace().nth(1).is_some_and(|c| c.starts_with('2')), "POST {path}: {answer}");
-        serde_json::from_str(json).unwrap_or(Value::Null)
+        let (status, answer) = http(&self.endpoint, "POST", path, Some(&body.to_string()));
+        assert!(status.starts_with('2'), "POST {path}: {status} {answer}");
+        serde_json::from_str(&answer).unwrap_or(Value::Null)
     }
 
     /// The server's log file, when this process started the server.
@@ -466,6 +456,22 @@ impl Cli {
     }
 }
 
+/// One HTTP/1.0 exchange with a test-bed server at `endpoint` (`http://host:port`):
+/// its status code and body.
+fn http(endpoint: &str, method: &str, path: &str, json: Option<&str>) -> (String, String) {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"));
+    let body = json.unwrap_or("");
+    let kind = if json.is_some() { "Content-Type: application/json\r\n" } else { "" };
+    let request =
+        format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{kind}Content-Length: {}\r\n\r\n{body}", body.len());
+    conn.write_all(request.as_bytes()).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap_or_else(|e| panic!("{method} {path}: read the answer: {e}"));
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (head.split_whitespace().nth(1).unwrap_or_default().to_string(), body.to_string())
+}
+
 fn reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
     thread::spawn(move || {
         let mut buf = Vec::new();
@@ -666,13 +672,8 @@ impl Proxy {
     /// The proxy's counters: `requests`, `forwarded`, `faults` (by kind), `operations`
     /// (`service:Operation` in arrival order), `rewrites`, `killed` (pid or null).
     pub fn stats(&self) -> Value {
-        let addr = self.endpoint.trim_start_matches("http://");
-        let mut conn = std::net::TcpStream::connect(addr).expect("connect to the proxy");
-        conn.write_all(format!("GET /__proxy/stats HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).expect("ask");
-        let mut answer = String::new();
-        conn.read_to_string(&mut answer).expect("read the proxy's stats");
-        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("proxy stats are not JSON ({e}): {answer}"))
+        let (_, body) = http(&self.endpoint, "GET", "/__proxy/stats", None);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("proxy stats are not JSON ({e}): {body}"))
     }
 
     /// How many faults of `kind` (`throttle`, `server-error`, `reset-before`,
