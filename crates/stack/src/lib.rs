@@ -31,6 +31,7 @@ mod snapshot_tests;
 pub use diagnostic::{Diagnostic, Diagnostics, Span};
 pub use model::*;
 /// Durations as the stack file writes them (`90s`, `15m`, `1h30m`, or seconds).
+pub use suggest::closest;
 pub use time::parse_duration;
 
 use sha2::{Digest, Sha256};

@@ -31,8 +31,31 @@ pub struct Stack {
     pub monitoring: Option<Monitoring>,
     pub access: Access,
     pub cloud9: Option<Cloud9>,
+    /// `adopt:` – address (`bucket.images`) → id or name of a live resource made outside
+    /// bumarket-infra that the stack takes over in place (see `sections::adopt`).
+    pub adopt: BTreeMap<String, Adoption>,
     /// Where the file was read from and a digest of its bytes (saved plans check it).
     pub source: Source,
+}
+
+impl Stack {
+    /// The physical name an adopted resource keeps (its `adopt:` entry's `name`), or
+    /// `default`: what bumarket-infra names it.
+    pub fn name_of(&self, addr: &str, default: impl FnOnce() -> String) -> String {
+        self.adopt.get(addr).and_then(|a| a.name.clone()).unwrap_or_else(default)
+    }
+}
+
+/// One `adopt:` entry: the live resource to take over, and the immutable settings it
+/// keeps that the file's sections cannot say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    /// The live id (`vpc-0abc…`) or name (`bumarket-images`).
+    pub id: String,
+    /// Its physical name, kept (a console-made security group's, say).
+    pub name: Option<String>,
+    /// Its description, kept (a security group's, which cannot change).
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

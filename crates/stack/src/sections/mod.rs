@@ -6,6 +6,7 @@
 //! is gathered in [`Known`]; every reference error points at the referencing value.
 
 mod access;
+mod adopt;
 mod buckets;
 mod cloud9;
 mod database;
@@ -37,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "monitoring",
     "access",
     "cloud9",
+    "adopt",
 ];
 
 /// What later sections may refer to, gathered from earlier ones.
@@ -74,6 +76,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
             monitoring: None,
             access: Default::default(),
             cloud9: None,
+            adopt: BTreeMap::new(),
             source,
         };
     }
@@ -91,6 +94,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
     let database = database::read(cx, &top, &known);
     let monitoring = monitoring::read(cx, &top, &known);
     let cloud9 = cloud9::read(cx, &top, &known);
+    let adopt = adopt::read(cx, &top);
     Stack {
         name: known.stack,
         region: known.region,
@@ -103,6 +107,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
         monitoring,
         access,
         cloud9,
+        adopt,
         source,
     }
 }
