@@ -21,6 +21,8 @@ const ATTRS: &[AttrSpec] = &[
 pub struct Rules {
     schemas: Vec<Schema>,
     pub references: BTreeMap<String, usize>,
+    /// Addresses the file's `adopt:` lists.
+    pub adopt: Vec<Addr>,
 }
 
 impl Rules {
@@ -34,7 +36,7 @@ impl Rules {
             .iter()
             .map(|&kind| Schema { kind, layer: layer(kind), attrs: ATTRS, deleted_after: deleted_after(kind) })
             .collect();
-        Rules { schemas, references: BTreeMap::new() }
+        Rules { schemas, references: BTreeMap::new(), adopt: Vec::new() }
     }
 }
 
@@ -44,6 +46,9 @@ impl KindRules for Rules {
     }
     fn references(&self, id: &str) -> usize {
         self.references.get(id).copied().unwrap_or(0)
+    }
+    fn adopts(&self, addr: &Addr) -> bool {
+        self.adopt.contains(addr)
     }
 }
 

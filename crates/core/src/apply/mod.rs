@@ -60,6 +60,10 @@ pub enum StepKind {
     Create,
     Update,
     Delete,
+    /// An update that also writes the ownership tags ([`Action::Adopt`]).
+    Adopt,
+    /// An update that removes them ([`Action::Release`]).
+    Release,
 }
 
 impl StepKind {
@@ -67,6 +71,8 @@ impl StepKind {
         match self {
             StepKind::Create => "created",
             StepKind::Update => "updated",
+            StepKind::Adopt => "adopted",
+            StepKind::Release => "released",
             StepKind::Delete => "deleted",
         }
     }
@@ -74,6 +80,8 @@ impl StepKind {
         match self {
             StepKind::Create => "creating",
             StepKind::Update => "updating",
+            StepKind::Adopt => "adopting",
+            StepKind::Release => "releasing",
             StepKind::Delete => "deleting",
         }
     }
@@ -118,6 +126,8 @@ fn steps<'p>(plan: &'p Plan, rules: &dyn KindRules) -> Vec<Step<'p>> {
         match r.action {
             Action::Create => steps.push(Step { kind: StepKind::Create, replacing: false, change: r, preds: vec![] }),
             Action::Update => steps.push(Step { kind: StepKind::Update, replacing: false, change: r, preds: vec![] }),
+            Action::Adopt => steps.push(Step { kind: StepKind::Adopt, replacing: false, change: r, preds: vec![] }),
+            Action::Release => steps.push(Step { kind: StepKind::Release, replacing: false, change: r, preds: vec![] }),
             Action::Delete => steps.push(Step { kind: StepKind::Delete, replacing: false, change: r, preds: vec![] }),
             Action::Replace => {
                 steps.push(Step { kind: StepKind::Delete, replacing: true, change: r, preds: vec![] });
@@ -132,7 +142,7 @@ fn steps<'p>(plan: &'p Plan, rules: &dyn KindRules) -> Vec<Step<'p>> {
         let mut preds = std::mem::take(&mut steps[i].preds);
         let me = &steps[i];
         match me.kind {
-            StepKind::Create | StepKind::Update => {
+            StepKind::Create | StepKind::Update | StepKind::Adopt | StepKind::Release => {
                 let deps = me.change.desired.as_ref().map(|d| d.deps.as_slice()).unwrap_or(&[]);
                 for (j, other) in steps.iter().enumerate() {
                     if other.kind != StepKind::Delete && deps.contains(&other.change.addr) {
@@ -152,7 +162,9 @@ fn steps<'p>(plan: &'p Plan, rules: &dyn KindRules) -> Vec<Step<'p>> {
                         }
                         // An update that stops referencing it, unless this delete is half
                         // of a replacement (the update then points at the new one).
-                        StepKind::Update => !me.replacing && live_references(other.change, me_addr),
+                        StepKind::Update | StepKind::Adopt | StepKind::Release => {
+                            !me.replacing && live_references(other.change, me_addr)
+                        }
                         StepKind::Create => false,
                     };
                     if blocks {
@@ -257,7 +269,7 @@ async fn run_step(
             Some(d) => op.create(d, &p).await,
             None => Err(missing()),
         },
-        StepKind::Update => match (&c.desired, &c.observed) {
+        StepKind::Update | StepKind::Adopt | StepKind::Release => match (&c.desired, &c.observed) {
             (Some(d), Some(o)) => op.update(d, o, &c.changes, &p).await,
             _ => Err(missing()),
         },

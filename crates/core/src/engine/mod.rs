@@ -39,6 +39,10 @@ pub enum Ownership {
     Ours,
     /// Exists with the wanted name but is not ours: never touched.
     Foreign(String),
+    /// Made outside bumarket-infra and no stack's (no ownership tag, outside every
+    /// stack's IAM path) at a name or id the file wants: a conflict like a foreign one,
+    /// unless the file's `adopt:` lists its address, when the plan adopts it in place.
+    Unowned(String),
     /// Carries the stack's tag, but its address tag names no resource of the kind that
     /// read it (an unknown kind, another kind, no address): the plan fails naming it,
     /// and nothing is ever sent to a provider for it.

@@ -16,6 +16,12 @@ pub enum Conflict {
     Foreign { addr: Addr, name: String, detail: String },
     /// A resource tagged as the stack's whose address tag does not fit it.
     BadAddress { name: String, detail: String },
+    /// The file wants a name or id that a resource made outside bumarket-infra has, and
+    /// `adopt:` does not list it.
+    Unowned { addr: Addr, name: String, id: String, detail: String },
+    /// Adopting the resource would replace it: the attributes that force it, each as
+    /// (name, live value, the file's value).
+    AdoptReplaces { addr: Addr, name: String, forced: Vec<(String, String, String)> },
 }
 
 impl std::fmt::Display for Conflict {
@@ -29,6 +35,19 @@ impl std::fmt::Display for Conflict {
                 f,
                 "`{name}` carries the stack's tag, but {detail}; bumarket-infra never changes or deletes a resource it cannot place: correct or remove that tag",
             ),
+            Conflict::Unowned { addr, name, id, detail } => write!(
+                f,
+                "`{addr}` wants the name `{name}`, but {detail}; to take it over as it runs, list it under `adopt:` (`{addr}: {id}`), or rename it in the stack file",
+            ),
+            Conflict::AdoptReplaces { addr, name, forced } => {
+                let what: Vec<String> =
+                    forced.iter().map(|(a, live, file)| format!("`{a}` is {live} live and {file} in the file")).collect();
+                write!(
+                    f,
+                    "adopting `{addr}` (`{name}`) would replace it: {}, and that cannot change in place; bumarket-infra never replaces what it adopts: make the file say what runs",
+                    what.join(", "),
+                )
+            }
         }
     }
 }
@@ -58,11 +77,15 @@ pub fn build(
     let mut conflicts = Vec::new();
     let mut by_addr: BTreeMap<Addr, Vec<Observed>> = BTreeMap::new();
     let mut foreign_by_name: BTreeMap<(Kind, String), Observed> = BTreeMap::new();
+    let mut unowned_by_addr: BTreeMap<Addr, Observed> = BTreeMap::new();
     for o in observed {
         match &o.ownership {
             Ownership::Ours => by_addr.entry(o.addr.clone()).or_default().push(o),
             Ownership::Foreign(_) => {
                 foreign_by_name.insert((o.addr.kind(), o.name.clone()), o);
+            }
+            Ownership::Unowned(_) => {
+                unowned_by_addr.insert(o.addr.clone(), o);
             }
             Ownership::BadAddress(detail) => {
                 conflicts.push(Conflict::BadAddress { name: o.name.clone(), detail: detail.clone() })
@@ -80,6 +103,18 @@ pub fn build(
                     name: d.name.clone(),
                     detail: detail.clone(),
                 });
+            }
+            continue;
+        }
+        let unowned = unowned_by_addr.remove(&d.addr).or_else(|| {
+            let key = unowned_by_addr.iter().find(|(_, o)| o.addr.kind() == d.addr.kind() && o.name == d.name);
+            let key = key.map(|(a, _)| a.clone())?;
+            unowned_by_addr.remove(&key)
+        });
+        if let Some(o) = unowned.filter(|_| !by_addr.contains_key(&d.addr)) {
+            match adopt(d, o, rules) {
+                Ok(r) => resources.push(r),
+                Err(c) => conflicts.push(c),
             }
             continue;
         }
@@ -143,6 +178,49 @@ pub fn build(
         resources,
         not_managed: vec![],
         notices: vec![],
+    })
+}
+
+/// Plan the adoption of a live resource made outside bumarket-infra, when the file lists
+/// it under `adopt:`: an update that writes the ownership tags and the file's differences,
+/// or a conflict when a difference would force a replacement.
+fn adopt(d: &Desired, o: Observed, rules: &dyn KindRules) -> Result<ResourceChange, Conflict> {
+    let Ownership::Unowned(detail) = &o.ownership else { unreachable!("only unowned resources are adopted") };
+    if !rules.adopts(&d.addr) {
+        return Err(Conflict::Unowned {
+            addr: d.addr.clone(),
+            name: d.name.clone(),
+            id: o.id.clone(),
+            detail: detail.clone(),
+        });
+    }
+    let (_, changes) = decide(Some(&d.attrs), Some(&o.attrs), rules.schema(d.addr.kind()));
+    let forced: Vec<(String, String, String)> = changes
+        .iter()
+        .filter(|c| c.forces_replacement)
+        .map(|c| {
+            let show = |v: &Option<serde_json::Value>| {
+                if c.sensitive {
+                    "(sensitive)".to_string()
+                } else {
+                    v.as_ref().map_or("unset".to_string(), |v| format!("`{v}`"))
+                }
+            };
+            (c.name.clone(), show(&c.before), show(&c.after))
+        })
+        .collect();
+    if !forced.is_empty() {
+        return Err(Conflict::AdoptReplaces { addr: d.addr.clone(), name: d.name.clone(), forced });
+    }
+    Ok(ResourceChange {
+        addr: d.addr.clone(),
+        action: Action::Adopt,
+        reason: Some(Reason::Adopted),
+        name: d.name.clone(),
+        changes,
+        desired: Some(d.clone()),
+        observed: Some(o),
+        notes: vec![],
     })
 }
 
@@ -250,6 +328,45 @@ mod tests {
                 text[0].ends_with("never changes or deletes a resource it cannot place: correct or remove that tag")
             );
         }
+    }
+
+    #[test]
+    fn an_unowned_resource_is_adopted_only_when_the_file_lists_it_and_never_replaced() {
+        let outside = || Ownership::Unowned("the bucket exists without the tag".into());
+        let d = vec![desired("bucket.a", "a", 2), desired("bucket.b", "b", 1)];
+        let o = || vec![observed("bucket.a", "a", 1, outside()), observed("bucket.b", "b", 1, outside())];
+        // Not listed: a conflict naming what to write, nothing planned.
+        let err = build("s", "r", Mode::Converge, &d, o(), &rules()).unwrap_err();
+        assert_eq!(err.len(), 2);
+        assert!(err[0].to_string().contains("list it under `adopt:` (`bucket.a: a`)"), "{}", err[0]);
+        // Listed: adopted in place, with the file's differences, counted as adoptions.
+        let mut r = rules();
+        r.adopt = vec![at("bucket.a"), at("bucket.b")];
+        let p = build("s", "r", Mode::Converge, &d, o(), &r).unwrap();
+        assert_eq!(actions(&p), vec![("bucket.a:a".into(), Action::Adopt), ("bucket.b:b".into(), Action::Adopt)]);
+        assert_eq!(p.resources[0].changes.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert!(p.resources[1].changes.is_empty());
+        assert_eq!(p.summary().adopt, 2);
+        // A difference that forces a replacement is refused, naming it and both values.
+        let mut renamed = o();
+        renamed[0].attrs.insert("name".into(), json!("old"));
+        let err = build("s", "r", Mode::Converge, &d, renamed, &r).unwrap_err();
+        assert_eq!(
+            err[0].to_string(),
+            "adopting `bucket.a` (`a`) would replace it: `name` is `\"old\"` live and `\"a\"` in the file, and that cannot change in place; bumarket-infra never replaces what it adopts: make the file say what runs"
+        );
+        // Destroy never sees what is not the stack's.
+        assert!(build("s", "r", Mode::Destroy, &d, o(), &r).unwrap().resources.is_empty());
+    }
+
+    #[test]
+    fn another_stacks_resource_is_never_adopted_even_when_listed() {
+        let d = vec![desired("bucket.a", "a", 1)];
+        let o = vec![observed("bucket.a", "a", 1, Ownership::Foreign("it belongs to the stack `other`".into()))];
+        let mut r = rules();
+        r.adopt = vec![at("bucket.a")];
+        let err = build("s", "r", Mode::Converge, &d, o, &r).unwrap_err();
+        assert!(err[0].to_string().contains("belongs to the stack `other`"), "{}", err[0]);
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub enum Action {
     /// Delete the live resource, then create it anew.
     Replace,
     Delete,
+    /// Take over a resource made outside bumarket-infra: write the ownership tags, then
+    /// make the differences the file states (an update, never a replacement).
+    Adopt,
+    /// Give up ownership (`release`): remove the ownership tags and leave the resource
+    /// running exactly as it is.
+    Release,
 }
 
 impl Action {
@@ -40,6 +46,8 @@ impl Action {
             Action::Update => "~",
             Action::Replace => "-/+",
             Action::Delete => "-",
+            Action::Adopt => "<=",
+            Action::Release => "=>",
         }
     }
 }
@@ -58,6 +66,10 @@ pub enum Reason {
     Duplicate,
     /// `destroy` removes everything the stack owns.
     Destroy,
+    /// Listed under the file's `adopt:`, made outside bumarket-infra.
+    Adopted,
+    /// Named by `release` (or needed by a resource it names).
+    Released,
 }
 
 /// One attribute that differs.
@@ -133,6 +145,10 @@ pub struct Plan {
 /// Counts for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    #[serde(default)]
+    pub adopt: usize,
+    #[serde(default)]
+    pub release: usize,
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
@@ -152,6 +168,8 @@ impl Plan {
                     s.destroy += 1
                 }
                 Action::Delete => s.destroy += 1,
+                Action::Adopt => s.adopt += 1,
+                Action::Release => s.release += 1,
             }
         }
         s
@@ -175,6 +193,11 @@ pub trait KindRules {
     /// How many live resources of the stack point at the live resource `id`.
     fn references(&self, _id: &str) -> usize {
         0
+    }
+    /// Whether the file's `adopt:` lists the address: an unowned live resource there is
+    /// adopted, not a conflict.
+    fn adopts(&self, _addr: &Addr) -> bool {
+        false
     }
 }
 

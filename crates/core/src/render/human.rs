@@ -26,10 +26,24 @@ pub fn plan(p: &Plan, file: &str, style: Style) -> String {
     for r in p.actions() {
         resource(&mut out, r, file, width, style);
     }
-    let s = p.summary();
-    let _ = writeln!(out, "\nPlan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    let _ = writeln!(out, "\nPlan: {}.", summary_line(p));
     notices(&mut out, p);
     out
+}
+
+/// `2 to adopt, 1 to add, 0 to change, 0 to destroy`: adoptions and releases only when
+/// there are some, so a plan without them reads as it always has.
+pub fn summary_line(p: &Plan) -> String {
+    let s = p.summary();
+    let mut parts = Vec::new();
+    if s.adopt > 0 {
+        parts.push(format!("{} to adopt", s.adopt));
+    }
+    if s.release > 0 {
+        parts.push(format!("{} to release", s.release));
+    }
+    parts.push(format!("{} to add, {} to change, {} to destroy", s.add, s.change, s.destroy));
+    parts.join(", ")
 }
 
 /// What needs the user, though it is no change: one `Note:` line each.
@@ -54,6 +68,8 @@ fn color_of(a: Action) -> &'static str {
         Action::Update => "33",
         Action::Replace => "35",
         Action::Delete => "31",
+        Action::Adopt => "36",
+        Action::Release => "34",
         Action::NoOp => "0",
     }
 }
@@ -68,6 +84,12 @@ fn resource(out: &mut String, r: &ResourceChange, file: &str, width: usize, styl
             format!("(replaced: {} cannot change in place)", forced.join(", "))
         }
         (_, Action::Update) if r.all_drift() => format!("({DRIFT})"),
+        (_, Action::Adopt) => {
+            let id = r.observed.as_ref().map(|o| o.id.as_str()).filter(|id| *id != r.name);
+            let id = id.map(|id| format!(" {id}")).unwrap_or_default();
+            format!("(adopted{id}: made outside bumarket-infra, kept as it runs)")
+        }
+        (_, Action::Release) => "(released: no longer the stack's, keeps running)".to_string(),
         _ => String::new(),
     };
     let mut line = format!("{sign} {:<width$}  {}", r.addr.as_str(), r.name);
