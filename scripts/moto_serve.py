@@ -519,6 +519,26 @@ def live_launch_template_tags() -> None:
     LaunchTemplate.tags = property(lambda self: self.get_tags(), lambda self, _copy: None)
 
 
+def group_path_moves() -> None:
+    """moto 5.2.5's UpdateGroup changes a group's path only along with a new name. IAM API
+    Reference, UpdateGroup: "Updates the name and/or the path of the specified IAM group";
+    NewPath: "New path for the IAM group. Only include this if changing the group's path."
+    Adopting a hand-made group moves it under the stack's path, releasing it moves it
+    back: with NewPath alone, the path changes (and the ARN, which moto derives from it)."""
+    from moto.iam.models import IAMBackend
+
+    original = IAMBackend.update_group
+
+    def update_group(self, group_name, new_group_name, new_path):
+        if new_path and not new_group_name:
+            group = self.get_group(group_name)
+            group.path = new_path
+            return None
+        return original(self, group_name, new_group_name, new_path)
+
+    IAMBackend.update_group = update_group
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("host")
@@ -575,6 +595,7 @@ def main() -> int:
         os.environ.setdefault("MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS", "false")  # s3_foreign_buckets
         app = plain_fixups(app)
         live_launch_template_tags()
+        group_path_moves()
         acm_pending_until_issued()
     if args.strict:
         app = StrictMode(app, StrictConfig(**{

@@ -88,13 +88,18 @@ pub async fn check(cx: &Cx, plan: &Plan) -> Result<Vec<Problem>, StepError> {
 }
 
 fn changing(plan: &Plan, kind: Kind) -> impl Iterator<Item = &ResourceChange> {
-    plan.resources
-        .iter()
-        .filter(move |r| r.addr.kind() == kind && matches!(r.action, Action::Create | Action::Replace | Action::Update))
+    plan.resources.iter().filter(move |r| {
+        r.addr.kind() == kind && matches!(r.action, Action::Create | Action::Replace | Action::Update | Action::Adopt)
+    })
+}
+
+/// An update in place: the live resource stays (an adoption is one too).
+fn in_place(a: Action) -> bool {
+    matches!(a, Action::Update | Action::Adopt)
 }
 
 fn created(plan: &Plan, kind: Kind) -> impl Iterator<Item = &ResourceChange> {
-    changing(plan, kind).filter(|r| r.action != Action::Update)
+    changing(plan, kind).filter(|r| !in_place(r.action))
 }
 
 // ---- the database -------------------------------------------------------------------
@@ -172,7 +177,7 @@ async fn database(cx: &Cx, plan: &Plan) -> Result<Vec<Problem>, StepError> {
     let Some(db) = &cx.stack.database else { return Ok(vec![]) };
     let checked = ["engine_version", "license_model", "instance_class", "storage"];
     let wanted = changing(plan, Kind::Database)
-        .any(|r| r.action != Action::Update || r.changes.iter().any(|c| checked.contains(&c.name.as_str())));
+        .any(|r| !in_place(r.action) || r.changes.iter().any(|c| checked.contains(&c.name.as_str())));
     if !wanted {
         return Ok(vec![]);
     }
@@ -295,9 +300,8 @@ fn launches(cx: &Cx, plan: &Plan) -> Vec<Launch> {
 /// The fleet's image id when the plan launches it anew.
 fn fleet_image(cx: &Cx, plan: &Plan) -> Option<String> {
     let fleet = cx.stack.fleet.as_ref()?;
-    let changed = changing(plan, Kind::LaunchTemplate).any(|r| {
-        r.action != Action::Update || r.changes.iter().any(|c| c.name == "image_id" || c.name == "instance_type")
-    });
+    let changed = changing(plan, Kind::LaunchTemplate)
+        .any(|r| !in_place(r.action) || r.changes.iter().any(|c| c.name == "image_id" || c.name == "instance_type"));
     if !changed {
         return None;
     }

@@ -228,7 +228,13 @@ pub fn note_database(cx: &Cx, address: Option<&str>, secret: Option<&str>) {
 /// Note the database's live values from what the read found.
 pub fn note_read(cx: &Cx, observed: &[Observed]) {
     let addr = database_addr();
-    if let Some(o) = observed.iter().find(|o| o.addr == addr && o.ownership == crate::engine::Ownership::Ours) {
+    // Ours, or the one `adopt:` takes over (the plan adopts it before anything uses it).
+    let usable = |o: &Observed| {
+        o.is_ours()
+            || (matches!(o.ownership, crate::engine::Ownership::Unowned(_))
+                && cx.stack.adopt.contains_key(addr.as_str()))
+    };
+    if let Some(o) = observed.iter().find(|o| o.addr == addr && usable(o)) {
         let address = o.outputs.get("endpoint").and_then(|e| e.rsplit_once(':')).map(|(a, _)| a);
         note_database(cx, address, o.outputs.get("secret").map(String::as_str));
     }

@@ -7,7 +7,7 @@
 //! side (`NoSuchBucket`: absent; 403: another account's); the stack's other buckets,
 //! which only the tagging index names, likewise once it has answered.
 
-use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_APPLIED, TAG_STACK};
+use super::{policy, tag_delta, tags_from, tags_value, Cx, Live, Provider, TAG_APPLIED};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, error::status, is_code};
 use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
@@ -224,6 +224,8 @@ async fn read_config(cx: &Cx, name: &str) -> Result<Attrs, StepError> {
 enum Found {
     Absent,
     Foreign(String),
+    /// No stack's: made outside bumarket-infra (adoptable), with its tags.
+    Unowned(BTreeMap<String, String>, String),
     Ours(BTreeMap<String, String>),
 }
 
@@ -243,10 +245,10 @@ async fn bucket_tags(cx: &Cx, name: &str) -> Result<Found, StepError> {
         }
         Err(e) => return Err(call_error("s3:GetBucketTagging", e)),
     };
-    Ok(match tags.get(TAG_STACK) {
-        Some(s) if *s == cx.stack.name => Found::Ours(tags),
-        Some(s) => Found::Foreign(format!("it belongs to the stack `{s}`")),
-        None => Found::Foreign(format!("the bucket exists without the tag `{TAG_STACK}={}`", cx.stack.name)),
+    Ok(match cx.tag_ownership("the bucket", &tags) {
+        Ownership::Ours => Found::Ours(tags),
+        Ownership::Unowned(why) => Found::Unowned(tags, why),
+        Ownership::Foreign(why) | Ownership::BadAddress(why) => Found::Foreign(why),
     })
 }
 
@@ -257,8 +259,10 @@ async fn read_bucket(cx: &Cx, name: &str) -> Result<Option<(Found, Attrs)>, Step
     let (found, config) = tokio::join!(bucket_tags(cx, name), read_config(cx, name));
     match found? {
         Found::Absent => Ok(None),
-        Found::Ours(tags) => match config {
-            Ok(attrs) => Ok(Some((Found::Ours(tags), attrs))),
+        // Ours, or made outside bumarket-infra (which `adopt:` may take over, so its
+        // settings are compared as ours are).
+        found @ (Found::Ours(_) | Found::Unowned(..)) => match config {
+            Ok(attrs) => Ok(Some((found, attrs))),
             // Deleted between the two reads.
             Err(e) if e.is_code("NoSuchBucket") => Ok(None),
             Err(e) => Err(e),
@@ -383,6 +387,7 @@ impl Provider for Buckets {
             let (tags, ownership) = match found {
                 Found::Ours(tags) => (tags, Ownership::Ours),
                 Found::Foreign(why) => (BTreeMap::new(), Ownership::Foreign(why)),
+                Found::Unowned(tags, why) => (tags, Ownership::Unowned(why)),
                 Found::Absent => continue,
             };
             if ownership != Ownership::Ours && !wanted.iter().any(|d| d.name == name) {

@@ -33,72 +33,104 @@ fn stack_filter(stack: &str) -> Filter {
 }
 
 impl Snapshot {
-    /// Six describes in parallel, each filtered to the stack's tag.
-    pub async fn fetch(aws: &Aws, stack: &str) -> Result<Snapshot, StepError> {
+    /// Six describes in parallel, each filtered to the stack's tag; beside each, when the
+    /// file's `adopt:` lists resources of that kind, one more filtered to their ids (the
+    /// same wave: adopting costs no round trip). `adopt` is the file's address → id map.
+    pub async fn fetch(aws: &Aws, stack: &str, adopt: &BTreeMap<String, String>) -> Result<Snapshot, StepError> {
         let ec2 = &aws.ec2;
         let f = || stack_filter(stack);
-        let vpcs = async {
-            let out = ec2.describe_vpcs().filters(f()).send().await.map_err(|e| call_error("ec2:DescribeVpcs", e))?;
-            Ok::<_, StepError>(out.vpcs.unwrap_or_default())
+        // The `adopt:` ids of a kind, as a filter (`None`: nothing of it to adopt). A
+        // filter, not the ids parameter: an id that does not exist is no error then
+        // (the plan says so at the entry).
+        let adopted = |kind: &str, filter: &str| {
+            let ids: Vec<String> = adopt
+                .iter()
+                .filter(|(a, _)| a.split_once('.').is_some_and(|(k, _)| k == kind))
+                .map(|(_, id)| id.clone())
+                .collect();
+            (!ids.is_empty()).then(|| Filter::builder().name(filter).set_values(Some(ids)).build())
         };
-        let subnets = async {
-            let out =
-                ec2.describe_subnets().filters(f()).send().await.map_err(|e| call_error("ec2:DescribeSubnets", e))?;
-            Ok::<_, StepError>(out.subnets.unwrap_or_default())
-        };
-        let igws = async {
-            let out = ec2
-                .describe_internet_gateways()
-                .filters(f())
-                .send()
-                .await
-                .map_err(|e| call_error("ec2:DescribeInternetGateways", e))?;
-            Ok::<_, StepError>(out.internet_gateways.unwrap_or_default())
-        };
-        let rts = async {
-            let out = ec2
-                .describe_route_tables()
-                .filters(f())
-                .send()
-                .await
-                .map_err(|e| call_error("ec2:DescribeRouteTables", e))?;
-            Ok::<_, StepError>(out.route_tables.unwrap_or_default())
-        };
-        let sgs = async {
-            let out = ec2
-                .describe_security_groups()
-                .filters(f())
-                .send()
-                .await
-                .map_err(|e| call_error("ec2:DescribeSecurityGroups", e))?;
-            Ok::<_, StepError>(out.security_groups.unwrap_or_default())
-        };
-        let lts = async {
-            let out = ec2
-                .describe_launch_templates()
-                .filters(f())
-                .send()
-                .await
-                .map_err(|e| call_error("ec2:DescribeLaunchTemplates", e))?;
-            Ok::<_, StepError>(out.launch_templates.unwrap_or_default())
-        };
-        let (vpcs, subnets, internet_gateways, route_tables, security_groups, launch_templates) =
+        macro_rules! both {
+            ($call:ident, $field:ident, $op:literal, $kind:literal, $filter:literal) => {{
+                let one = |filter: Filter| async move {
+                    let out = ec2.$call().filters(filter).send().await.map_err(|e| call_error($op, e))?;
+                    Ok::<_, StepError>(out.$field.unwrap_or_default())
+                };
+                async move {
+                    let extra = adopted($kind, $filter);
+                    let (mut tagged, extra) = match extra {
+                        Some(x) => tokio::try_join!(one(f()), async move { one(x).await.map(Some) })?,
+                        None => (one(f()).await?, None),
+                    };
+                    tagged.extend(extra.unwrap_or_default());
+                    Ok::<_, StepError>(tagged)
+                }
+            }};
+        }
+        let vpcs = both!(describe_vpcs, vpcs, "ec2:DescribeVpcs", "vpc", "vpc-id");
+        let subnets = both!(describe_subnets, subnets, "ec2:DescribeSubnets", "subnet", "subnet-id");
+        let igws = both!(
+            describe_internet_gateways,
+            internet_gateways,
+            "ec2:DescribeInternetGateways",
+            "internet_gateway",
+            "internet-gateway-id"
+        );
+        let rts =
+            both!(describe_route_tables, route_tables, "ec2:DescribeRouteTables", "route_table", "route-table-id");
+        let sgs = both!(
+            describe_security_groups,
+            security_groups,
+            "ec2:DescribeSecurityGroups",
+            "security_group",
+            "group-id"
+        );
+        let lts = both!(
+            describe_launch_templates,
+            launch_templates,
+            "ec2:DescribeLaunchTemplates",
+            "launch_template",
+            "launch-template-name"
+        );
+        let (mut vpcs, mut subnets, mut internet_gateways, mut route_tables, mut security_groups, mut launch_templates) =
             tokio::try_join!(vpcs, subnets, igws, rts, sgs, lts)?;
+        // A resource both tagged and listed under `adopt:` (adopted by an earlier run) is
+        // read twice: keep one.
+        fn dedup<T>(v: &mut Vec<T>, id: impl Fn(&T) -> Option<&str>) {
+            let mut seen = std::collections::BTreeSet::new();
+            v.retain(|x| seen.insert(id(x).unwrap_or_default().to_string()));
+        }
+        dedup(&mut vpcs, |x| x.vpc_id());
+        dedup(&mut subnets, |x| x.subnet_id());
+        dedup(&mut internet_gateways, |x| x.internet_gateway_id());
+        dedup(&mut route_tables, |x| x.route_table_id());
+        dedup(&mut security_groups, |x| x.group_id());
+        dedup(&mut launch_templates, |x| x.launch_template_id());
         let mut ids = BTreeMap::new();
-        let mut note = |id: Option<&str>, tags: &[Tag]| {
+        let mut note = |id: Option<&str>, tags: &[Tag], name: Option<&str>| {
             // A tag that is no address names nothing here; the provider that reads the
-            // resource reports it.
-            if let (Some(id), Some(addr)) = (id, tags_of(tags).remove(TAG_RESOURCE).and_then(|a| Addr::parse(&a).ok()))
-            {
+            // resource reports it. One without the stack's tags, listed under `adopt:`,
+            // is at the address the entry gives (a launch template by its name).
+            let Some(id) = id else { return };
+            let tags = tags_of(tags);
+            let addr = match tags.get(TAG_RESOURCE) {
+                Some(a) => Addr::parse(a).ok(),
+                None if !tags.contains_key(TAG_STACK) => {
+                    let listed = |v: &String| v == id || Some(v.as_str()) == name;
+                    adopt.iter().find(|(_, v)| listed(v)).and_then(|(a, _)| Addr::parse(a).ok())
+                }
+                None => None,
+            };
+            if let Some(addr) = addr {
                 ids.insert(id.to_string(), addr);
             }
         };
-        vpcs.iter().for_each(|x| note(x.vpc_id(), x.tags()));
-        subnets.iter().for_each(|x| note(x.subnet_id(), x.tags()));
-        internet_gateways.iter().for_each(|x| note(x.internet_gateway_id(), x.tags()));
-        route_tables.iter().for_each(|x| note(x.route_table_id(), x.tags()));
-        security_groups.iter().for_each(|x| note(x.group_id(), x.tags()));
-        launch_templates.iter().for_each(|x| note(x.launch_template_id(), x.tags()));
+        vpcs.iter().for_each(|x| note(x.vpc_id(), x.tags(), None));
+        subnets.iter().for_each(|x| note(x.subnet_id(), x.tags(), None));
+        internet_gateways.iter().for_each(|x| note(x.internet_gateway_id(), x.tags(), None));
+        route_tables.iter().for_each(|x| note(x.route_table_id(), x.tags(), None));
+        security_groups.iter().for_each(|x| note(x.group_id(), x.tags(), None));
+        launch_templates.iter().for_each(|x| note(x.launch_template_id(), x.tags(), x.launch_template_name()));
         Ok(Snapshot { vpcs, subnets, internet_gateways, route_tables, security_groups, launch_templates, ids })
     }
 

@@ -1,5 +1,8 @@
 //! `group.<name>`: an IAM group under the stack's path with one inline policy and attached
 //! managed policies. Groups take no tags in IAM: the path alone marks them as ours.
+//! One adopted (made outside bumarket-infra) is moved under the stack's path
+//! (UpdateGroup takes a new path; members and policies stay), and back to `/` when
+//! released.
 //! Deleting a group removes its members from it (the users themselves are never touched).
 
 use super::iam::{inline_from, managed_from, permission_attrs, Holder};
@@ -30,6 +33,7 @@ pub static SCHEMA: Schema = Schema {
     layer: 1,
     attrs: &[
         AttrSpec::replace("name"),
+        AttrSpec::update("path"),
         AttrSpec::update("inline_policies"),
         AttrSpec::update("managed_policies").set(),
     ],
@@ -46,6 +50,7 @@ impl Provider for Groups {
             reads: &["iam:GetGroup", "iam:GetGroupPolicy", "iam:ListGroupPolicies", "iam:ListAttachedGroupPolicies"],
             writes: &[
                 "iam:CreateGroup",
+                "iam:UpdateGroup",
                 "iam:DeleteGroup",
                 "iam:RemoveUserFromGroup",
                 "iam:AttachGroupPolicy",
@@ -56,7 +61,12 @@ impl Provider for Groups {
         }
     }
     fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
-        vec![format!("arn:{}:iam::*:group{}{}", cx.partition(), cx.iam_path(), d.name)]
+        let mut arns = vec![format!("arn:{}:iam::*:group{}{}", cx.partition(), cx.iam_path(), d.name)];
+        if cx.stack.adopt.contains_key(d.addr.as_str()) {
+            // Moved from where it was made (UpdateGroup needs both the old and new ARN).
+            arns.push(format!("arn:{}:iam::*:group*/{}", cx.partition(), d.name));
+        }
+        arns
     }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
@@ -73,6 +83,7 @@ impl Provider for Groups {
                 let (inline, managed) = permission_attrs(cx, &group.permissions);
                 let mut attrs = Attrs::new();
                 attrs.insert("name".into(), json!(name));
+                attrs.insert("path".into(), json!(cx.iam_path()));
                 attrs.insert("inline_policies".into(), inline);
                 attrs.insert("managed_policies".into(), managed);
                 let deps = group.permissions.grants.iter().map(|g| Addr::new(Kind::Bucket, &g.bucket)).collect();
@@ -87,18 +98,20 @@ impl Provider for Groups {
         let mut out = Vec::new();
         for g in &snap.groups {
             let wanted_here = wanted.iter().any(|d| d.name == g.name);
-            let ours = g.path == path;
-            if !ours && !wanted_here {
+            let ownership = if g.path == path {
+                Ownership::Ours
+            } else if g.path.starts_with("/bumarket-infra/") {
+                Ownership::Foreign(format!("a group of that name lies under another stack's path `{}`", g.path))
+            } else {
+                Ownership::Unowned(format!("a group of that name exists outside the path `{path}`"))
+            };
+            if ownership != Ownership::Ours && !wanted_here {
                 continue;
             }
-            let ownership = if ours {
-                Ownership::Ours
-            } else {
-                Ownership::Foreign(format!("a group of that name exists outside the path `{path}`"))
-            };
             let (addr, ownership) = cx.placed(Kind::Group, &g.name, &BTreeMap::new(), wanted, ownership);
             let mut attrs = Attrs::new();
             attrs.insert("name".into(), json!(g.name));
+            attrs.insert("path".into(), json!(g.path));
             attrs.insert(
                 "inline_policies".into(),
                 inline_from(g.policies.inline.iter().map(|(n, d)| (n.as_str(), d.as_str()))),
@@ -138,6 +151,17 @@ impl Provider for Groups {
         let holder = Holder::Group(&d.name);
         for c in changes {
             match c.name.as_str() {
+                "path" => {
+                    let to = c.after.as_ref().and_then(|v| v.as_str()).unwrap_or("/");
+                    cx.aws
+                        .iam
+                        .update_group()
+                        .group_name(&d.name)
+                        .new_path(to)
+                        .send()
+                        .await
+                        .map_err(|e| call_error("iam:UpdateGroup", e))?;
+                }
                 "inline_policies" => holder.converge_inline(&cx.aws, c.before.as_ref(), c.after.as_ref()).await?,
                 "managed_policies" => holder.converge_managed(&cx.aws, c.before.as_ref(), c.after.as_ref()).await?,
                 other => return Err(StepError::not_in_place(other, "a group")),

@@ -47,7 +47,12 @@ impl Provider for InstanceProfiles {
         }
     }
     fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
-        vec![format!("arn:{}:iam::*:instance-profile{}{}", cx.partition(), cx.iam_path(), d.name)]
+        let mut arns = vec![format!("arn:{}:iam::*:instance-profile{}{}", cx.partition(), cx.iam_path(), d.name)];
+        if cx.stack.adopt.contains_key(d.addr.as_str()) {
+            // Adopted where it was made, at any path.
+            arns.push(format!("arn:{}:iam::*:instance-profile*/{}", cx.partition(), d.name));
+        }
+        arns
     }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
@@ -74,19 +79,13 @@ impl Provider for InstanceProfiles {
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         // Each read by name (GetInstanceProfile): its tags are not in the listing.
         let snap = live.iam().await?;
-        let path = cx.iam_path();
         let mut out = Vec::new();
         for ip in &snap.profiles {
             let wanted_here = wanted.iter().any(|d| d.name == ip.name);
-            let ours = ip.path == path;
-            if !ours && !wanted_here {
+            let ownership = cx.iam_ownership("an instance profile", &ip.path, &ip.tags);
+            if ownership != Ownership::Ours && !wanted_here {
                 continue;
             }
-            let ownership = if ours {
-                Ownership::Ours
-            } else {
-                Ownership::Foreign(format!("an instance profile of that name exists outside the path `{path}`"))
-            };
             let (addr, ownership) = cx.placed(Kind::InstanceProfile, &ip.name, &ip.tags, wanted, ownership);
             let role_addr = Addr::new(Kind::Role, addr.name());
             let mut attrs = Attrs::new();

@@ -28,6 +28,8 @@ pub struct Live {
     stack: String,
     /// The stack has a network or fleet: EC2 is read.
     uses_ec2: bool,
+    /// The file's `adopt:` entries (address → live id or name).
+    adopt: std::collections::BTreeMap<String, String>,
     /// The SSM parameter naming the fleet's image, if any.
     image_parameter: Option<String>,
     /// The file's load balancer and target group names.
@@ -52,6 +54,7 @@ impl Live {
             aws,
             stack: stack.name.clone(),
             uses_ec2: stack.network.is_some() || stack.fleet.is_some(),
+            adopt: stack.adopt.iter().map(|(a, e)| (a.clone(), e.id.clone())).collect(),
             image_parameter,
             elb_names: super::lb::snapshot::Snapshot::names(stack),
             tagged: OnceCell::new(),
@@ -91,7 +94,7 @@ impl Live {
                 if !self.uses_ec2 && !self.owns_any("ec2").await? {
                     return Ok(ec2::Snapshot::default());
                 }
-                ec2::Snapshot::fetch(&self.aws, &self.stack).await
+                ec2::Snapshot::fetch(&self.aws, &self.stack, &self.adopt).await
             })
             .await;
         r.as_ref().map_err(Clone::clone)

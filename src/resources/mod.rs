@@ -38,6 +38,10 @@ use std::collections::BTreeMap;
 pub const TAG_STACK: &str = "bumarket-infra:stack";
 /// Tag holding the resource's logical address.
 pub const TAG_RESOURCE: &str = "bumarket-infra:resource";
+/// Tag marking an IAM role or instance profile under the stack's path as released: IAM
+/// cannot move either to another path (UpdateRole changes only the description and the
+/// session length), so the path alone cannot say it is no longer ours.
+pub const TAG_RELEASED: &str = "bumarket-infra:released";
 /// Tag recording what was last applied, attribute by attribute (see `plan::drift`).
 pub use crate::plan::drift::TAG_APPLIED;
 
@@ -159,6 +163,42 @@ impl Cx {
         Ok(Addr::new(kind, name.strip_prefix(&prefix).unwrap_or(name)))
     }
 
+    /// Whose a live resource is by its stack tag (`what` names it: "the bucket"): ours,
+    /// another stack's (foreign, never adopted), or no stack's: made outside
+    /// bumarket-infra, which the file's `adopt:` may take over.
+    pub fn tag_ownership(&self, what: &str, tags: &BTreeMap<String, String>) -> Ownership {
+        match tags.get(TAG_STACK) {
+            Some(s) if *s == self.stack.name => Ownership::Ours,
+            Some(s) => Ownership::Foreign(format!("{what} belongs to the stack `{s}`")),
+            None => Ownership::Unowned(format!("{what} exists without the tag `{TAG_STACK}={}`", self.stack.name)),
+        }
+    }
+
+    /// Whose an IAM role or instance profile is (`what` names it, `path` is its IAM path):
+    /// one the stack made lives under the stack's path (unless released, see
+    /// [`TAG_RELEASED`]); one it adopted lives elsewhere and carries the stack's tag;
+    /// anything under another stack's path is that stack's.
+    pub fn iam_ownership(&self, what: &str, path: &str, tags: &BTreeMap<String, String>) -> Ownership {
+        let ours = self.iam_path();
+        let released = tags.get(TAG_RELEASED) == Some(&self.stack.name);
+        if path == ours {
+            return if released {
+                Ownership::Unowned(format!("{what} of that name was released from the stack"))
+            } else {
+                Ownership::Ours
+            };
+        }
+        if path.starts_with("/bumarket-infra/") {
+            return Ownership::Foreign(format!("{what} of that name lies under another stack's path `{path}`"));
+        }
+        match self.tag_ownership(what, tags) {
+            Ownership::Unowned(_) => {
+                Ownership::Unowned(format!("{what} of that name exists outside the path `{ours}`"))
+            }
+            other => other,
+        }
+    }
+
     /// Whether a live resource a listing found is the stack's (by its stack tag), or
     /// someone else's holding a name the file wants (a conflict the plan shows, `what`
     /// naming it: "the log group"); `None` for the rest of the account, never shown.
@@ -169,12 +209,8 @@ impl Cx {
         tags: &BTreeMap<String, String>,
         wanted: &[&Desired],
     ) -> Option<Ownership> {
-        let foreign = match tags.get(TAG_STACK) {
-            Some(s) if *s == self.stack.name => return Some(Ownership::Ours),
-            Some(s) => Ownership::Foreign(format!("{what} belongs to the stack `{s}`")),
-            None => Ownership::Foreign(format!("{what} exists without the stack's tag")),
-        };
-        wanted.iter().any(|d| d.name == name).then_some(foreign)
+        let ownership = self.tag_ownership(what, tags);
+        (ownership == Ownership::Ours || wanted.iter().any(|d| d.name == name)).then_some(ownership)
     }
 
     /// The address and ownership of a live resource, as [`Cx::addr_for`] places it: one
@@ -192,6 +228,36 @@ impl Cx {
             Ok(addr) => (addr, ownership),
             Err(why) => (Addr::new(kind, name), Ownership::BadAddress(why)),
         }
+    }
+
+    /// The address and ownership of a live resource whose stack tag says whose it is
+    /// ([`Cx::tag_ownership`]): placed by its tags when it is a stack's; otherwise at the
+    /// `adopt:` entry that lists its id or name, if one does, else as [`Cx::placed`] puts it.
+    pub fn placed_by_tag(
+        &self,
+        (kind, what): (Kind, &str),
+        (id, name): (&str, &str),
+        tags: &BTreeMap<String, String>,
+        wanted: &[&Desired],
+    ) -> (Addr, Ownership) {
+        let ownership = self.tag_ownership(what, tags);
+        if let Ownership::Unowned(_) = ownership {
+            if let Some(addr) = self.adopted(kind, &[id, name]) {
+                return (addr, ownership);
+            }
+        }
+        self.placed(kind, name, tags, wanted, ownership)
+    }
+
+    /// The address of the file's `adopt:` entry of `kind` that lists one of `keys` (a
+    /// live id or name).
+    pub fn adopted(&self, kind: Kind, keys: &[&str]) -> Option<Addr> {
+        self.stack
+            .adopt
+            .iter()
+            .filter(|(_, v)| keys.contains(&v.id.as_str()))
+            .filter_map(|(a, _)| Addr::parse(a).ok())
+            .find(|a| a.kind() == kind)
     }
 
     pub fn partition(&self) -> &'static str {
@@ -310,13 +376,33 @@ pub fn provider(kind: Kind) -> &'static dyn Provider {
     }
 }
 
-/// Every desired resource of the stack, each tagged one with its applied record.
+/// Every desired resource of the stack, each tagged one with its applied record. An
+/// adopted resource keeps the name and description its `adopt:` entry gives (what AWS
+/// cannot change and the file's sections cannot say), wherever the kind has them.
 pub fn desired(cx: &Cx) -> Vec<Desired> {
     let mut all: Vec<Desired> = Kind::ALL.iter().flat_map(|k| provider(*k).desired(cx)).collect();
     for d in &mut all {
+        if let Some(a) = cx.stack.adopt.get(d.addr.as_str()) {
+            keep(d, "name", a.name.as_deref());
+            keep(d, "description", a.description.as_deref());
+            if let Some(name) = &a.name {
+                d.name.clone_from(name);
+                // Kinds named by their `Name` tag (a VPC, a subnet) keep it too.
+                if let Some(tag) = d.attrs.get_mut("tags").and_then(|t| t.get_mut("Name")) {
+                    *tag = serde_json::Value::String(name.clone());
+                }
+            }
+        }
         crate::plan::drift::stamp(&mut d.attrs);
     }
     all
+}
+
+/// Set a desired attribute the kind has (never add one it lacks).
+fn keep(d: &mut Desired, key: &str, value: Option<&str>) {
+    if let (Some(v), Some(slot)) = (value, d.attrs.get_mut(key)) {
+        *slot = serde_json::Value::String(v.to_string());
+    }
 }
 
 /// Every provider, with what they need to act.
@@ -407,6 +493,9 @@ impl KindRules for Registry {
     }
     fn references(&self, id: &str) -> usize {
         self.cx.referenced.lock().expect("references").get(id).copied().unwrap_or(0)
+    }
+    fn adopts(&self, addr: &Addr) -> bool {
+        self.cx.stack.adopt.contains_key(addr.as_str())
     }
 }
 

@@ -162,7 +162,12 @@ impl Provider for Roles {
         }
     }
     fn arns(&self, cx: &Cx, d: &Desired) -> Vec<String> {
-        vec![format!("arn:{}:iam::*:role{}{}", cx.partition(), cx.iam_path(), d.name)]
+        let mut arns = vec![format!("arn:{}:iam::*:role{}{}", cx.partition(), cx.iam_path(), d.name)];
+        if cx.stack.adopt.contains_key(d.addr.as_str()) {
+            // Adopted where it was made, at any path.
+            arns.push(format!("arn:{}:iam::*:role*/{}", cx.partition(), d.name));
+        }
+        arns
     }
     fn schema(&self) -> &'static Schema {
         &SCHEMA
@@ -193,19 +198,13 @@ impl Provider for Roles {
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         let snap = live.iam().await?;
-        let path = cx.iam_path();
         let mut out = Vec::new();
         for r in &snap.roles {
             let wanted_here = wanted.iter().any(|d| d.name == r.name);
-            let ours = r.path == path;
-            if !ours && !wanted_here {
+            let ownership = cx.iam_ownership("a role", &r.path, &r.tags);
+            if ownership != Ownership::Ours && !wanted_here {
                 continue;
             }
-            let ownership = if ours {
-                Ownership::Ours
-            } else {
-                Ownership::Foreign(format!("a role of that name exists outside the path `{path}`"))
-            };
             let (addr, ownership) = cx.placed(Kind::Role, &r.name, &r.tags, wanted, ownership);
             let mut attrs = Attrs::new();
             attrs.insert("name".into(), json!(r.name));

@@ -9,7 +9,7 @@
 
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, AttrChange};
 use crate::resources::{tag_delta, tags_from, tags_value, Cx, Live, Provider};
 use async_trait::async_trait;
@@ -163,11 +163,7 @@ impl Provider for Environments {
         for (env, (tags, members)) in candidates.into_iter().zip(details) {
             let id = env.id.clone().unwrap_or_default();
             let name = env.name.clone().unwrap_or_default();
-            let ownership = match tags.get(crate::resources::TAG_STACK) {
-                Some(s) if *s == cx.stack.name => Ownership::Ours,
-                Some(s) => Ownership::Foreign(format!("the environment of that name belongs to the stack `{s}`")),
-                None => Ownership::Foreign("an environment of that name exists without the stack's tag".into()),
-            };
+            let ownership = cx.tag_ownership("the environment of that name", &tags);
             let mut attrs = Attrs::new();
             attrs.insert("name".into(), json!(name));
             attrs.insert("connection_type".into(), json!(env.connection_type.as_ref().map(|c| c.as_str())));

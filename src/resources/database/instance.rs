@@ -334,7 +334,7 @@ impl Provider for Instances {
                 "a new database is created and the old one deleted: its data is not copied{}",
                 if db.final_snapshot { " (the old one leaves a final snapshot)" } else { "" }
             )),
-            Action::Update => {
+            Action::Update | Action::Adopt => {
                 let storage_type = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("type")).cloned();
                 let down: Vec<&str> = change
                     .changes

@@ -14,14 +14,14 @@ pub mod modify;
 pub mod secret;
 pub mod subnet_group;
 
-use super::{Cx, TAG_STACK};
+use super::Cx;
 use crate::engine::Ownership;
 use aws_sdk_rds::types::Tag;
 use std::collections::BTreeMap;
 
 /// Physical name of the DB subnet group: `<stack>-db`.
 pub fn subnet_group_name(cx: &Cx) -> String {
-    format!("{}-db", cx.stack.name)
+    cx.stack.name_of("db_subnet_group.main", || format!("{}-db", cx.stack.name))
 }
 
 /// The instance identifier: the file's or `<stack>-db` (RDS keeps identifiers lower case).
@@ -39,13 +39,9 @@ pub fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
 }
 
-/// Ours when tagged with this stack; otherwise foreign, saying why.
+/// Ours when tagged with this stack; otherwise another stack's or no stack's, saying why.
 pub fn ownership(cx: &Cx, what: &str, tags: &BTreeMap<String, String>) -> Ownership {
-    match tags.get(TAG_STACK) {
-        Some(s) if *s == cx.stack.name => Ownership::Ours,
-        Some(s) => Ownership::Foreign(format!("{what} of that name belongs to the stack `{s}`")),
-        None => Ownership::Foreign(format!("{what} of that name exists without the tag `{TAG_STACK}`")),
-    }
+    cx.tag_ownership(&format!("{what} of that name"), tags)
 }
 
 /// Converge an RDS resource's tags (by ARN) from `before` to `after`.

@@ -8,10 +8,10 @@
 //! rolling instance refresh between `min_healthy_percent` and `max_healthy_percent` (by
 //! default a new instance is healthy before an old one is terminated).
 
-use super::{app_name, fingerprint};
+use super::{app_name, fingerprint, group_name};
 use crate::apply::{ErrorKind, Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, strings, Action, AttrChange, ResourceChange};
 use crate::resources::ec2::named_tags;
 use crate::resources::wait::{self, Poll};
@@ -23,6 +23,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub struct Groups;
+
+/// Whether a change of the template's record replaces the instances: only when there was
+/// one. A group without it was made outside bumarket-infra (adopted): its instances keep
+/// running as they were launched, and the record is written; the next change of the
+/// template refreshes them.
+fn refreshes(c: &AttrChange) -> bool {
+    c.name == "template" && c.before.as_ref().is_some_and(|v| !v.is_null())
+}
 
 /// Tag holding the fingerprint of the template settings the instances were made from.
 pub const TAG_TEMPLATE: &str = "bumarket-infra:template";
@@ -87,7 +95,7 @@ impl Provider for Groups {
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let (Some(f), Some(n)) = (&cx.stack.fleet, &cx.stack.network) else { return vec![] };
         let addr = Addr::new(Kind::AutoscalingGroup, "app");
-        let name = app_name(cx);
+        let name = group_name(cx);
         let template = super::launch_template::LaunchTemplates.desired(cx);
         let print = template.first().map(|t| fingerprint(&t.attrs)).unwrap_or_default();
         let subnets: Vec<String> = (0..n.public_subnets.len()).map(|i| format!("subnet.public-{i}")).collect();
@@ -118,22 +126,39 @@ impl Provider for Groups {
             return Ok(vec![]);
         }
         let filter = ast::Filter::builder().name(format!("tag:{TAG_STACK}")).values(&cx.stack.name).build();
-        let out = cx
-            .aws
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .filters(filter)
-            .send()
-            .await
-            .map_err(|e| call_error("autoscaling:DescribeAutoScalingGroups", e))?;
+        let asg = &cx.aws.autoscaling;
+        let tagged = asg.describe_auto_scaling_groups().filters(filter).send();
+        // The file's group by its name beside it, when `adopt:` lists it (made outside
+        // bumarket-infra, it has no tag to be found by).
+        let adopting: Vec<String> =
+            wanted.iter().filter(|d| cx.stack.adopt.contains_key(d.addr.as_str())).map(|d| d.name.clone()).collect();
+        let by_name = async {
+            if adopting.is_empty() {
+                return Ok(None);
+            }
+            asg.describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(adopting.clone()))
+                .send()
+                .await
+                .map(Some)
+        };
+        let (tagged, by_name) = tokio::join!(tagged, by_name);
+        let err = |e| call_error("autoscaling:DescribeAutoScalingGroups", e);
+        let mut groups = tagged.map_err(err)?.auto_scaling_groups.unwrap_or_default();
+        for g in by_name.map_err(err)?.and_then(|o| o.auto_scaling_groups).unwrap_or_default() {
+            if !groups.iter().any(|h| h.auto_scaling_group_name == g.auto_scaling_group_name) {
+                groups.push(g);
+            }
+        }
         let snap = live.ec2().await?;
         let mut observed = Vec::new();
-        for g in out.auto_scaling_groups.unwrap_or_default() {
+        for g in groups {
             let name = g.auto_scaling_group_name.clone().unwrap_or_default();
             let mut tags: BTreeMap<String, String> =
                 g.tags().iter().filter_map(|t| Some((t.key.clone()?, t.value.clone().unwrap_or_default()))).collect();
             let print = tags.remove(TAG_TEMPLATE);
-            let (addr, ownership) = cx.placed(Kind::AutoscalingGroup, &name, &tags, wanted, Ownership::Ours);
+            let what = (Kind::AutoscalingGroup, "the Auto Scaling group");
+            let (addr, ownership) = cx.placed_by_tag(what, (&name, &name), &tags, wanted);
             let template = g.launch_template.as_ref().and_then(|t| {
                 t.launch_template_id
                     .as_deref()
@@ -257,7 +282,7 @@ impl Provider for Groups {
         }
         if changed("template") {
             let instances = o.outputs.get("instances").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
-            if instances > 0 {
+            if instances > 0 && changes.iter().any(refreshes) {
                 refresh(cx, &d.name, p).await?;
             }
             // Recorded only once the instances are made from the new settings.
@@ -299,7 +324,11 @@ impl Provider for Groups {
     }
 
     fn annotate(&self, cx: &Cx, change: &mut ResourceChange) {
-        let refreshing = change.action == Action::Update && change.changes.iter().any(|c| c.name == "template");
+        if change.changes.iter().any(|c| c.name == "template" && !refreshes(c)) {
+            change.notes.push("records the template its instances run; they keep running".into());
+        }
+        let refreshing =
+            matches!(change.action, Action::Update | Action::Adopt) && change.changes.iter().any(refreshes);
         let instances = change
             .observed
             .as_ref()

@@ -11,7 +11,7 @@
 use super::{app_name, short_hash};
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
-use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
+use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Schema};
 use crate::plan::{attr, Action, AttrChange, ResourceChange};
 use crate::resources::ec2::{converge_tags, named_tags, tag_spec, tags_of, to_tags};
 use crate::resources::{tags_from, tags_value, Cx, Live, Provider};
@@ -143,7 +143,8 @@ impl Provider for LaunchTemplates {
             let mut attrs = data.map(|d| observed_attrs(snap, &d)).unwrap_or_default();
             attrs.insert("name".into(), json!(name));
             attrs.insert("tags".into(), tags_value(&tags));
-            let (addr, ownership) = cx.placed(Kind::LaunchTemplate, &name, &tags, wanted, Ownership::Ours);
+            let what = (Kind::LaunchTemplate, "the launch template");
+            let (addr, ownership) = cx.placed_by_tag(what, (&id, &name), &tags, wanted);
             let deps = attrs["security_groups"]
                 .as_array()
                 .into_iter()
@@ -218,7 +219,7 @@ impl Provider for LaunchTemplates {
     }
 
     fn annotate(&self, _cx: &Cx, change: &mut ResourceChange) {
-        if change.action == Action::Update && change.changes.iter().any(|c| c.name != "tags") {
+        if matches!(change.action, Action::Update | Action::Adopt) && change.changes.iter().any(|c| c.name != "tags") {
             change.notes.push("new version, made the default".into());
         }
     }

@@ -15,8 +15,14 @@ use crate::engine::Attrs;
 use sha2::{Digest, Sha256};
 
 /// Physical name of the launch template and the group.
+/// The launch template's name: `<stack>-app`, or the one an adopted template keeps.
 pub fn app_name(cx: &Cx) -> String {
-    format!("{}-app", cx.stack.name)
+    cx.stack.name_of("launch_template.app", || format!("{}-app", cx.stack.name))
+}
+
+/// The Auto Scaling group's name: `<stack>-app`, or the one an adopted group keeps.
+pub fn group_name(cx: &Cx) -> String {
+    cx.stack.name_of("autoscaling_group.app", || format!("{}-app", cx.stack.name))
 }
 
 /// Short hex SHA-256 of some bytes.

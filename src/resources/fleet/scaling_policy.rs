@@ -2,7 +2,7 @@
 //! AWS adds instances above the target, up to the group's maximum, and removes them
 //! below it. Put is an upsert, so an update is the same call as a create.
 
-use super::app_name;
+use super::group_name;
 use crate::apply::{Progress, StepError};
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, AttrSpec, Attrs, Desired, Kind, Observed, Ownership, Schema};
@@ -17,8 +17,9 @@ pub struct Policies;
 
 const METRIC: &str = "ASGAverageCPUUtilization";
 
+/// `<stack>-cpu-target`, or the name an adopted policy keeps (it follows its group).
 fn policy_name(cx: &Cx) -> String {
-    format!("{}-cpu-target", cx.stack.name)
+    cx.stack.name_of("scaling_policy.cpu", || format!("{}-cpu-target", cx.stack.name))
 }
 
 /// A policy keeps its name; PutScalingPolicy sets the rest again.
@@ -51,7 +52,7 @@ impl Provider for Policies {
         let mut attrs = Attrs::new();
         let name = policy_name(cx);
         attrs.insert("name".into(), json!(name));
-        attrs.insert("group".into(), json!(app_name(cx)));
+        attrs.insert("group".into(), json!(group_name(cx)));
         attrs.insert("metric".into(), json!(METRIC));
         attrs.insert("target_value".into(), json!(f.cpu_target_percent));
         let deps = vec![Addr::new(Kind::AutoscalingGroup, "app")];
@@ -63,7 +64,7 @@ impl Provider for Policies {
         if wanted.is_empty() {
             return Ok(vec![]);
         }
-        let out = match cx.aws.autoscaling.describe_policies().auto_scaling_group_name(app_name(cx)).send().await {
+        let out = match cx.aws.autoscaling.describe_policies().auto_scaling_group_name(group_name(cx)).send().await {
             Ok(out) => out,
             Err(e) if is_code(&e, "ValidationError") => return Ok(vec![]),
             Err(e) => return Err(call_error("autoscaling:DescribePolicies", e)),
@@ -134,7 +135,7 @@ async fn put(cx: &Cx, d: &Desired) -> Result<(), StepError> {
     cx.aws
         .autoscaling
         .put_scaling_policy()
-        .auto_scaling_group_name(app_name(cx))
+        .auto_scaling_group_name(group_name(cx))
         .policy_name(&d.name)
         .policy_type("TargetTrackingScaling")
         .target_tracking_configuration(config)

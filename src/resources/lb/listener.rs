@@ -211,7 +211,11 @@ impl Provider for Listeners {
         let lbs: Vec<String> = snap
             .load_balancers
             .iter()
-            .filter(|(_, tags)| tags::ownership(cx, "load balancer", tags) == Ownership::Ours)
+            // Ours, or one `adopt:` takes over: its listeners go with it.
+            .filter(|(lb, tags)| {
+                tags::ownership(cx, "load balancer", tags) == Ownership::Ours
+                    || lb.load_balancer_arn().is_some_and(|arn| snap.is_stacks(arn))
+            })
             .filter_map(|(lb, _)| lb.load_balancer_arn().map(String::from))
             .collect();
         let found = futures::future::try_join_all(lbs.iter().map(|arn| of(cx, arn))).await?;

@@ -34,7 +34,7 @@ pub fn physical_name(cx: &Cx) -> String {
 
 /// The load balancer's name in a stack (what wave one describes before any context).
 pub fn name_in(stack: &bumarket_stack::Stack) -> String {
-    format!("{}-lb", stack.name)
+    stack.name_of("load_balancer.main", || format!("{}-lb", stack.name))
 }
 
 /// The address clients use: HTTPS with a certificate, the port only when not the default.
@@ -186,8 +186,9 @@ impl Provider for LoadBalancers {
         let reads = found.map(|(lb, tags, ownership)| async move {
             let arn = lb.load_balancer_arn().unwrap_or_default();
             let attrs = match ownership {
-                // Gone since it was described: nothing to plan for it.
-                Ownership::Ours => match attributes::read(cx, arn).await? {
+                // Gone since it was described: nothing to plan for it. One made outside
+                // bumarket-infra is read whole too: `adopt:` may take it over.
+                Ownership::Ours | Ownership::Unowned(_) => match attributes::read(cx, arn).await? {
                     Some(a) => a,
                     None => return Ok(None),
                 },

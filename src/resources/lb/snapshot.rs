@@ -14,7 +14,7 @@ use super::{load_balancer, tags, target_group};
 use crate::apply::StepError;
 use crate::aws::{call_error, is_code};
 use crate::engine::{Addr, Kind};
-use crate::resources::{address_tag, Live, TAG_RESOURCE};
+use crate::resources::{address_tag, Live, TAG_RESOURCE, TAG_STACK};
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancer, TargetGroup};
 use aws_sdk_elasticloadbalancingv2::Client as Elb;
 use bumarket_stack::Stack;
@@ -27,12 +27,16 @@ pub type Tags = BTreeMap<String, String>;
 pub struct Names {
     lbs: Vec<String>,
     tgs: Vec<String>,
+    /// Names and ARNs the file's `adopt:` lists → their addresses: what was made outside
+    /// bumarket-infra has no address tag to be placed by.
+    adopted: BTreeMap<String, Addr>,
 }
 
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub load_balancers: Vec<(LoadBalancer, Tags)>,
     pub target_groups: Vec<(TargetGroup, Tags)>,
+    adopted: BTreeMap<String, Addr>,
 }
 
 impl Snapshot {
@@ -43,7 +47,18 @@ impl Snapshot {
             .then(|| target_group::name_in(stack))
             .into_iter()
             .collect();
-        Names { lbs, tgs }
+        let mut adopted = BTreeMap::new();
+        for (text, entry) in &stack.adopt {
+            let Ok(addr) = Addr::parse(text) else { continue };
+            let name = match addr.kind() {
+                Kind::LoadBalancer => load_balancer::name_in(stack),
+                Kind::TargetGroup => target_group::name_in(stack),
+                _ => continue,
+            };
+            adopted.insert(entry.id.clone(), addr.clone());
+            adopted.insert(name, addr);
+        }
+        Names { lbs, tgs, adopted }
     }
 
     /// Read the stack's load balancers and target groups. It needs no context (the names
@@ -56,6 +71,7 @@ impl Snapshot {
             Snapshot::with_tags(elb, lbs, tgs).await
         };
         let (mut snap, tagged) = tokio::try_join!(named, live.tagged())?;
+        snap.adopted.clone_from(&names.adopted);
         // What the index lists that the names did not find: the stack's resources that
         // left the file (or ghosts of deleted ones, which the describes drop).
         let known = |arn: &str| snap.arns().any(|a| a == arn);
@@ -110,7 +126,7 @@ impl Snapshot {
                 (g, t)
             })
             .collect();
-        Ok(Snapshot { load_balancers, target_groups })
+        Ok(Snapshot { load_balancers, target_groups, adopted: BTreeMap::new() })
     }
 
     fn arns(&self) -> impl Iterator<Item = &str> {
@@ -125,15 +141,29 @@ impl Snapshot {
             .load_balancers
             .iter()
             .find(|(l, _)| l.load_balancer_arn() == Some(arn))
-            .map(|(_, t)| (Kind::LoadBalancer, t))
+            .map(|(l, t)| (Kind::LoadBalancer, l.load_balancer_name(), t))
             .or_else(|| {
                 self.target_groups
                     .iter()
                     .find(|(g, _)| g.target_group_arn() == Some(arn))
-                    .map(|(_, t)| (Kind::TargetGroup, t))
+                    .map(|(g, t)| (Kind::TargetGroup, g.target_group_name(), t))
             });
-        let (kind, tags) = tags?;
-        address_tag(kind, tags.get(TAG_RESOURCE)?).ok()
+        let (kind, name, tags) = tags?;
+        match tags.get(TAG_RESOURCE) {
+            Some(a) => address_tag(kind, a).ok(),
+            // Made outside bumarket-infra and listed under `adopt:` (by name or ARN).
+            None if !tags.contains_key(TAG_STACK) => {
+                let by = |k: &str| self.adopted.get(k).filter(|a| a.kind() == kind).cloned();
+                by(arn).or_else(|| name.and_then(by))
+            }
+            None => None,
+        }
+    }
+
+    /// Whether the load balancer or target group with this ARN is one the stack owns or
+    /// adopts (its listeners and targets are then the stack's to read).
+    pub fn is_stacks(&self, arn: &str) -> bool {
+        self.addr_of(arn).is_some()
     }
 
     /// ARN → address of every one of the stack's load balancers and target groups.

@@ -5,7 +5,7 @@
 use crate::apply::StepError;
 use crate::aws::call_error;
 use crate::engine::Ownership;
-use crate::resources::{tag_delta, Cx, TAG_STACK};
+use crate::resources::{tag_delta, Cx};
 use aws_sdk_elasticloadbalancingv2::types::Tag;
 use std::collections::BTreeMap;
 
@@ -21,11 +21,7 @@ pub fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
 
 /// Whose a resource with these tags is; `what` names it for the message.
 pub fn ownership(cx: &Cx, what: &str, tags: &BTreeMap<String, String>) -> Ownership {
-    match tags.get(TAG_STACK) {
-        Some(s) if *s == cx.stack.name => Ownership::Ours,
-        Some(s) => Ownership::Foreign(format!("it belongs to the stack `{s}`")),
-        None => Ownership::Foreign(format!("the {what} exists without the tag `{TAG_STACK}={}`", cx.stack.name)),
-    }
+    cx.tag_ownership(&format!("the {what}"), tags)
 }
 
 /// Make the tags of `arn` go from `before` to `after`.

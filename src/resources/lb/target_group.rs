@@ -31,7 +31,7 @@ pub fn physical_name(cx: &Cx) -> String {
 
 /// The target group's name in a stack (what wave one describes before any context).
 pub fn name_in(stack: &bumarket_stack::Stack) -> String {
-    format!("{}-app", stack.name)
+    stack.name_of("target_group.app", || format!("{}-app", stack.name))
 }
 
 fn health_value(path: &str, interval: i64, timeout: i64, healthy: i64, unhealthy: i64, matcher: &str) -> Value {

@@ -38,7 +38,7 @@ fn specs(cx: &Cx) -> Vec<Spec> {
     let (gt, lt) = ("GreaterThanThreshold", "LessThanThreshold");
     let mut out = Vec::new();
     if cx.stack.fleet.is_some() {
-        let group = vec![("AutoScalingGroupName", format!("{}-app", cx.stack.name))];
+        let group = vec![("AutoScalingGroupName", crate::resources::fleet::group_name(cx))];
         out.push(Spec {
             logical: "fleet-cpu",
             namespace: "AWS/EC2",

@@ -34,7 +34,7 @@ fn widget(cx: &Cx, title: &str, stat: &str, metrics: Vec<Value>) -> Value {
 pub fn body(cx: &Cx) -> Value {
     let mut widgets = Vec::new();
     if cx.stack.fleet.is_some() {
-        let by = |m: &str| json!(["AWS/EC2", m, "AutoScalingGroupName", format!("{}-app", cx.stack.name)]);
+        let by = |m: &str| json!(["AWS/EC2", m, "AutoScalingGroupName", crate::resources::fleet::group_name(cx)]);
         widgets.push(widget(cx, "Fleet CPU (%)", "Average", vec![by("CPUUtilization")]));
         widgets.push(widget(cx, "Fleet network (bytes)", "Sum", vec![by("NetworkIn"), by("NetworkOut")]));
     }

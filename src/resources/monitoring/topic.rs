@@ -25,7 +25,7 @@ pub fn addr() -> Addr {
 }
 
 pub fn topic_name(cx: &Cx) -> String {
-    format!("{}-alerts", cx.stack.name)
+    cx.stack.name_of("topic.alerts", || format!("{}-alerts", cx.stack.name))
 }
 
 /// Tag of the topic recording the e-mail addresses it asked to confirm, and when.
@@ -125,11 +125,7 @@ impl Provider for Topics {
         let mut out = Vec::new();
         for (arn, tags) in found {
             let name = arn.rsplit(':').next().unwrap_or_default();
-            let ownership = match tags.get(crate::resources::TAG_STACK) {
-                Some(s) if *s == cx.stack.name => Ownership::Ours,
-                Some(s) => Ownership::Foreign(format!("the topic belongs to the stack `{s}`")),
-                None => Ownership::Foreign("the topic exists without the stack's tag".into()),
-            };
+            let ownership = cx.tag_ownership("the topic", &tags);
             if ownership != Ownership::Ours && !wanted.iter().any(|d| d.name == name) {
                 continue;
             }

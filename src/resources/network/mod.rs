@@ -18,7 +18,7 @@ pub(crate) mod vpc;
 use super::ec2::{gone, tags_of, Snapshot};
 use super::{tags_value, Cx};
 use crate::apply::StepError;
-use crate::engine::{Addr, Attrs, Desired, Kind, Observed, Ownership};
+use crate::engine::{Addr, Attrs, Desired, Kind, Observed};
 use aws_sdk_ec2::types::Tag;
 use std::collections::BTreeMap;
 
@@ -75,8 +75,9 @@ pub(crate) fn observed(
 ) -> Observed {
     let tags = tags_of(tags);
     let name = tags.get("Name").cloned().unwrap_or_else(|| id.to_string());
-    // The snapshot holds only what carries the stack's tag.
-    let (addr, ownership) = cx.placed(kind, &name, &tags, wanted, Ownership::Ours);
+    // The snapshot holds what carries the stack's tag, and what `adopt:` lists by id.
+    let what = format!("the {}", kind.as_str().replace('_', " "));
+    let (addr, ownership) = cx.placed_by_tag((kind, &what), (id, &name), &tags, wanted);
     attrs.insert("tags".into(), tags_value(&tags));
     let deps = deps.into_iter().filter(|d| *d != addr).collect();
     Observed {
