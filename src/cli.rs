@@ -99,6 +99,23 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         lock_timeout: Option<u64>,
     },
+    /// Give up resources the stack owns and leave them running as they are (the whole
+    /// stack, or the addresses named): their ownership tags are removed, so `destroy`
+    /// and a file without them never delete them. Shows the plan first.
+    #[command(
+        after_help = "Examples:\n  bumarket-infra release database.main bucket.images   # keep them, then `destroy` the rest\n  bumarket-infra release --auto-approve                # the whole stack: hand it back"
+    )]
+    Release {
+        /// Addresses as `plan` shows them (`database.main`); none: everything the stack owns.
+        #[arg(value_name = "ADDRESS")]
+        addresses: Vec<String>,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Wait this long for another writer's lock (`30s`, `10m`); default: fail at once.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        lock_timeout: Option<u64>,
+    },
     /// Remove the stack's lock after showing who held it (when that run is gone).
     #[command(after_help = "Example:\n  bumarket-infra force-unlock -f stacks/bumarket.yaml")]
     ForceUnlock {

@@ -6,6 +6,7 @@ mod cli;
 mod out;
 mod permissions;
 mod preflight;
+mod release;
 mod resources;
 mod run;
 mod settings;

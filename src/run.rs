@@ -7,7 +7,7 @@ use crate::apply::{self, Outcome, StepError};
 use crate::aws::lock::{self, Holder, Lock};
 use crate::aws::{Aws, Options};
 use crate::cli::{Cli, Command};
-use crate::engine::Desired;
+use crate::engine::{Addr, Desired};
 use crate::out::{errln, outln};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{self, Mode, Plan};
@@ -207,12 +207,14 @@ fn permissions_cmd(stack: Stack, s: &Settings, phase: permissions::Phase) -> Res
 fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
     if let Command::Apply { auto_approve: false, .. }
     | Command::Destroy { auto_approve: false, .. }
+    | Command::Release { auto_approve: false, .. }
     | Command::ForceUnlock { auto_approve: false } = command
     {
         if !s.interactive {
             let verb = match command {
                 Command::Apply { .. } => "apply",
                 Command::Destroy { .. } => "destroy",
+                Command::Release { .. } => "release",
                 _ => "force-unlock",
             };
             return Err(Failure::new(format!(
@@ -229,15 +231,19 @@ fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
         match command {
             Command::Validate | Command::Permissions { .. } => unreachable!("handled above"),
             Command::Plan { detailed_exitcode, json, out, resubscribe } => {
-                plan_cmd(stack, s, detailed_exitcode, json, out, Reading { resubscribe }).await
+                plan_cmd(stack, s, detailed_exitcode, json, out, Reading { resubscribe, ..Default::default() }).await
             }
             Command::Apply { plan_file, auto_approve, lock_timeout, resubscribe } => {
                 let saved = plan_file.map(|f| read_saved(&f)).transpose()?;
-                let mode = (Mode::Converge, Reading { resubscribe });
+                let mode = (Mode::Converge, Reading { resubscribe, ..Default::default() });
                 locked(stack, s, mode, auto_approve, lock_timeout.unwrap_or(0), saved).await
             }
             Command::Destroy { auto_approve, lock_timeout } => {
                 let mode = (Mode::Destroy, Reading::default());
+                locked(stack, s, mode, auto_approve, lock_timeout.unwrap_or(0), None).await
+            }
+            Command::Release { addresses, auto_approve, lock_timeout } => {
+                let mode = (Mode::Destroy, Reading { release: Some(addresses), ..Default::default() });
                 locked(stack, s, mode, auto_approve, lock_timeout.unwrap_or(0), None).await
             }
             Command::ForceUnlock { auto_approve } => force_unlock_cmd(stack, s, auto_approve).await,
@@ -304,7 +310,7 @@ async fn locked(
 ) -> Result<Exit> {
     let aws = connect(&stack, s).await;
     let (account, who) = identity(&aws).await?;
-    let command = if mode == Mode::Destroy { "destroy" } else { "apply" };
+    let command = verb_of(mode, &reading);
     let holder = Holder {
         who,
         host: lock::hostname(),
@@ -379,10 +385,22 @@ async fn force_unlock_cmd(stack: Stack, s: &Settings, auto_approve: bool) -> Res
 }
 
 /// How a command's read differs from a plain plan's.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Reading {
     /// `--resubscribe`: plan to mail links again (see `monitoring::subscription`).
     resubscribe: bool,
+    /// `release`: give up these addresses (all the stack owns when empty) instead of
+    /// deleting them; read as `destroy` reads (see `crate::release`).
+    release: Option<Vec<String>>,
+}
+
+/// The command a change runs as, for the lock, the question and the summary.
+fn verb_of(mode: Mode, reading: &Reading) -> &'static str {
+    match (mode, &reading.release) {
+        (_, Some(_)) => "release",
+        (Mode::Destroy, None) => "destroy",
+        (Mode::Converge, None) => "apply",
+    }
 }
 
 /// Read live state in two waves and build the plan. `known` is the clients and account
@@ -429,6 +447,7 @@ async fn prepare(
     listed.map_err(context("reading the stack's resources"))?;
     let observed = observed?;
     let found = observed.iter().filter(|o| o.is_ours()).count();
+    let outside = observed.iter().filter(|o| matches!(o.ownership, crate::engine::Ownership::Unowned(_))).count();
     let mut plan = plan::build(&name, &region, mode, &desired, observed, &registry)
         .map_err(|conflicts| conflicts_failure(&registry, &desired, &conflicts))?;
     // References resolve to the copy the planner kept (not a duplicate about to go).
@@ -439,10 +458,18 @@ async fn prepare(
     }
     plan.not_managed = registry.not_managed();
     registry.annotate(&mut plan);
+    if let Some(named) = &reading.release {
+        plan = crate::release::plan(&registry, plan, named)
+            .map_err(|why| Failure::new(format!("cannot release: {why}")).nothing_changed())?;
+    }
+    let live = if outside > 0 {
+        format!("{found} live and {outside} made outside bumarket-infra")
+    } else {
+        format!("{found} live")
+    };
     errln!(
-        "  {} in the file, {} live; {} in {} round trips, {:.1} s",
+        "  {} in the file, {live}; {} in {} round trips, {:.1} s",
         count(desired.len(), "resource"),
-        found,
         count(aws.calls.count(), "AWS call"),
         aws.calls.depth(),
         started.elapsed().as_secs_f64()
@@ -451,8 +478,12 @@ async fn prepare(
     tracing::debug!("AWS calls of the read: {}", ops.join(", "));
     tracing::debug!("longest chain of calls: {}", aws.calls.chain().join(" -> "));
     tracing::trace!("the read's calls (start, end):\n{}", aws.calls.timeline(started).join("\n"));
-    // What AWS would refuse of what the plan creates or changes, before anything is written.
-    let problems = preflight::check(&registry.cx, &plan).await.map_err(context("checking what AWS would refuse"))?;
+    // What AWS would refuse of what the plan creates or changes, before anything is written;
+    // first, what the file's `adopt:` asks that the account cannot give.
+    let mut problems = if mode == Mode::Converge { adopt_problems(&registry, &plan) } else { Vec::new() };
+    if problems.is_empty() {
+        problems = preflight::check(&registry.cx, &plan).await.map_err(context("checking what AWS would refuse"))?;
+    }
     if !problems.is_empty() {
         crate::out::stderr(&preflight::render(&registry.cx, &problems));
         let n = problems.len();
@@ -465,30 +496,92 @@ async fn prepare(
     Ok((registry, plan))
 }
 
+/// Entries of the file's `adopt:` that cannot be: an address the file does not make, a
+/// live resource that is not there (the plan would create a new one instead, which is
+/// not what the entry asks), or one the entry names otherwise than the file does.
+fn adopt_problems(registry: &Registry, plan: &Plan) -> Vec<preflight::Problem> {
+    let mut out = Vec::new();
+    for (key, given) in &registry.cx.stack.adopt {
+        let problem = |message: String, label: &str, help: String| preflight::Problem {
+            keys: vec!["adopt".into(), key.clone()],
+            message,
+            label: label.into(),
+            help: Some(help),
+        };
+        let Some(r) = plan.resources.iter().find(|r| r.addr.as_str() == key && r.desired.is_some()) else {
+            let made: Vec<&str> =
+                plan.resources.iter().filter(|r| r.desired.is_some()).map(|r| r.addr.as_str()).collect();
+            let help = match bumarket_stack::closest(key, made.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => "list an address that `plan` shows for a resource of the file".into(),
+            };
+            out.push(problem(format!("the stack file makes no resource `{key}`"), "no such resource", help));
+            continue;
+        };
+        match &r.observed {
+            None => out.push(problem(
+                format!(
+                    "`adopt:` lists `{key}` as `{}`, but there is no such resource in {}",
+                    given.id,
+                    registry.cx.region()
+                ),
+                "not found",
+                "check the id or name (and the region); to create it anew instead, remove the entry".into(),
+            )),
+            Some(o) if r.action == plan::Action::Adopt && ![&o.id, &o.name, &r.name].contains(&&given.id) => {
+                out.push(problem(
+                    format!("`adopt:` lists `{key}` as `{}`, but the file names it `{}`", given.id, r.name),
+                    "another resource",
+                    format!("write `{key}: {}`, or give the resource the name `{}` in the file", o.id, given.id),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
 /// Why the plan cannot go ahead. A name of the file that someone else's resource has is
 /// shown at the file's value, as a stack-file problem is; the rest are listed.
 fn conflicts_failure(registry: &Registry, desired: &[Desired], conflicts: &[plan::Conflict]) -> Failure {
     let mut placed = Vec::new();
     let mut listed = Vec::new();
     for c in conflicts {
-        let keys = match c {
-            plan::Conflict::Foreign { addr, .. } => desired
+        let place = |addr: &Addr| {
+            desired
                 .iter()
                 .find(|d| &d.addr == addr)
                 .map(|d| crate::resources::provider(addr.kind()).place(&registry.cx, d))
-                .unwrap_or_default(),
-            plan::Conflict::BadAddress { .. } => Vec::new(),
+                .unwrap_or_default()
         };
-        match c {
-            plan::Conflict::Foreign { addr, name, detail } if !keys.is_empty() => placed.push(preflight::Problem {
-                keys,
-                message: format!("`{addr}` wants the name `{name}`, but {detail}"),
-                label: "name taken".into(),
-                help: Some(
-                    "bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource"
-                        .into(),
+        let problem = match c {
+            plan::Conflict::Foreign { addr, name, detail } => Some((
+                place(addr),
+                format!("`{addr}` wants the name `{name}`, but {detail}"),
+                "name taken",
+                "bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource".to_string(),
+            )),
+            plan::Conflict::Unowned { addr, name, id, detail } => Some((
+                place(addr),
+                format!("`{addr}` wants the name `{name}`, but {detail}"),
+                "made outside bumarket-infra",
+                format!("to take it over as it runs, add `{addr}: {id}` under `adopt:`; else rename it in the stack file"),
+            )),
+            plan::Conflict::AdoptReplaces { addr, forced, .. } => Some((
+                place(addr),
+                c.to_string(),
+                "adopting would replace it",
+                format!(
+                    "write in the file what runs ({}), or leave `{addr}` out of `adopt:` and out of the file",
+                    forced.iter().map(|(a, live, _)| format!("`{a}` {live}")).collect::<Vec<_>>().join(", ")
                 ),
-            }),
+            )),
+            plan::Conflict::BadAddress { .. } => None,
+        };
+        match problem {
+            Some((keys, message, label, help)) if !keys.is_empty() => {
+                placed.push(preflight::Problem { keys, message, label: label.into(), help: Some(help) })
+            }
             _ => listed.push(format!("  - {c}")),
         }
     }
@@ -558,7 +651,7 @@ async fn change_cmd(
     connection: (Aws, String),
     started: &AtomicBool,
 ) -> Result<Exit> {
-    let verb = if mode == Mode::Destroy { "destroy" } else { "apply" };
+    let verb = verb_of(mode, &reading);
     let sha = stack.source.sha256.clone();
     let (registry, fresh) = prepare(stack, s, (mode, reading), Some(connection)).await?;
     let plan = match saved {
@@ -586,6 +679,8 @@ async fn change_cmd(
     }
     let question = if verb == "destroy" {
         format!("\nDestroy everything stack `{}` owns in {}?", plan.stack, plan.region)
+    } else if verb == "release" {
+        format!("\nRelease these resources of stack `{}` in {} (they keep running)?", plan.stack, plan.region)
     } else {
         format!("\nApply these changes to stack `{}` in {}?", plan.stack, plan.region)
     };
@@ -607,13 +702,19 @@ async fn change_cmd(
 
 fn summary(verb: &str, o: &Outcome) {
     let n = |k: apply::StepKind| o.done.iter().filter(|(_, d)| *d == k).count();
-    let counts = format!(
+    let mut counts = String::new();
+    for (kind, word) in [(apply::StepKind::Adopt, "adopted"), (apply::StepKind::Release, "released")] {
+        if n(kind) > 0 {
+            counts.push_str(&format!("{} {word}, ", n(kind)));
+        }
+    }
+    counts.push_str(&format!(
         "{} created, {} updated, {} deleted in {:.1} s",
         n(apply::StepKind::Create),
         n(apply::StepKind::Update),
         n(apply::StepKind::Delete),
         o.elapsed.as_secs_f64()
-    );
+    ));
     if o.ok() {
         errln!("\n{} complete: {counts}.", capitalise(verb));
         return;
