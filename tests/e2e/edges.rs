@@ -100,8 +100,8 @@ fn a_name_taken_by_someone_else_stops_the_plan_naming_it() {
 {pad}--> {}:{line}:3
 {pad} |
 {line} |   images: {{}}                   # product images (seed §8); every secure default applies
-{pad} |   ^^^^^^ name taken
-{pad} = help: bumarket-infra never changes or deletes what it does not own: rename it in the stack file or remove the other resource
+{pad} |   ^^^^^^ made outside bumarket-infra
+{pad} = help: to take it over as it runs, add `bucket.images: {name}` under `adopt:`; else rename it in the stack file
 
 error: the plan cannot go ahead; nothing was changed
 ",

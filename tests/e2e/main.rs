@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod adopt;
 mod database;
 mod drift;
 mod edges;

@@ -202,6 +202,24 @@ impl Emulator {
             .unwrap_or_else(|stderr| panic!("`aws {}` (region {region}) failed:\n{stderr}", args.join(" ")))
     }
 
+    /// Runs a script of the repo with the test bed's Python (boto3 beside awscli),
+    /// pointed at the emulator like [`Emulator::aws`], and parses its stdout as JSON.
+    /// Panics with stderr when it fails.
+    pub fn python(&self, script: &str, args: &[&str]) -> Value {
+        let root = repo_root();
+        let mut cmd = Command::new(root.join(".venv/bin/python"));
+        scrub_env(&mut cmd);
+        let out = cmd
+            .arg(root.join(script))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {script}: {e}"));
+        assert!(out.status.success(), "{script} {} failed:\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e})"))
+    }
+
     /// Like [`Emulator::aws`] but returns the client's stderr as the error, for calls
     /// that are expected to fail: `assert!(err.contains("NoSuchBucket"))`.
     pub fn try_aws(&self, region: &str, args: &[&str]) -> Result<Value, String> {
