@@ -172,7 +172,8 @@ def main() -> None:
     )
     autoscaling.put_scaling_policy(
         AutoScalingGroupName=asg,
-        PolicyName="cpu60",
+        # Named per stack: moto keeps policies by name alone, AWS by group and name.
+        PolicyName=f"{prefix}-cpu60",
         PolicyType="TargetTrackingScaling",
         TargetTrackingConfiguration={
             "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},

@@ -12,7 +12,14 @@ pub fn plan(p: &Plan) -> Value {
         "stack": p.stack,
         "region": p.region,
         "changes_present": p.has_changes(),
-        "summary": {"add": s.add, "change": s.change, "destroy": s.destroy, "unchanged": s.unchanged},
+        "summary": {
+            "adopt": s.adopt,
+            "release": s.release,
+            "add": s.add,
+            "change": s.change,
+            "destroy": s.destroy,
+            "unchanged": s.unchanged
+        },
         "resources": p.resources.iter().map(resource).collect::<Vec<_>>(),
         "not_managed": p.not_managed,
         "notices": p.notices,

@@ -151,3 +151,30 @@ fn json_marks_drift_and_never_shows_the_record() {
     assert_eq!(images["notes"], json!([crate::plan::build::RECORD_ONLY]));
     assert!(!doc.to_string().contains("bumarket-infra:applied"), "{doc}");
 }
+
+#[test]
+fn an_adoption_reads_as_one_with_its_live_id_and_is_counted_first() {
+    let desired = vec![
+        d("vpc.main", "shop", json!({"tags": {"Name": "shop", "bumarket-infra:stack": "shop"}})),
+        d("bucket.images", "shop-images", json!({"name": "shop-images", "versioning": true})),
+    ];
+    let mut vpc = o("vpc.main", "shop-vpc", json!({"tags": {"Name": "shop"}}));
+    vpc.id = "vpc-0abc".into();
+    vpc.ownership = Ownership::Unowned("the vpc exists without the tag".into());
+    let mut bucket = o("bucket.images", "shop-images", json!({"name": "shop-images", "versioning": false}));
+    bucket.ownership = Ownership::Unowned("the bucket exists without the tag".into());
+    let mut r = rules();
+    r.adopt = vec![a("vpc.main"), a("bucket.images")];
+    let p = build("shop", "ap-northeast-2", Mode::Converge, &desired, vec![vpc, bucket], &r).unwrap();
+    let text = plan(&p, "stacks/shop.yaml", Style { color: false });
+    assert!(
+        text.contains(
+            " <= vpc.main              shop   (adopted vpc-0abc: made outside bumarket-infra, kept as it runs)"
+        ),
+        "{text}"
+    );
+    // A bucket's id is its name: not said twice.
+    assert!(text.contains(" <= bucket.images         shop-images   (adopted: made outside"), "{text}");
+    assert!(text.contains("~ versioning   false -> true"), "{text}");
+    assert!(text.ends_with("Plan: 2 to adopt, 0 to add, 0 to change, 0 to destroy.\n"), "{text}");
+}
