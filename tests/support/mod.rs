@@ -104,7 +104,17 @@ impl Emulator {
     /// give every resource a name unique to the test (see [`stack_copy`]).
     pub fn shared() -> &'static Emulator {
         static SHARED: OnceLock<Emulator> = OnceLock::new();
-        SHARED.get_or_init(|| Emulator::start(&[]))
+        SHARED.get_or_init(|| {
+            let emu = Emulator::start(&[]);
+            // One account holds the VPCs of every test running at once, more than AWS's
+            // default of 5 a region (which the plan's preflight enforces): as a team with
+            // many stacks would, it has asked for more where the tests build. The
+            // preflight's own test sets the quotas it checks in a region of its own.
+            let quota =
+                serde_json::json!({"service": "vpc", "quota": "L-F678F1CE", "value": 40, "region": "ap-northeast-2"});
+            emu.control("/__testbed/quota", &quota);
+            emu
+        })
     }
 
     /// A second emulator of this test process, in strict mode (`moto_serve.py --strict`,
