@@ -34,7 +34,7 @@ enum Giving {
 
 /// The release plan of `named` (every resource the stack owns when empty), from the
 /// plan `destroy` made. `Err` says why it cannot be, naming the addresses.
-pub fn plan(registry: &Registry, destroy: Plan, named: &[String]) -> Result<Plan, String> {
+pub fn plan(registry: &Registry, destroy: Plan, named: &[String], desired: &[Desired]) -> Result<Plan, String> {
     let owned: BTreeMap<Addr, ResourceChange> =
         destroy.resources.iter().filter(|r| r.observed.is_some()).map(|r| (r.addr.clone(), r.clone())).collect();
     let mut chosen: Vec<Addr> = Vec::new();
@@ -58,7 +58,7 @@ pub fn plan(registry: &Registry, destroy: Plan, named: &[String]) -> Result<Plan
         chosen = owned.keys().cloned().collect();
     }
     // What the chosen need, in the file and in AWS, goes with them.
-    let file: BTreeMap<Addr, Desired> = registry.desired().into_iter().map(|d| (d.addr.clone(), d)).collect();
+    let file: BTreeMap<&Addr, &Desired> = desired.iter().map(|d| (&d.addr, d)).collect();
     let mut needed_by: BTreeMap<Addr, Addr> = BTreeMap::new();
     let mut todo = chosen.clone();
     let mut seen: BTreeSet<Addr> = chosen.iter().cloned().collect();

@@ -459,7 +459,7 @@ async fn prepare(
     plan.not_managed = registry.not_managed();
     registry.annotate(&mut plan);
     if let Some(named) = &reading.release {
-        plan = crate::release::plan(&registry, plan, named)
+        plan = crate::release::plan(&registry, plan, named, &desired)
             .map_err(|why| Failure::new(format!("cannot release: {why}")).nothing_changed())?;
     }
     let live = if outside > 0 {

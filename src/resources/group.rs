@@ -94,17 +94,11 @@ impl Provider for Groups {
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         let snap = live.iam().await?;
-        let path = cx.iam_path();
         let mut out = Vec::new();
         for g in &snap.groups {
             let wanted_here = wanted.iter().any(|d| d.name == g.name);
-            let ownership = if g.path == path {
-                Ownership::Ours
-            } else if g.path.starts_with("/bumarket-infra/") {
-                Ownership::Foreign(format!("a group of that name lies under another stack's path `{}`", g.path))
-            } else {
-                Ownership::Unowned(format!("a group of that name exists outside the path `{path}`"))
-            };
+            // Groups take no tags: the path alone says whose one is.
+            let ownership = cx.iam_ownership("a group", &g.path, &BTreeMap::new());
             if ownership != Ownership::Ours && !wanted_here {
                 continue;
             }
