@@ -5,7 +5,7 @@
 //! ETag); force-unlock removes a lock after showing its holder, and only that lock; a
 //! lock left by a dead process of this host is broken, saying so.
 
-use crate::support::{stack_copy, Cli, Emulator, TempStack};
+use crate::support::{stack_copy, Cli, Emulator, Proxy, TempStack};
 use serde_json::{json, Value};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -158,9 +158,15 @@ fn two_applies_started_at_the_same_instant_both_succeed_one_after_the_other() {
     // meanwhile 409 ConditionalRequestConflict, as S3 may (scripts/moto_strict.py rule 8):
     // "On a 409 failure you should retry". The two runs start together, so their puts of
     // the lock (and a release against the other's put) race; each round tries it again.
+    // Every answer takes 400 ms (the proxy), as a far region's would: a run then holds the
+    // lock for several round trips of reads, while the other's retry after its 409 comes
+    // within one, so the second run finds the lock held however the two processes' starts
+    // fall on a busy machine (without it, a converged run could be done before the other
+    // looked again, and "one waited" hung on timing).
     let emu = Emulator::strict();
     let stack = stack_copy("examples/minimal.yaml", "race");
-    let cli = || Cli::new(emu).args(["-f", stack.path.to_str().unwrap()]);
+    let proxy = Proxy::start(emu, &["--latency", "400"]);
+    let cli = || proxy.cli(emu, &stack);
     let mut waited = 0;
     for round in 0..3 {
         let start = Arc::new(Barrier::new(2));
