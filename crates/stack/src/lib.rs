@@ -12,6 +12,7 @@
 mod cidr;
 pub mod diagnostic;
 pub mod model;
+pub mod write;
 mod names;
 mod reader;
 mod scalar;
