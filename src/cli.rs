@@ -116,6 +116,32 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         lock_timeout: Option<u64>,
     },
+    /// Write a stack file from what a region holds that no stack owns (built by hand, in
+    /// the console): every resource listed under `adopt:`, so `plan` and `apply` take it
+    /// over in place. Reads only.
+    #[command(
+        after_help = "Examples:\n  bumarket-infra import --region ap-northeast-2 --stack bumarket --out stacks/bumarket.yaml\n  bumarket-infra import --region ap-northeast-2 --prefix shop- --vpc vpc-0abc123 > shop.yaml\n\nThen: bumarket-infra plan -f stacks/bumarket.yaml   # every resource planned as `adopt`"
+    )]
+    Import {
+        /// The stack's name in the file (default: the prefix without its last `-`).
+        #[arg(long, value_name = "NAME")]
+        stack: Option<String>,
+        /// Only resources whose names start with PREFIX (their logical names drop it).
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// The VPC to take, when several belong to no stack.
+        #[arg(long, value_name = "VPC_ID")]
+        vpc: Option<String>,
+        /// Only resources with this tag (KEY=VALUE; repeat for more), where the kind has tags.
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+        /// Write the file here (and the template's user data beside it); default: stdout.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replace `--out` when it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Remove the stack's lock after showing who held it (when that run is gone).
     #[command(after_help = "Example:\n  bumarket-infra force-unlock -f stacks/bumarket.yaml")]
     ForceUnlock {

@@ -3,6 +3,7 @@
 
 mod aws;
 mod cli;
+mod import;
 mod out;
 mod permissions;
 mod preflight;

@@ -98,6 +98,8 @@ pub fn prefix(sdk_service: &str) -> String {
 fn s3_action(operation: &str) -> &str {
     match operation {
         "HeadBucket" | "ListObjectsV2" => "ListBucket",
+        // S3 API Reference, ListBuckets: "you must add the s3:ListAllMyBuckets policy action".
+        "ListBuckets" => "ListAllMyBuckets",
         "ListObjectVersions" => "ListBucketVersions",
         "GetBucketEncryption" => "GetEncryptionConfiguration",
         "PutBucketEncryption" => "PutEncryptionConfiguration",
@@ -204,10 +206,19 @@ fn dependent(call: &str, cx: &Cx) -> Vec<Statement> {
     }
 }
 
-/// The reads of every command: the core's, the preflight's and every kind's.
+/// The reads of every command: the core's, the preflight's, import's and every kind's.
 fn reads() -> impl Iterator<Item = &'static str> {
     let kinds = bumarket_core::engine::Kind::ALL.iter().flat_map(|k| resources::provider(*k).calls().reads.iter());
-    CORE_READS.iter().chain(crate::preflight::CALLS).chain(kinds).copied()
+    CORE_READS.iter().chain(crate::preflight::CALLS).chain(crate::import::CALLS).chain(kinds).copied()
+}
+
+/// The calls made that no read declares: `import`, which only reads, is checked so.
+pub fn undeclared_reads(made: &BTreeSet<(String, String)>) -> Vec<String> {
+    let declared: BTreeSet<&str> = reads().collect();
+    made.iter()
+        .map(|(service, operation)| format!("{}:{operation}", prefix(service)))
+        .filter(|call| !declared.contains(call.as_str()))
+        .collect()
 }
 
 /// Every call the policy of `phase` covers, as declared (`service:Operation`).

@@ -127,6 +127,15 @@ impl std::io::Write for Stderr {
 }
 
 fn run(command: Command, s: &Settings) -> Result<Exit> {
+    // Import writes a stack file: there is none to load.
+    if let Command::Import { stack, prefix, vpc, tags, out, force } = command {
+        let request = crate::import::Request { stack, prefix, vpc, tags, out, force };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
+        return runtime.block_on(crate::import::run(request, s));
+    }
     let Some(stack) = load(s) else { return Ok(Exit::Error) };
     if let Command::Validate = command {
         return Ok(validate(&stack, s));
@@ -229,7 +238,7 @@ fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
         .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
     runtime.block_on(async {
         match command {
-            Command::Validate | Command::Permissions { .. } => unreachable!("handled above"),
+            Command::Validate | Command::Permissions { .. } | Command::Import { .. } => unreachable!("handled above"),
             Command::Plan { detailed_exitcode, json, out, resubscribe } => {
                 plan_cmd(stack, s, detailed_exitcode, json, out, Reading { resubscribe, ..Default::default() }).await
             }

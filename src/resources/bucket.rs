@@ -110,7 +110,7 @@ fn days(v: Option<i32>) -> Option<u32> {
 }
 
 /// Read the six configurations of one bucket (in parallel) into attributes.
-async fn read_config(cx: &Cx, name: &str) -> Result<Attrs, StepError> {
+pub async fn config(cx: &Cx, name: &str) -> Result<Attrs, StepError> {
     let s3 = &cx.aws.s3;
     let encryption = async {
         match s3.get_bucket_encryption().bucket(name).send().await {
@@ -229,6 +229,16 @@ enum Found {
     Ours(BTreeMap<String, String>),
 }
 
+/// The tags of a bucket no stack owns; `None` when a stack owns it, or there is no such
+/// bucket here (S3 answers 301 for another region's, 403 for another account's: see
+/// `bucket_tags`).
+pub async fn unowned_tags(cx: &Cx, name: &str) -> Result<Option<BTreeMap<String, String>>, StepError> {
+    match bucket_tags(cx, name).await? {
+        Found::Unowned(tags, _) => Ok(Some(tags)),
+        Found::Ours(_) | Found::Foreign(_) | Found::Absent => Ok(None),
+    }
+}
+
 async fn bucket_tags(cx: &Cx, name: &str) -> Result<Found, StepError> {
     let tags = match cx.aws.s3.get_bucket_tagging().bucket(name).send().await {
         Ok(out) => out.tag_set.into_iter().map(|t| (t.key, t.value)).collect(),
@@ -256,7 +266,7 @@ async fn bucket_tags(cx: &Cx, name: &str) -> Result<Found, StepError> {
 /// configuration is thrown away when the tags say it is not ours); `None` when there
 /// is no such bucket (never made, or deleted while the tagging index still lists it).
 async fn read_bucket(cx: &Cx, name: &str) -> Result<Option<(Found, Attrs)>, StepError> {
-    let (found, config) = tokio::join!(bucket_tags(cx, name), read_config(cx, name));
+    let (found, config) = tokio::join!(bucket_tags(cx, name), config(cx, name));
     match found? {
         Found::Absent => Ok(None),
         // Ours, or made outside bumarket-infra (which `adopt:` may take over, so its

@@ -205,7 +205,7 @@ async fn list_profiles(aws: &Aws, path: &str) -> Result<Vec<String>, StepError> 
 
 /// A role by name, `None` when there is none. GetRole and the policy reads go out
 /// together: a converged role costs one round trip.
-async fn read_role(aws: &Aws, name: &str) -> Result<Option<RoleRead>, StepError> {
+pub async fn read_role(aws: &Aws, name: &str) -> Result<Option<RoleRead>, StepError> {
     let get = async { found("iam:GetRole", aws.iam.get_role().role_name(name).send().await) };
     let (role, policies) = tokio::join!(get, Holder::Role(name).read_policies(aws));
     let Some(role) = role?.and_then(|out| out.role) else { return Ok(None) };
@@ -222,7 +222,7 @@ async fn read_role(aws: &Aws, name: &str) -> Result<Option<RoleRead>, StepError>
 }
 
 /// A group by name, `None` when there is none.
-async fn read_group(aws: &Aws, name: &str) -> Result<Option<GroupRead>, StepError> {
+pub async fn read_group(aws: &Aws, name: &str) -> Result<Option<GroupRead>, StepError> {
     // GetGroup pages through the group's users; only the group is needed here.
     let get = async { found("iam:GetGroup", aws.iam.get_group().group_name(name).max_items(1).send().await) };
     let (group, policies) = tokio::join!(get, Holder::Group(name).read_policies(aws));

@@ -12,7 +12,6 @@
 mod cidr;
 pub mod diagnostic;
 pub mod model;
-pub mod write;
 mod names;
 mod reader;
 mod scalar;
@@ -20,6 +19,7 @@ mod sections;
 mod suggest;
 mod time;
 mod values;
+pub mod write;
 mod yaml;
 
 #[cfg(test)]
@@ -152,4 +152,9 @@ mod locate_tests {
         assert_eq!(at(&["database", "instance_class"]), Some((4, 1, 8)));
         assert_eq!(locate(Path::new("f.yaml"), "a: [", &["a"]), None);
     }
+}
+
+/// An IPv4 CIDR as the file writes it (`10.0.0.0/16`); `None` when it is not one.
+pub fn parse_cidr(text: &str) -> Option<Cidr> {
+    cidr::parse(text).ok()
 }

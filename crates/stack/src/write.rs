@@ -126,7 +126,14 @@ impl Writer<'_> {
         self.line(0, &format!("{key}:"));
     }
     /// `key: value` when `value` differs from `default`.
-    fn differing<T: PartialEq>(&mut self, depth: usize, key: &str, value: &T, default: &T, text: impl Fn(&T) -> String) {
+    fn differing<T: PartialEq>(
+        &mut self,
+        depth: usize,
+        key: &str,
+        value: &T,
+        default: &T,
+        text: impl Fn(&T) -> String,
+    ) {
         if value != default {
             self.line(depth, &format!("{key}: {}", text(value)));
         }
@@ -179,9 +186,11 @@ fn duration(seconds: &u64) -> String {
     }
 }
 
-/// Parses a skeleton the writer's defaults come from. The skeletons are fixed text that
-/// the reader accepts; a failure is a bug here.
-fn skeleton(sections: &str) -> Stack {
+/// The model of a skeleton file: `sections` (YAML text, top-level keys) under a fixed
+/// stack, region and network, with every default the reader fills in. The writer's
+/// defaults come from here, and so can an importer's. The skeletons are fixed text the
+/// reader accepts; a failure is a bug in the caller.
+pub fn skeleton(sections: &str) -> Stack {
     let text = format!(
         "stack: s\nregion: ap-northeast-2\nnetwork: {{cidr: 10.0.0.0/16, availability_zones: [ap-northeast-2a, ap-northeast-2c], public_subnets: [10.0.0.0/24, 10.0.1.0/24], private_subnets: [10.0.10.0/24, 10.0.11.0/24]}}\n{sections}"
     );
@@ -285,7 +294,6 @@ fn database(w: &mut Writer, db: &Database) {
         q(&db.instance_class)
     );
     let d = skeleton(&sections).database.expect("database");
-    let n = |v: &u32| v.to_string();
     let b = |v: &bool| v.to_string();
     if let Some(id) = &db.identifier {
         w.line(1, &format!("identifier: {}", q(id)));
@@ -315,7 +323,9 @@ fn database(w: &mut Writer, db: &Database) {
     w.differing(1, "admin_user", &db.admin_user, &d.admin_user, |v| q(v));
     match &db.password {
         Password::Managed { kms_key_id: None } => {}
-        Password::Managed { kms_key_id: Some(k) } => w.line(1, &format!("password: {{managed: {{kms_key_id: {}}}}}", q(k))),
+        Password::Managed { kms_key_id: Some(k) } => {
+            w.line(1, &format!("password: {{managed: {{kms_key_id: {}}}}}", q(k)))
+        }
         Password::Secret { arn } => w.line(1, &format!("password: {{secret_arn: {}}}", q(arn))),
     }
     let mut backups = Vec::new();
@@ -333,7 +343,6 @@ fn database(w: &mut Writer, db: &Database) {
     w.differing(1, "final_snapshot", &db.final_snapshot, &d.final_snapshot, b);
     w.differing(1, "multi_az", &db.multi_az, &d.multi_az, b);
     w.differing(1, "wait_timeout", &db.wait_timeout_seconds, &d.wait_timeout_seconds, duration);
-    let _ = n;
 }
 
 fn json_flow(v: &serde_json::Value) -> String {
@@ -402,7 +411,9 @@ fn monitoring(w: &mut Writer, m: &Monitoring) {
     w.nested(1, "alarms", alarms);
     w.differing(1, "dashboard", &m.dashboard, &d.dashboard, |v| v.to_string());
     w.differing(1, "log_retention_days", &m.log_retention_days, &d.log_retention_days, |v| v.to_string());
-    for (key, to) in [("database_logs_to_bucket", &m.database_logs_to_bucket), ("app_logs_to_bucket", &m.app_logs_to_bucket)] {
+    for (key, to) in
+        [("database_logs_to_bucket", &m.database_logs_to_bucket), ("app_logs_to_bucket", &m.app_logs_to_bucket)]
+    {
         if let Some(t) = to {
             w.line(1, &format!("{key}: {{bucket: {}, prefix: {}}}", q(&t.bucket), q(&t.prefix)));
         }
@@ -530,7 +541,10 @@ mod tests {
         let out = write(&stack, &draft);
         assert!(out.contains("fleet:\n  instance_type: t3.micro\n  min_healthy_percent: 50\n\nbuckets:"), "{out}");
         assert!(!out.contains("max_healthy_percent"), "150 follows from 50: {out}");
-        assert!(out.contains("  # a note\n  data:\n    public_access: {blocked: false, reason: \"a website\"}\n"), "{out}");
+        assert!(
+            out.contains("  # a note\n  data:\n    public_access: {blocked: false, reason: \"a website\"}\n"),
+            "{out}"
+        );
     }
 
     #[test]
