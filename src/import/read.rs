@@ -768,7 +768,8 @@ pub async fn read(aws: &Aws, o: &Options, stack: &Stack) -> Result<Found, ReadEr
     );
     role_reads.extend(more.await?);
     for (r, read) in role_reads {
-        let Some(read) = read else { continue };
+        // IAM cannot move a role off its path: an adopted one is the stack's by its tag.
+        let Some(read) = read.filter(|r| !owned(&r.tags)) else { continue };
         let holding: Vec<String> = profiles
             .iter()
             .filter(|p| p.roles.iter().any(|x| x.role_name == r.role_name))

@@ -1,8 +1,10 @@
 //! End-to-end tests of adoption and release: a BuMarket-shaped stack built by hand the
 //! way the team did in the console (tests/handbuilt.py: boto3, no bumarket-infra tags,
-//! console names, AWS's defaults left in place, three product images in the bucket), taken
-//! over by the file tests/stacks/handbuilt.yaml with an `adopt:` entry per resource, then
-//! released in part and destroyed. Everything is checked with awscli.
+//! console names, AWS's defaults left in place, three product images in the bucket),
+//! written into a stack file by `import`, taken over in place, then released in part and
+//! destroyed; and a file written by hand (tests/stacks/handbuilt.yaml with an `adopt:`
+//! entry per resource) whose adoption would replace, or take another stack's bucket.
+//! Everything is checked with awscli.
 //!
 //! Emulator gaps (MOTO-NOTES, docs/moto-probe.md): moto's UpdateGroup moves a group's
 //! path only with a new name; the test bed moves it as IAM documents (scripts/moto_serve.py,
@@ -23,10 +25,11 @@ fn aws(args: &[&str]) -> Value {
     Emulator::shared().aws(REGION, args)
 }
 
-/// The stack file for what the builder made under the stack's own name: the `hb-` names
-/// of tests/stacks/handbuilt.yaml take the stack's name, and `adopt:` lists every
-/// resource, keeping the names and descriptions the console gave them.
-fn adopting_file(stack: &TempStack, built: &Value, with_names: bool) {
+/// A stack file written by hand for what the builder made under the stack's own name:
+/// the `hb-` names of tests/stacks/handbuilt.yaml take the stack's name, and `adopt:`
+/// lists every resource, the security groups by id alone (not the names and
+/// descriptions the console gave them, which `import` would have kept).
+fn adopting_file(stack: &TempStack, built: &Value) {
     let text = std::fs::read_to_string(&stack.path).unwrap();
     let mut out: String = text
         .split_inclusive('\n')
@@ -34,14 +37,7 @@ fn adopting_file(stack: &TempStack, built: &Value, with_names: bool) {
         .collect();
     let n = &stack.name;
     let s = |v: &Value| v.as_str().unwrap().to_string();
-    let sg = |tier: &str, name: &str, description: &str| {
-        let id = s(&built["security_groups"][tier]);
-        if with_names {
-            format!("{{id: {id}, name: {n}-{name}, description: {description}}}")
-        } else {
-            id
-        }
-    };
+    let sg = |tier: &str| s(&built["security_groups"][tier]);
     out.push_str("\nadopt:\n");
     let entries = [
         ("vpc.main", format!("{{id: {}, name: {n}-vpc}}", s(&built["vpc"]))),
@@ -52,9 +48,9 @@ fn adopting_file(stack: &TempStack, built: &Value, with_names: bool) {
         ("internet_gateway.main", format!("{{id: {}, name: {n}-igw}}", s(&built["internet_gateway"]))),
         ("route_table.public", format!("{{id: {}, name: {n}-rtb-public}}", s(&built["route_tables"]["public"]))),
         ("route_table.private", format!("{{id: {}, name: {n}-rtb-private}}", s(&built["route_tables"]["private"]))),
-        ("security_group.lb", sg("lb", "alb-sg", "web traffic")),
-        ("security_group.app", sg("app", "web-sg", "django servers")),
-        ("security_group.db", sg("db", "db-sg", "Oracle for the app")),
+        ("security_group.lb", sg("lb")),
+        ("security_group.app", sg("app")),
+        ("security_group.db", sg("db")),
         ("db_subnet_group.main", format!("{{id: {n}-db-subnets, name: {n}-db-subnets}}")),
         ("database.main", format!("{n}-oracle")),
         ("bucket.images", format!("{n}-images")),
@@ -105,13 +101,52 @@ fn stack_tag(tags: &Value) -> Option<String> {
 }
 
 #[test]
-fn a_hand_built_stack_is_adopted_in_place_and_what_is_released_outlives_destroy() {
+fn a_hand_built_stack_is_imported_adopted_in_place_and_what_is_released_outlives_destroy() {
     let emu = Emulator::shared();
-    let stack = stack_copy("tests/stacks/handbuilt.yaml", "adopt");
-    let built = emu.python("tests/handbuilt.py", &[&stack.name, REGION]);
-    adopting_file(&stack, &built, true);
-    cli(&stack).args(["validate"]).run().success();
+    let mut stack = stack_copy("tests/stacks/handbuilt.yaml", "adopt");
+    let built = emu.python("tests/handbuilt.py", &[&stack.name, REGION, "--other-stack", "someone-else"]);
     let before = ids(&stack);
+
+    // Without narrowing, import will not guess which of the region's VPCs is the stack's.
+    let extra = aws(&["ec2", "create-vpc", "--cidr-block", "10.9.0.0/16"]);
+    let extra = extra["Vpc"]["VpcId"].as_str().unwrap().to_string();
+    let run = Cli::new(emu).args(["import", "--region", REGION, "--stack", "guess"]).run().code_is(1);
+    assert!(run.stderr.contains("VPCs in ap-northeast-1 belong to no stack"), "{}", run.stderr);
+    assert!(run.stderr.contains(built["vpc"].as_str().unwrap()) && run.stderr.contains(&extra), "{}", run.stderr);
+    assert!(run.stderr.contains("--vpc"), "{}", run.stderr);
+    aws(&["ec2", "delete-vpc", "--vpc-id", &extra]);
+
+    // Import writes a file that validates as written and names every live resource.
+    let out = stack.dir.path().join("imported.yaml");
+    let prefix = format!("{}-", stack.name);
+    let run = Cli::new(emu)
+        .args(["import", "--region", REGION, "--stack", &stack.name, "--prefix", &prefix])
+        .args(["--out", out.to_str().unwrap()])
+        .run()
+        .success();
+    assert!(run.stderr.contains("23 resources to adopt"), "{}", run.stderr);
+    assert!(run.stderr.contains("round trips"), "{}", run.stderr);
+    // The console's buckets block no public access: kept, stated, and listed as findings.
+    assert!(
+        run.stderr.contains(&format!("bucket `{}-images` does not block public access", stack.name)),
+        "{}",
+        run.stderr
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("public_access: {blocked: false, reason: \"TODO: say why"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "security_group.db: {{id: {}, name: {}-db-sg, description: \"Oracle for the app\"}}",
+            built["security_groups"]["db"].as_str().unwrap(),
+            stack.name
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("{}-other", stack.name)), "another stack's bucket is never imported: {text}");
+    // RDS keeps the password: the file says where (its key), never a password.
+    assert!(text.contains("password: {managed: {kms_key_id: "), "{text}");
+    stack.path = out;
+    cli(&stack).args(["validate"]).run().success();
 
     // Every resource of the file is adopted; nothing is created, replaced or deleted.
     let plan = cli(&stack).args(["plan"]).run().success();
@@ -127,6 +162,10 @@ fn a_hand_built_stack_is_adopted_in_place_and_what_is_released_outlives_destroy(
     assert!(apply.stderr.contains("Apply complete: 22 adopted, 0 created"), "{}", apply.stderr);
     let again = cli(&stack).args(["plan"]).run().success();
     assert!(again.stdout.starts_with("No changes."), "{}\n{}", again.stdout, again.stderr);
+    // Now the stack's: a second import finds nothing left that no stack owns.
+    let again =
+        Cli::new(emu).args(["import", "--region", REGION, "--stack", &stack.name, "--prefix", &prefix]).run().success();
+    assert!(again.stderr.contains("0 resources to adopt (nothing found)"), "{}", again.stderr);
 
     // The same resources, now tagged as the stack's; not one object or instance lost.
     assert_eq!(ids(&stack), before, "adoption replaced something");
@@ -185,7 +224,7 @@ fn adoption_that_would_replace_and_another_stacks_resource_are_refused() {
     let stack = stack_copy("tests/stacks/handbuilt.yaml", "refuse");
     let built = emu.python("tests/handbuilt.py", &[&stack.name, REGION, "--other-stack", "someone-else"]);
     // Without the console's names, the security groups would have to be made anew.
-    adopting_file(&stack, &built, false);
+    adopting_file(&stack, &built);
     let run = cli(&stack).args(["plan"]).run().code_is(1);
     assert!(
         run.stderr.contains("adopting `security_group.db` (`")
