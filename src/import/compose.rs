@@ -454,15 +454,6 @@ fn database(cx: &mut Cx) -> Option<Database> {
     if db.publicly_accessible {
         cx.finding("database", format!("`{}` is publicly accessible: the next apply makes it private", db.identifier));
     }
-    if ["admin", "root", "sys", "system", "rdsadmin", "postgres", "master", "sa"]
-        .contains(&db.master_user.to_lowercase().as_str())
-    {
-        cx.left_out(format!(
-            "database `{}`: its master user `{}` is a default name the file refuses, and RDS cannot rename it",
-            db.identifier, db.master_user
-        ));
-        return None;
-    }
     cx.adopt("database.main", &db.identifier, None, None);
     if let Some(g) = &found.db_subnet_group {
         cx.adopt("db_subnet_group.main", &g.id, g.name.as_deref(), None);

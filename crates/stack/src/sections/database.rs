@@ -149,7 +149,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
         instance_class: class.or(String::new()),
         port: m.uint(cx, "port", 1150, 65_535).or(engines::default_port(f)) as u16,
         storage,
-        admin_user: admin_user(cx, &m, f),
+        admin_user: admin_user(cx, &m, f, adopts_database(top)),
         password: password(cx, &m),
         backup_retention_days: retention,
         backup_window: backup_text,
@@ -163,17 +163,28 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
     })
 }
 
-fn admin_user(cx: &mut Ctx, m: &Map, f: Family) -> String {
+/// Whether `adopt:` lists the database (its entry's shape is `adopt`'s to check).
+fn adopts_database(top: &Map) -> bool {
+    top.entry("adopt").is_some_and(|e| match &e.value.kind {
+        Kind::Map(entries) => entries.iter().any(|x| x.key.name == "database.main"),
+        _ => false,
+    })
+}
+
+fn admin_user(cx: &mut Ctx, m: &Map, f: Family, adopted: bool) -> String {
     let Val::Got(user, span) = m.string(cx, "admin_user") else { return "bumarket_admin".into() };
     let max = engines::admin_max_len(f);
     let n = user.chars().count();
-    if RESERVED_USERS.contains(&user.to_lowercase().as_str()) {
+    // An adopted database keeps its master user whatever its name: RDS cannot rename it
+    // (ModifyDBInstance takes a new password, never a new user name), and the console's
+    // default is `admin`.
+    if RESERVED_USERS.contains(&user.to_lowercase().as_str()) && !adopted {
         let message = format!("`{user}` is a default or reserved database user name");
         cx.error_help(
             span,
             message,
             "a non-default name is required",
-            "choose a name of your own, like `bumarket_admin`",
+            "choose a name of your own, like `bumarket_admin` (a database made outside bumarket-infra and listed under `adopt:` keeps the one it has)",
         );
     } else if !(1..=max).contains(&n) {
         cx.error(span, format!("admin user `{user}` is {n} characters long"), format!("this engine allows 1 to {max}"));
@@ -267,4 +278,21 @@ fn log_exports(cx: &mut Ctx, m: &Map, f: Family, engine_ok: bool) -> Vec<String>
         out.push(log);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const FILE: &str = "stack: s\nregion: ap-northeast-2\nnetwork: {cidr: 10.0.0.0/16, availability_zones: [ap-northeast-2a, ap-northeast-2c], public_subnets: [10.0.0.0/24, 10.0.1.0/24], private_subnets: [10.0.10.0/24, 10.0.11.0/24]}\ndatabase: {engine: oracle-ee, engine_version: \"19\", instance_class: db.t3.small, admin_user: admin}\n";
+
+    #[test]
+    fn a_default_master_user_is_refused_unless_the_database_is_adopted() {
+        let e = crate::parse(Path::new("t.yaml"), FILE).unwrap_err();
+        assert!(e.to_string().contains("`admin` is a default or reserved database user name"), "{e}");
+        assert!(e.to_string().contains("listed under `adopt:` keeps the one it has"), "{e}");
+        let adopted = format!("{FILE}adopt: {{database.main: console-db}}\n");
+        let stack = crate::parse(Path::new("t.yaml"), &adopted).unwrap();
+        assert_eq!(stack.database.unwrap().admin_user, "admin");
+    }
 }
