@@ -192,6 +192,42 @@ def main() -> None:
         "listener": listener["ListenerArn"],
     }
 
+    # Monitoring as the console makes it: a topic mailing the team, an alarm on the
+    # fleet's CPU and one on the database's, one on its connections (not one of the
+    # tool's), a dashboard, and the log groups RDS makes for the exports (never expire).
+    sns = boto3.client("sns", region_name=region)
+    cloudwatch = boto3.client("cloudwatch", region_name=region)
+    logs = boto3.client("logs", region_name=region)
+    topic = sns.create_topic(Name=f"{prefix}-alarms")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="dev-team@example.com")
+    alarms = {
+        f"{prefix}-cpu-high": ("AWS/EC2", "CPUUtilization", "AutoScalingGroupName", asg, 70.0),
+        f"{prefix}-db-cpu": ("AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", db, 75.0),
+        f"{prefix}-db-connections": ("AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", db, 50.0),
+    }
+    for name, (namespace, metric, dimension, value, threshold) in alarms.items():
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace=namespace,
+            MetricName=metric,
+            Dimensions=[{"Name": dimension, "Value": value}],
+            Statistic="Average",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=threshold,
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[topic],
+        )
+    widget = {"type": "metric", "properties": {"metrics": [["AWS/EC2", "CPUUtilization", "AutoScalingGroupName", asg]]}}
+    cloudwatch.put_dashboard(DashboardName=f"{prefix}-dashboard", DashboardBody=json.dumps({"widgets": [widget]}))
+    log_groups = [f"/aws/rds/instance/{db}/{t}" for t in ("alert", "audit", "listener", "trace")]
+    for g in log_groups:
+        try:
+            logs.create_log_group(logGroupName=g)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+    out["monitoring"] = {"topic": topic, "alarms": sorted(alarms), "dashboard": f"{prefix}-dashboard", "log_groups": log_groups}
+
     # The image bucket with a few product images; the log bucket at AWS's defaults.
     config = {"LocationConstraint": region}
     images, logs = f"{prefix}-images", f"{prefix}-logs"

@@ -108,6 +108,7 @@ pub fn compose(found: &Found, o: &Options) -> Composed {
         ));
     }
     security_groups(&mut cx, &stack);
+    stack.monitoring = monitoring(&mut cx, &stack);
     for line in &found.left_out {
         cx.left_out(line.clone());
     }
@@ -463,6 +464,150 @@ fn database(cx: &mut Cx) -> Option<Database> {
 
 /// The security groups the load balancer, the template and the database use, adopted
 /// with the names and descriptions they have (neither can change).
+/// The alarms the file makes, each with what it watches (namespace, metric, the
+/// dimensions that name the resource) and the `monitoring.alarms` key of its threshold.
+fn alarm_specs(found: &Found, stack: &Stack) -> Vec<(&'static str, &'static str, &'static str, Vec<String>)> {
+    let mut out = Vec::new();
+    if let (Some(_), Some(g)) = (&stack.fleet, &found.group) {
+        out.push(("fleet-cpu", "AWS/EC2", "CPUUtilization", vec![g.name.clone()]));
+    }
+    if let (Some(_), Some(lb), Some(tg)) = (&stack.load_balancer, &found.load_balancer, &found.target_group) {
+        let dims: Vec<String> = [&lb.arn, &tg.arn].iter().filter_map(|a| read::dimension_of(a)).collect();
+        out.push(("unhealthy-hosts", "AWS/ApplicationELB", "UnHealthyHostCount", dims.clone()));
+        out.push(("http-5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", dims));
+    }
+    if let (Some(_), Some(db)) = (&stack.database, &found.database) {
+        out.push(("database-cpu", "AWS/RDS", "CPUUtilization", vec![db.identifier.clone()]));
+        out.push(("database-free-storage", "AWS/RDS", "FreeStorageSpace", vec![db.identifier.clone()]));
+    }
+    out
+}
+
+/// `monitoring:` from the topic the team's alarms mail: its e-mail addresses, the alarms
+/// that watch what the file's alarms watch (adopted under their names, their thresholds
+/// kept), the database's log groups (their longest retention kept). The file's other
+/// alarms and the app's log group are new; a dashboard of the console's is left as it
+/// is (`dashboard: false`), its graphs not being the file's to say.
+fn monitoring(cx: &mut Cx, stack: &Stack) -> Option<Monitoring> {
+    let found = cx.found;
+    let m = &found.monitoring;
+    let notified = |t: &read::Topic| m.alarms.iter().filter(|a| a.actions.contains(&t.arn)).count();
+    let mut topics: Vec<&read::Topic> = m.topics.iter().filter(|t| !t.emails.is_empty()).collect();
+    topics.sort_by_key(|t| std::cmp::Reverse(notified(t)));
+    let Some(topic) = topics.first().copied() else {
+        for t in &m.topics {
+            cx.left_out(format!("SNS topic `{}`: mails no e-mail address, which `monitoring` needs", t.name));
+        }
+        for a in &m.alarms {
+            cx.left_out(format!("CloudWatch alarm `{}` ({} {})", a.name, a.namespace, a.metric));
+        }
+        for d in &m.dashboards {
+            cx.left_out(format!("CloudWatch dashboard `{d}`"));
+        }
+        return None;
+    };
+    for t in m.topics.iter().filter(|t| t.arn != topic.arn) {
+        cx.left_out(format!("SNS topic `{}`: the file mails through one topic, `{}`", t.name, topic.name));
+    }
+    for other in &topic.others {
+        cx.left_out(format!(
+            "subscription `{other}` of `{}`: kept as it is (the file manages e-mail ones)",
+            topic.name
+        ));
+    }
+    let mut out = skeleton("monitoring: {emails: [a@example.com]}\n").monitoring.expect("monitoring");
+    out.emails.clone_from(&topic.emails);
+    cx.adopt("topic.alerts", &topic.name, Some(&topic.name), None);
+
+    let mut taken: BTreeSet<&str> = BTreeSet::new();
+    let mut added = Vec::new();
+    for (logical, namespace, metric, dims) in alarm_specs(found, stack) {
+        let matching = m.alarms.iter().find(|a| {
+            !taken.contains(a.name.as_str())
+                && a.namespace == namespace
+                && a.metric == metric
+                && !dims.is_empty()
+                && dims.iter().all(|d| a.dimensions.values().any(|v| v == d))
+        });
+        let Some(a) = matching else {
+            added.push(format!("`{}-{logical}`", stack.name));
+            continue;
+        };
+        taken.insert(&a.name);
+        let t = a.threshold;
+        match logical {
+            "fleet-cpu" => out.alarms.fleet_cpu_percent = t,
+            "unhealthy-hosts" => out.alarms.unhealthy_hosts = t,
+            "http-5xx" => out.alarms.http_5xx_per_5_minutes = t,
+            "database-cpu" => out.alarms.database_cpu_percent = t,
+            _ => out.alarms.database_free_storage_mb = (t / (1024.0 * 1024.0)).round().max(1.0),
+        }
+        cx.adopt(&format!("alarm.{logical}"), &a.name, Some(&a.name), None);
+    }
+    for a in m.alarms.iter().filter(|a| !taken.contains(a.name.as_str())) {
+        cx.left_out(format!(
+            "CloudWatch alarm `{}` ({} {}): not one the file makes; it stays as it is",
+            a.name, a.namespace, a.metric
+        ));
+    }
+
+    // The database's log groups, which RDS made for its exports.
+    // Their longest retention (`Some(None)`: one keeps events forever).
+    let mut retention: Option<Option<i32>> = None;
+    if let (Some(d), Some(db)) = (&stack.database, &found.database) {
+        for t in &d.log_exports {
+            let name = format!("{}{}/{t}", read::RDS_GROUPS, db.identifier);
+            let Some(g) = m.log_groups.iter().find(|g| g.name == name) else { continue };
+            cx.adopt(&format!("log_group.database-{t}"), &g.name, None, None);
+            retention = Some(match (retention, g.retention_days) {
+                (Some(None), _) | (_, None) => None,
+                (Some(Some(a)), Some(b)) => Some(a.max(b)),
+                (None, Some(b)) => Some(b),
+            });
+        }
+    }
+    match retention {
+        Some(None) => {
+            out.log_retention_days = *LOG_RETENTION_DAYS.last().expect("retentions") as u32;
+            cx.finding(
+                "monitoring",
+                format!(
+                    "the database's log groups keep events forever: kept as long as the file can say, `log_retention_days: {}`",
+                    out.log_retention_days
+                ),
+            );
+        }
+        Some(Some(days)) => {
+            let days = u64::try_from(days).unwrap_or(0);
+            out.log_retention_days = LOG_RETENTION_DAYS.iter().find(|d| **d >= days).copied().unwrap_or(3653) as u32;
+        }
+        None => {}
+    }
+
+    // Dashboards: the console's stays as it is, unless it has the stack's name (then
+    // it is the stack's, and its graphs become the file's).
+    out.dashboard = false;
+    for d in &m.dashboards {
+        if *d == stack.name {
+            out.dashboard = true;
+            cx.finding("monitoring", format!("dashboard `{d}` has the name of the stack's dashboard: the first apply replaces its graphs with the file's"));
+        } else {
+            cx.left_out(format!("CloudWatch dashboard `{d}`: its graphs are not the file's to say; `dashboard: true` adds the stack's own, `{}`", stack.name));
+        }
+    }
+    let mut new = added;
+    if stack.fleet.is_some() {
+        new.push(format!("the app's log group `/bumarket-infra/{}/app`", stack.name));
+    }
+    if !new.is_empty() {
+        cx.note(
+            "monitoring",
+            format!("New with the first apply: {} (what the console stack did not have).", new.join(", ")),
+        );
+    }
+    Some(out)
+}
+
 fn security_groups(cx: &mut Cx, stack: &Stack) {
     let found = cx.found;
     let lb =

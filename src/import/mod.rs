@@ -73,9 +73,13 @@ pub const CALLS: &[&str] = &[
     "iam:GetGroupPolicy",
     "iam:ListAttachedGroupPolicies",
     "sns:ListTopics",
+    "sns:ListTagsForResource",
+    "sns:ListSubscriptionsByTopic",
     "cloudwatch:DescribeAlarms",
+    "cloudwatch:ListTagsForResource",
     "cloudwatch:ListDashboards",
     "logs:DescribeLogGroups",
+    "logs:ListTagsForResource",
 ];
 
 /// The command line's import, checked.

@@ -215,6 +215,8 @@ pub struct Found {
     pub buckets: Vec<Bucket>,
     pub roles: Vec<Role>,
     pub iam_groups: Vec<IamGroup>,
+    /// Topics, alarms, dashboards and the database's log groups.
+    pub monitoring: monitoring::Monitoring,
     /// What was found and is not written: one line each, for the file's comments.
     pub left_out: Vec<String>,
 }
@@ -263,6 +265,9 @@ macro_rules! pages {
         Ok::<_, StepError>(out)
     }};
 }
+
+pub mod monitoring;
+pub use monitoring::{Topic, RDS_GROUPS};
 
 /// Reads the region.
 pub async fn read(aws: &Aws, o: &Options, stack: &Stack) -> Result<Found, ReadError> {
@@ -323,18 +328,22 @@ pub async fn read(aws: &Aws, o: &Options, stack: &Stack) -> Result<Found, ReadEr
     let iam_groups = async { pages!(aws.iam.list_groups(), "iam:ListGroups", |p| p.groups) };
     let profiles =
         async { pages!(aws.iam.list_instance_profiles(), "iam:ListInstanceProfiles", |p| p.instance_profiles) };
-    let monitoring = left_out_monitoring(aws, o);
-    let (identity, vpcs, subnets, gateways, tables, groups, templates, asgs, policies, lbs, tgs) =
-        tokio::join!(identity, vpcs, subnets, gateways, tables, groups, templates, asgs, policies, lbs, tgs);
-    let (dbs, buckets, roles, iam_groups, profiles, monitoring) =
-        tokio::join!(dbs, buckets, roles, iam_groups, profiles, monitoring);
+    let monitoring = monitoring::lists(aws, o);
+    // One wave: the two halves run side by side (a join takes so many at most).
+    let (
+        (identity, vpcs, subnets, gateways, tables, groups, templates, asgs, policies, lbs, tgs),
+        (dbs, buckets, roles, iam_groups, profiles, monitoring),
+    ) = tokio::join!(
+        async { tokio::join!(identity, vpcs, subnets, gateways, tables, groups, templates, asgs, policies, lbs, tgs) },
+        async { tokio::join!(dbs, buckets, roles, iam_groups, profiles, monitoring) }
+    );
     let (account, _) = identity?;
     let (vpcs, subnets, gateways, tables, groups, templates) =
         (vpcs?, subnets?, gateways?, tables?, groups?, templates?);
     let (asgs, policies, lbs, tgs, dbs) = (asgs?, policies?, lbs?, tgs?, dbs?);
     let (buckets, roles, iam_groups, profiles) = (buckets?, roles?, iam_groups?, profiles?);
+    let monitoring = monitoring?;
     let mut found = Found { account: account.clone(), region: aws.region.clone(), ..Found::default() };
-    found.left_out.extend(monitoring?);
 
     // The VPC: the one `--vpc` names, else the only one no stack owns (the default VPC
     // aside) that the narrowing leaves.
@@ -607,8 +616,23 @@ pub async fn read(aws: &Aws, o: &Options, stack: &Stack) -> Result<Found, ReadEr
     );
     let group_reads =
         try_join_all(groups_wanted.iter().map(|g| async move { iam::read_group(aws, &g.group_name).await }));
-    let (template, elb_tags, listeners, lb_attributes, bucket_reads, role_reads, group_reads) =
-        tokio::join!(template, elb_tags, listeners, lb_attributes, bucket_reads, role_reads, group_reads);
+    // What the alarms of the chosen resources name in their dimensions.
+    let refs = monitoring::Refs {
+        values: found
+            .group
+            .iter()
+            .map(|g| g.name.clone())
+            .chain(vpc_lbs.iter().filter_map(|l| l.load_balancer_arn()).filter_map(dimension_of))
+            .chain(target_group.and_then(|t| t.target_group_arn()).and_then(dimension_of))
+            .chain(databases.iter().filter_map(|d| d.db_instance_identifier().map(String::from)))
+            .collect(),
+        databases: databases.iter().filter_map(|d| d.db_instance_identifier().map(String::from)).collect(),
+    };
+    let monitoring = monitoring::details(aws, o, &account, monitoring, &refs);
+    let (template, elb_tags, listeners, lb_attributes, bucket_reads, role_reads, group_reads, monitoring) =
+        tokio::join!(template, elb_tags, listeners, lb_attributes, bucket_reads, role_reads, group_reads, monitoring);
+    found.monitoring = monitoring?;
+    found.left_out.append(&mut found.monitoring.left_out);
     let (template, elb_tags, listeners, lb_attributes) = (template?, elb_tags?, listeners?, lb_attributes?);
     let (bucket_reads, mut role_reads, group_reads) = (bucket_reads?, role_reads?, group_reads?);
 
@@ -796,63 +820,10 @@ pub async fn read(aws: &Aws, o: &Options, stack: &Stack) -> Result<Found, ReadEr
     Ok(found)
 }
 
-/// Monitoring and log groups the file cannot adopt: listed in its comments (one page of
-/// each listing, in wave one).
-async fn left_out_monitoring(aws: &Aws, o: &Options) -> Result<Vec<String>, StepError> {
-    let topics = async {
-        let out = aws.sns.list_topics().send().await.map_err(|e| call_error("sns:ListTopics", e))?;
-        Ok::<_, StepError>(
-            out.topics().iter().filter_map(|t| t.topic_arn()?.rsplit(':').next().map(String::from)).collect::<Vec<_>>(),
-        )
-    };
-    let alarms = async {
-        let mut req = aws.cloudwatch.describe_alarms().max_records(100);
-        if let Some(p) = &o.prefix {
-            req = req.alarm_name_prefix(p);
-        }
-        let out = req.send().await.map_err(|e| call_error("cloudwatch:DescribeAlarms", e))?;
-        Ok::<_, StepError>(
-            out.metric_alarms().iter().filter_map(|a| a.alarm_name().map(String::from)).collect::<Vec<_>>(),
-        )
-    };
-    let dashboards = async {
-        let mut req = aws.cloudwatch.list_dashboards();
-        if let Some(p) = &o.prefix {
-            req = req.dashboard_name_prefix(p);
-        }
-        let out = req.send().await.map_err(|e| call_error("cloudwatch:ListDashboards", e))?;
-        Ok::<_, StepError>(
-            out.dashboard_entries().iter().filter_map(|d| d.dashboard_name().map(String::from)).collect::<Vec<_>>(),
-        )
-    };
-    let log_groups = async {
-        let out = aws
-            .logs
-            .describe_log_groups()
-            .limit(50)
-            .send()
-            .await
-            .map_err(|e| call_error("logs:DescribeLogGroups", e))?;
-        Ok::<_, StepError>(
-            out.log_groups()
-                .iter()
-                .filter_map(|g| g.log_group_name().map(String::from))
-                .filter(|n| !n.starts_with("/bumarket-infra/"))
-                .collect::<Vec<_>>(),
-        )
-    };
-    let (topics, alarms, dashboards, log_groups) = tokio::join!(topics, alarms, dashboards, log_groups);
-    let named = |v: Vec<String>| -> Vec<String> { v.into_iter().filter(|n| wanted_name(o, n)).collect() };
-    let mut out = Vec::new();
-    for (what, names) in [
-        ("SNS topic", named(topics?)),
-        ("CloudWatch alarm", alarms?),
-        ("CloudWatch dashboard", dashboards?),
-        ("log group", log_groups?.into_iter().filter(|n| o.prefix.as_deref().is_none_or(|p| n.contains(p))).collect()),
-    ] {
-        for n in names.into_iter().filter(|n| !n.starts_with("bumarket-infra")) {
-            out.push(format!("{what} `{n}`"));
-        }
-    }
-    Ok(out)
+/// What CloudWatch names a load balancer or target group by in a dimension (CloudWatch
+/// metrics for Application Load Balancers: `app/<name>/<id>`, `targetgroup/<name>/<id>`):
+/// the end of its ARN.
+pub fn dimension_of(arn: &str) -> Option<String> {
+    let (_, tail) = arn.rsplit_once(':')?;
+    Some(tail.strip_prefix("loadbalancer/").unwrap_or(tail).to_string())
 }

@@ -82,7 +82,17 @@ fn ids(stack: &TempStack) -> Value {
     let mut instances: Vec<&str> =
         asg["Instances"].as_array().unwrap().iter().map(|i| i["InstanceId"].as_str().unwrap()).collect();
     instances.sort_unstable();
+    let topics = aws(&["sns", "list-topics"]);
+    let suffix = format!(":{n}-alarms");
+    let topic = topics["Topics"].as_array().unwrap().iter().map(|t| t["TopicArn"].as_str().unwrap());
+    let topic = topic.into_iter().find(|t| t.ends_with(&suffix)).expect("the team's topic").to_string();
+    let subscriptions = &aws(&["sns", "list-subscriptions-by-topic", "--topic-arn", &topic])["Subscriptions"];
+    let alarms =
+        aws(&["cloudwatch", "describe-alarms", "--alarm-names", &format!("{n}-cpu-high"), &format!("{n}-db-cpu")]);
+    let alarms: Vec<&Value> = alarms["MetricAlarms"].as_array().unwrap().iter().map(|a| &a["AlarmArn"]).collect();
     serde_json::json!({
+        "subscriptions": subscriptions,
+        "alarms": alarms,
         "database": db["DbiResourceId"],
         "load_balancer": lb["LoadBalancerArn"],
         "target_group": tg["TargetGroupArn"],
@@ -124,7 +134,7 @@ fn a_hand_built_stack_is_imported_adopted_in_place_and_what_is_released_outlives
         .args(["--out", out.to_str().unwrap()])
         .run()
         .success();
-    assert!(run.stderr.contains("23 resources to adopt"), "{}", run.stderr);
+    assert!(run.stderr.contains("30 resources to adopt"), "{}", run.stderr);
     assert!(run.stderr.contains("round trips"), "{}", run.stderr);
     // The console's buckets block no public access: kept, stated, and listed as findings.
     assert!(
@@ -145,21 +155,50 @@ fn a_hand_built_stack_is_imported_adopted_in_place_and_what_is_released_outlives
     assert!(!text.contains(&format!("{}-other", stack.name)), "another stack's bucket is never imported: {text}");
     // RDS keeps the password: the file says where (its key), never a password.
     assert!(text.contains("password: {managed: {kms_key_id: "), "{text}");
+    // Monitoring: the topic the alarms mail and its address, the alarms on the fleet's
+    // and the database's CPU under their console names with their thresholds, the log
+    // groups RDS made (kept as long as the file can say); the other alarm and the
+    // dashboard are left as they are, in the file's comments.
+    let n = &stack.name;
+    assert!(text.contains("emails: [dev-team@example.com]"), "{text}");
+    assert!(text.contains("fleet_cpu_percent: 70") && text.contains("database_cpu_percent: 75"), "{text}");
+    assert!(text.contains("dashboard: false") && text.contains("log_retention_days: 3653"), "{text}");
+    for entry in [
+        format!("topic.alerts: {{id: {n}-alarms, name: {n}-alarms}}"),
+        format!("alarm.fleet-cpu: {{id: {n}-cpu-high, name: {n}-cpu-high}}"),
+        format!("alarm.database-cpu: {{id: {n}-db-cpu, name: {n}-db-cpu}}"),
+        format!("log_group.database-alert: /aws/rds/instance/{n}-oracle/alert"),
+    ] {
+        assert!(text.contains(&entry), "{entry}: {text}");
+    }
+    assert!(text.contains(&format!("# - CloudWatch alarm `{n}-db-connections`")), "{text}");
+    assert!(text.contains(&format!("# - CloudWatch dashboard `{n}-dashboard`")), "{text}");
+    assert!(run.stderr.contains("the database's log groups keep events forever"), "{}", run.stderr);
     stack.path = out;
     cli(&stack).args(["validate"]).run().success();
 
-    // Every resource of the file is adopted; nothing is created, replaced or deleted.
+    // Every resource of the file is adopted; nothing is replaced or deleted, and what is
+    // new is what the file's monitoring adds to the console's (the file says so).
     let plan = cli(&stack).args(["plan"]).run().success();
-    assert!(plan.stdout.contains("Plan: 22 to adopt, 0 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 29 to adopt, 4 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
+    let mut added = Vec::new();
     for line in plan.stdout.lines().filter(|l| !l.starts_with("      ") && !l.trim().is_empty()) {
+        if let Some(rest) = line.strip_prefix("  + ") {
+            added.push(rest.split_whitespace().next().unwrap().to_string());
+            continue;
+        }
         assert!(
             line.starts_with(" <= ") || line.starts_with("  ~ listener.") || line.starts_with("Plan:"),
             "only adoptions (and the listener, which goes with its load balancer): {line}"
         );
     }
+    added.sort();
+    assert_eq!(added, ["alarm.database-free-storage", "alarm.http-5xx", "alarm.unhealthy-hosts", "log_group.app"]);
+    assert!(text.contains("New with the first apply: "), "{text}");
+    assert!(!plan.stdout.contains("subscription."), "the team's address is subscribed already: {}", plan.stdout);
     assert!(plan.stdout.contains("records the template its instances run; they keep running"), "{}", plan.stdout);
     let apply = cli(&stack).args(["apply", "--auto-approve"]).run().success();
-    assert!(apply.stderr.contains("Apply complete: 22 adopted, 0 created"), "{}", apply.stderr);
+    assert!(apply.stderr.contains("Apply complete: 29 adopted, 4 created"), "{}", apply.stderr);
     let again = cli(&stack).args(["plan"]).run().success();
     assert!(again.stdout.starts_with("No changes."), "{}\n{}", again.stdout, again.stderr);
     // Now the stack's: a second import finds nothing left that no stack owns.
@@ -187,8 +226,18 @@ fn a_hand_built_stack_is_imported_adopted_in_place_and_what_is_released_outlives
     let db_arn = built["database"]["arn"].as_str().unwrap();
     let tags = aws(&["rds", "list-tags-for-resource", "--resource-name", db_arn]);
     assert_eq!(stack_tag(&tags["TagList"]), None, "{tags}");
+    assert!(release.stdout.contains(" => log_group.database-alert"), "its logs go with it: {}", release.stdout);
     let destroy = cli(&stack).args(["destroy", "--auto-approve"]).run().success();
     assert!(!destroy.stdout.contains("database.main"), "{}", destroy.stdout);
+    let groups =
+        aws(&["logs", "describe-log-groups", "--log-group-name-prefix", &format!("/aws/rds/instance/{n}-oracle/")]);
+    assert_eq!(groups["logGroups"].as_array().unwrap().len(), 4, "the database's logs stay: {groups}");
+    // What the file never took stays; what it took (the topic, its alarms) is gone.
+    let alarms = aws(&["cloudwatch", "describe-alarms", "--alarm-name-prefix", &format!("{n}-")]);
+    let names: Vec<&str> =
+        alarms["MetricAlarms"].as_array().unwrap().iter().map(|a| a["AlarmName"].as_str().unwrap()).collect();
+    assert_eq!(names, [format!("{n}-db-connections")], "{alarms}");
+    aws(&["cloudwatch", "get-dashboard", "--dashboard-name", &format!("{n}-dashboard")]);
     let db = aws(&["rds", "describe-db-instances", "--db-instance-identifier", &format!("{}-oracle", stack.name)]);
     assert_eq!(db["DBInstances"][0]["DbiResourceId"], before["database"]);
     assert_eq!(objects(&images).len(), 3);

@@ -293,6 +293,11 @@ pub struct LifecycleRule {
     pub abort_incomplete_upload_days: Option<u32>,
 }
 
+/// The retentions CloudWatch Logs takes, in days (CloudWatch Logs API Reference,
+/// PutRetentionPolicy: `retentionInDays`).
+pub const LOG_RETENTION_DAYS: &[u64] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
 /// `monitoring:` – alarms mailing the team, a dashboard, log groups.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Monitoring {

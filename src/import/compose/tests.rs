@@ -2,6 +2,7 @@
 //! (loosened defaults with a reason placeholder), and says what it could not keep.
 
 use super::{compose, major_version, trust, Composed, Options};
+use crate::import::read::monitoring::{Alarm, LogGroup, Monitoring};
 use crate::import::read::*;
 use bumarket_stack::{write, Encryption, Stack, Trust};
 use serde_json::json;
@@ -203,6 +204,113 @@ fn a_database_with_the_consoles_default_master_user_keeps_it() {
     let (_, text, stack) = written(&f);
     assert_eq!(stack.database.unwrap().admin_user, "admin", "{text}");
     assert_eq!(stack.adopt["database.main"].id, "shop-db");
+}
+
+/// The console's monitoring of the shop: a topic mailing two addresses and an SMS
+/// number, a CPU alarm on the group, a storage alarm on the database (in bytes, as
+/// CloudWatch has it), one the file does not make, a second topic, the stack's own
+/// dashboard name taken, and the database's log groups at 30 days and forever.
+fn monitored() -> Found {
+    let mut f = found();
+    f.database.as_mut().unwrap().log_exports = vec!["postgresql".into(), "upgrade".into()];
+    let topic = "arn:aws:sns:ap-northeast-2:111122223333:shop-ops";
+    let alarm = |name: &str, ns: &str, metric: &str, dim: (&str, &str), threshold: f64| Alarm {
+        name: name.into(),
+        namespace: ns.into(),
+        metric: metric.into(),
+        dimensions: [(dim.0.to_string(), dim.1.to_string())].into_iter().collect(),
+        comparison: "GreaterThanThreshold".into(),
+        threshold,
+        actions: vec![topic.into()],
+    };
+    f.monitoring = Monitoring {
+        topics: vec![
+            Topic {
+                name: "shop-billing".into(),
+                arn: "arn:aws:sns:ap-northeast-2:111122223333:shop-billing".into(),
+                emails: vec!["cfo@example.com".into()],
+                others: vec![],
+            },
+            Topic {
+                name: "shop-ops".into(),
+                arn: topic.into(),
+                emails: vec!["a@example.com".into(), "b@example.com".into()],
+                others: vec!["sms +821000000000".into()],
+            },
+        ],
+        alarms: vec![
+            alarm("High CPU", "AWS/EC2", "CPUUtilization", ("AutoScalingGroupName", "shop-asg"), 85.0),
+            alarm(
+                "db disk",
+                "AWS/RDS",
+                "FreeStorageSpace",
+                ("DBInstanceIdentifier", "shop-db"),
+                1024.0 * 1024.0 * 1024.0,
+            ),
+            alarm("db conns", "AWS/RDS", "DatabaseConnections", ("DBInstanceIdentifier", "shop-db"), 90.0),
+        ],
+        dashboards: vec!["shop".into(), "shop-overview".into()],
+        log_groups: vec![
+            LogGroup { name: "/aws/rds/instance/shop-db/postgresql".into(), retention_days: Some(30) },
+            LogGroup { name: "/aws/rds/instance/shop-db/upgrade".into(), retention_days: None },
+        ],
+        left_out: vec![],
+    };
+    f
+}
+
+#[test]
+fn the_consoles_monitoring_is_adopted_where_the_file_makes_the_same() {
+    let (composed, text, stack) = written(&monitored());
+    let m = stack.monitoring.as_ref().expect("monitoring");
+    // The topic the alarms mail, with its addresses; the SMS one stays as it is.
+    assert_eq!(m.emails, ["a@example.com", "b@example.com"]);
+    assert_eq!(stack.adopt["topic.alerts"].name.as_deref(), Some("shop-ops"));
+    assert!(text.contains("- subscription `sms +821000000000` of `shop-ops`: kept as it is"), "{text}");
+    assert!(text.contains("- SNS topic `shop-billing`: the file mails through one topic, `shop-ops`"), "{text}");
+    // Alarms on what the file's alarms watch: adopted under their names, thresholds kept.
+    assert_eq!(m.alarms.fleet_cpu_percent, 85.0);
+    assert_eq!(m.alarms.database_free_storage_mb, 1024.0);
+    assert_eq!(stack.adopt["alarm.fleet-cpu"].name.as_deref(), Some("High CPU"));
+    assert_eq!(stack.adopt["alarm.database-free-storage"].id, "db disk");
+    assert!(!stack.adopt.contains_key("alarm.database-cpu"));
+    assert!(
+        text.contains("- CloudWatch alarm `db conns` (AWS/RDS DatabaseConnections): not one the file makes"),
+        "{text}"
+    );
+    assert!(text.contains("New with the first apply: `shop-database-cpu`"), "{text}");
+    // The database's log groups: adopted; one keeps events forever, so the longest
+    // retention the file can say, as a finding.
+    assert_eq!(stack.adopt["log_group.database-upgrade"].id, "/aws/rds/instance/shop-db/upgrade");
+    assert_eq!(m.log_retention_days, 3653);
+    let findings = composed.findings.join("\n");
+    assert!(findings.contains("keep events forever"), "{findings}");
+    // The dashboard named as the stack's is the stack's (said); the other stays as it is.
+    assert!(m.dashboard, "{text}");
+    assert!(findings.contains("dashboard `shop` has the name of the stack's dashboard"), "{findings}");
+    assert!(text.contains("- CloudWatch dashboard `shop-overview`: its graphs are not the file's to say"), "{text}");
+}
+
+#[test]
+fn without_a_topic_that_mails_someone_monitoring_is_left_to_the_comments() {
+    let mut f = monitored();
+    f.monitoring.topics.iter_mut().for_each(|t| t.emails.clear());
+    f.monitoring.log_groups[1].retention_days = Some(90);
+    let (_, text, stack) = written(&f);
+    assert!(stack.monitoring.is_none(), "{text}");
+    assert!(!stack.adopt.keys().any(|a| a.starts_with("alarm.") || a.starts_with("log_group.")), "{text}");
+    assert!(text.contains("- SNS topic `shop-ops`: mails no e-mail address"), "{text}");
+    assert!(text.contains("- CloudWatch alarm `High CPU`"), "{text}");
+}
+
+#[test]
+fn log_groups_keep_the_longest_retention_the_file_can_say() {
+    let mut f = monitored();
+    f.monitoring.log_groups[0].retention_days = Some(30);
+    f.monitoring.log_groups[1].retention_days = Some(200);
+    let (composed, _, stack) = written(&f);
+    assert_eq!(stack.monitoring.unwrap().log_retention_days, 365, "200 days rounds up, never down");
+    assert!(!composed.findings.join("\n").contains("forever"));
 }
 
 #[test]

@@ -142,7 +142,15 @@ impl Provider for Instances {
         let (Some(d), Some(_)) = (&cx.stack.database, &cx.stack.network) else { return vec![] };
         let addr = Addr::new(Kind::Database, "main");
         let attrs = attrs::desired(cx, d, &addr);
-        let deps = vec![Addr::new(Kind::DbSubnetGroup, "main"), Addr::new(Kind::SecurityGroup, "db")];
+        let mut deps = vec![Addr::new(Kind::DbSubnetGroup, "main"), Addr::new(Kind::SecurityGroup, "db")];
+        // The groups RDS writes its exported logs into: made before it, and released with
+        // it (its logs are its data).
+        deps.extend(
+            crate::resources::monitoring::log_group::groups(cx)
+                .into_iter()
+                .filter(|(_, _, source)| *source == "database")
+                .map(|(logical, _, _)| Addr::new(Kind::LogGroup, &logical)),
+        );
         vec![Desired { addr, name: identifier(cx).to_lowercase(), attrs, deps }]
     }
 

@@ -4,8 +4,9 @@
 //! from `monitoring.alarms`. Dimensions and actions name the load balancer, target group
 //! and topic by address; live values are mapped back to those addresses when read.
 //!
-//! Reads: one `DescribeAlarms` with the prefix `<stack>-`; an alarm is ours when the
-//! tagging API (wave one) lists it. `PutMetricAlarm` is an upsert, so an update is the
+//! Reads: one `DescribeAlarms` with the prefix `<stack>-` (and, beside it, one by name for
+//! alarms the file adopts under other names); an alarm is ours when the tagging API
+//! (wave one) lists it. `PutMetricAlarm` is an upsert, so an update is the
 //! same call as a create (tags are set at creation, and changed with `TagResource`).
 
 use super::{database_identifier, resolve, topic, unresolve};
@@ -177,7 +178,8 @@ impl Provider for Alarms {
             .into_iter()
             .map(|s| {
                 let addr = Addr::new(Kind::Alarm, s.logical);
-                let name = format!("{}-{}", cx.stack.name, s.logical);
+                // An adopted alarm keeps the name it was made with (its `adopt:` entry's).
+                let name = cx.stack.name_of(addr.as_str(), || format!("{}-{}", cx.stack.name, s.logical));
                 let dims: Map<String, Value> = s.dimensions.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
                 let mut deps = vec![topic::addr()];
                 deps.extend(dims.values().filter_map(Value::as_str).filter_map(|v| Addr::parse(v).ok()));
@@ -213,7 +215,22 @@ impl Provider for Alarms {
             }
             Ok::<_, StepError>(alarms)
         };
-        let (alarms, tagged) = tokio::try_join!(described, live.tagged())?;
+        // Alarms the file adopts under names outside the prefix, by name (at most 100 a call).
+        let adopted: Vec<&str> =
+            wanted.iter().map(|d| d.name.as_str()).filter(|n| !n.starts_with(prefix.as_str())).collect();
+        let by_name = futures::future::try_join_all(adopted.chunks(100).map(|names| async move {
+            let out = cx
+                .aws
+                .cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(names.iter().map(|n| n.to_string()).collect()))
+                .send()
+                .await
+                .map_err(|e| call_error("cloudwatch:DescribeAlarms", e))?;
+            Ok::<_, StepError>(out.metric_alarms.unwrap_or_default())
+        }));
+        let (mut alarms, tagged, by_name) = tokio::try_join!(described, live.tagged(), by_name)?;
+        alarms.extend(by_name.into_iter().flatten());
         let indexed: Vec<&str> = super::tagged_of(tagged, "cloudwatch").map(|t| t.arn.as_str()).collect();
         let alarms: Vec<_> = alarms
             .into_iter()

@@ -12,8 +12,8 @@
 //! Changing an address deletes the old subscription and creates the new one.
 //!
 //! Reads: one `ListSubscriptionsByTopic` on the stack's topic, whose tags (the record)
-//! the topic's read has fetched already. Every e-mail subscription of our topic is ours;
-//! other protocols are left alone.
+//! the topic's read has fetched already. Every e-mail subscription of our topic (or of
+//! the topic the file adopts) is ours; other protocols are left alone.
 
 use super::topic::{self, TAG_MAILED};
 use crate::apply::{Progress, StepError};
@@ -125,7 +125,10 @@ impl Provider for Subscriptions {
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
         let Some(topic) = live.topic(cx).await? else { return Ok(vec![]) };
-        if topic.tags.get(TAG_STACK) != Some(&cx.stack.name) {
+        // Subscriptions take no tags: those of the stack's topic are the stack's, and so
+        // are those of a topic the file adopts (taken over with it, not made again).
+        let adopting = !topic.tags.contains_key(TAG_STACK) && cx.stack.adopt.contains_key(topic::addr().as_str());
+        if topic.tags.get(TAG_STACK) != Some(&cx.stack.name) && !adopting {
             return Ok(vec![]);
         }
         let mut subscriptions = Vec::new();

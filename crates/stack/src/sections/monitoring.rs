@@ -20,8 +20,7 @@ const ALARM_KEYS: &[&str] = &[
     "database_cpu_percent",
     "database_free_storage_mb",
 ];
-const RETENTION_DAYS: &[u64] =
-    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const RETENTION_DAYS: &[u64] = crate::model::LOG_RETENTION_DAYS;
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Monitoring> {
     let entry = top.entry("monitoring")?;
