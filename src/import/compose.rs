@@ -58,7 +58,12 @@ impl Cx<'_> {
     fn adopt(&mut self, addr: &str, id: &str, name: Option<&str>, description: Option<&str>) {
         self.adopt.insert(
             addr.to_string(),
-            Adoption { id: id.to_string(), name: name.map(String::from), description: description.map(String::from) },
+            Adoption {
+                id: id.to_string(),
+                name: name.map(String::from),
+                description: description.map(String::from),
+                replace: false,
+            },
         );
     }
     /// A logical name (1-20 of `a-z 0-9 -`) for a physical one: the prefix taken off,

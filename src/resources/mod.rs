@@ -497,6 +497,9 @@ impl KindRules for Registry {
     fn adopts(&self, addr: &Addr) -> bool {
         self.cx.stack.adopt.contains_key(addr.as_str())
     }
+    fn adopt_replaces(&self, addr: &Addr) -> bool {
+        self.cx.stack.adopt.get(addr.as_str()).is_some_and(|a| a.replace)
+    }
 }
 
 #[async_trait]

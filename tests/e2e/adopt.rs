@@ -281,9 +281,28 @@ fn adoption_that_would_replace_and_another_stacks_resource_are_refused() {
         "{}",
         run.stderr
     );
+    assert!(run.stderr.contains("or write `replace: true` in its `adopt:` entry"), "{}", run.stderr);
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
     let sg = aws(&["ec2", "describe-security-groups", "--group-ids", built["security_groups"]["db"].as_str().unwrap()]);
     assert_eq!(stack_tag(&sg["SecurityGroups"][0]["Tags"]), None, "nothing was tagged: {sg}");
+    // Opting in per resource (`replace: true`) plans the replacement, shown as such; the
+    // rest is still adopted in place.
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let mut opted = text.clone();
+    for tier in ["lb", "app", "db"] {
+        let id = built["security_groups"][tier].as_str().unwrap();
+        opted = opted.replace(
+            &format!("  security_group.{tier}: {id}\n"),
+            &format!("  security_group.{tier}: {{id: {id}, replace: true}}\n"),
+        );
+    }
+    std::fs::write(&stack.path, &opted).unwrap();
+    let plan = cli(&stack).args(["plan"]).run().success();
+    assert!(plan.stdout.contains("-/+ security_group.db"), "{}", plan.stdout);
+    assert!(plan.stdout.contains(" <= database.main"), "{}", plan.stdout);
+    // Each replacement makes a new group and deletes the console's: three deletions.
+    assert!(plan.stdout.contains("Plan: 19 to adopt, 3 to add, 0 to change, 3 to destroy."), "{}", plan.stdout);
+    std::fs::write(&stack.path, text).unwrap();
 
     // A bucket of another stack, even when listed, is never adopted.
     let mut text = std::fs::read_to_string(&stack.path).unwrap();

@@ -23,6 +23,8 @@ pub struct Rules {
     pub references: BTreeMap<String, usize>,
     /// Addresses the file's `adopt:` lists.
     pub adopt: Vec<Addr>,
+    /// Of those, the ones whose entry says `replace: true`.
+    pub adopt_replacing: Vec<Addr>,
 }
 
 impl Rules {
@@ -36,7 +38,7 @@ impl Rules {
             .iter()
             .map(|&kind| Schema { kind, layer: layer(kind), attrs: ATTRS, deleted_after: deleted_after(kind) })
             .collect();
-        Rules { schemas, references: BTreeMap::new(), adopt: Vec::new() }
+        Rules { schemas, references: BTreeMap::new(), adopt: Vec::new(), adopt_replacing: Vec::new() }
     }
 }
 
@@ -49,6 +51,9 @@ impl KindRules for Rules {
     }
     fn adopts(&self, addr: &Addr) -> bool {
         self.adopt.contains(addr)
+    }
+    fn adopt_replaces(&self, addr: &Addr) -> bool {
+        self.adopt_replacing.contains(addr)
     }
 }
 

@@ -56,6 +56,10 @@ pub struct Adoption {
     pub name: Option<String>,
     /// Its description, kept (a security group's, which cannot change).
     pub description: Option<String>,
+    /// `replace: true`: the file may differ where AWS cannot change the resource in place,
+    /// and adopting then replaces it (the plan shows `-/+`); without it such an
+    /// adoption is refused.
+    pub replace: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

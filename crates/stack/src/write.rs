@@ -82,12 +82,13 @@ pub fn write(stack: &Stack, draft: &Draft) -> String {
     if !stack.adopt.is_empty() {
         w.section("adopt");
         for (addr, a) in &stack.adopt {
-            if a.name.is_none() && a.description.is_none() {
+            if a.name.is_none() && a.description.is_none() && !a.replace {
                 w.line(1, &format!("{addr}: {}", q(&a.id)));
             } else {
                 let mut parts = vec![format!("id: {}", q(&a.id))];
                 parts.extend(a.name.as_ref().map(|n| format!("name: {}", q(n))));
                 parts.extend(a.description.as_ref().map(|d| format!("description: {}", q(d))));
+                parts.extend(a.replace.then(|| "replace: true".to_string()));
                 w.line(1, &format!("{addr}: {{{}}}", parts.join(", ")));
             }
         }

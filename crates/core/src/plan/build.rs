@@ -44,7 +44,7 @@ impl std::fmt::Display for Conflict {
                     forced.iter().map(|(a, live, file)| format!("`{a}` is {live} live and {file} in the file")).collect();
                 write!(
                     f,
-                    "adopting `{addr}` (`{name}`) would replace it: {}, and that cannot change in place; bumarket-infra never replaces what it adopts: make the file say what runs",
+                    "adopting `{addr}` (`{name}`) would replace it: {}, and that cannot change in place; bumarket-infra never replaces what it adopts unless told: make the file say what runs, or write `replace: true` in its `adopt:` entry to have it replaced",
                     what.join(", "),
                 )
             }
@@ -209,12 +209,14 @@ fn adopt(d: &Desired, o: Observed, rules: &dyn KindRules) -> Result<ResourceChan
             (c.name.clone(), show(&c.before), show(&c.after))
         })
         .collect();
-    if !forced.is_empty() {
+    if !forced.is_empty() && !rules.adopt_replaces(&d.addr) {
         return Err(Conflict::AdoptReplaces { addr: d.addr.clone(), name: d.name.clone(), forced });
     }
+    // Opted in (`replace: true`): the live resource is replaced, as the plan shows.
+    let action = if forced.is_empty() { Action::Adopt } else { Action::Replace };
     Ok(ResourceChange {
         addr: d.addr.clone(),
-        action: Action::Adopt,
+        action,
         reason: Some(Reason::Adopted),
         name: d.name.clone(),
         changes,
@@ -353,8 +355,15 @@ mod tests {
         let err = build("s", "r", Mode::Converge, &d, renamed, &r).unwrap_err();
         assert_eq!(
             err[0].to_string(),
-            "adopting `bucket.a` (`a`) would replace it: `name` is `\"old\"` live and `\"a\"` in the file, and that cannot change in place; bumarket-infra never replaces what it adopts: make the file say what runs"
+            "adopting `bucket.a` (`a`) would replace it: `name` is `\"old\"` live and `\"a\"` in the file, and that cannot change in place; bumarket-infra never replaces what it adopts unless told: make the file say what runs, or write `replace: true` in its `adopt:` entry to have it replaced"
         );
+        // Unless its entry opts in (`replace: true`): then it is planned as a replacement.
+        r.adopt_replacing = vec![at("bucket.a")];
+        let mut renamed = o();
+        renamed[0].attrs.insert("name".into(), json!("old"));
+        let p = build("s", "r", Mode::Converge, &d, renamed, &r).unwrap();
+        assert_eq!(actions(&p), vec![("bucket.a:a".into(), Action::Replace), ("bucket.b:b".into(), Action::Adopt)]);
+        assert!(p.resources[0].changes.iter().any(|c| c.name == "name" && c.forces_replacement));
         // Destroy never sees what is not the stack's.
         assert!(build("s", "r", Mode::Destroy, &d, o(), &r).unwrap().resources.is_empty());
     }

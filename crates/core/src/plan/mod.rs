@@ -199,6 +199,11 @@ pub trait KindRules {
     fn adopts(&self, _addr: &Addr) -> bool {
         false
     }
+    /// Whether the file's `adopt:` entry for the address opts in to a replacement
+    /// (`replace: true`): an adoption that would replace is then planned as one.
+    fn adopt_replaces(&self, _addr: &Addr) -> bool {
+        false
+    }
 }
 
 /// Attrs helper: the value of `name`, or `None` when absent or null.

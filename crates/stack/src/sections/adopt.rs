@@ -7,7 +7,9 @@
 //! settings the file's sections cannot express that the live resource keeps: `name` (its
 //! physical name, when it is not the one bumarket-infra would give it: a console-made
 //! security group's, a load balancer's) and `description` (a security group's). The entry
-//! stays in the file once adopted: it is where those names live.
+//! stays in the file once adopted: it is where those names live. `replace: true` is the
+//! per-resource opt-in to an adoption that replaces the resource (where the file differs
+//! in what AWS cannot change in place); without it the plan refuses such an adoption.
 //!
 //! Adoption is said per resource, never implied: a live resource without the stack's tag
 //! that holds a name the file wants stays a conflict unless its address is listed here.
@@ -19,7 +21,7 @@ use crate::reader::{text, Ctx, Map, Val};
 use crate::yaml::Kind;
 use std::collections::BTreeMap;
 
-const KEYS: &[&str] = &["id", "name", "description"];
+const KEYS: &[&str] = &["id", "name", "description", "replace"];
 
 /// Reads `adopt:` (address → what to adopt).
 pub(crate) fn read(cx: &mut Ctx, top: &Map) -> BTreeMap<String, Adoption> {
@@ -41,20 +43,21 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map) -> BTreeMap<String, Adoption> {
             );
             continue;
         }
-        let (id, name, description) = if let Kind::Map(_) = &e.value.kind {
+        let (id, name, description, replace) = if let Kind::Map(_) = &e.value.kind {
             let m = Map::open(cx, &e.value, &format!("adopt.{key}"), e.key.span, Some(KEYS));
             m.need(cx, "id");
             let id = m.text(cx, "id");
-            (id, m.text(cx, "name").get(), m.text(cx, "description").get())
+            let replace = m.boolean(cx, "replace").get().unwrap_or(false);
+            (id, m.text(cx, "name").get(), m.text(cx, "description").get(), replace)
         } else {
-            (text(cx, &e.value, &map.what(key)), None, None)
+            (text(cx, &e.value, &map.what(key)), None, None, false)
         };
         if let Val::Got(id, span) = id {
             if id.trim().is_empty() {
                 cx.error(span, format!("`adopt.{key}` is empty"), "expected the live resource's id or name");
                 continue;
             }
-            out.insert(key.clone(), Adoption { id, name, description });
+            out.insert(key.clone(), Adoption { id, name, description, replace });
         }
     }
     out
@@ -70,11 +73,14 @@ mod tests {
         let adopt = crate::parse(Path::new("t.yaml"), text).unwrap().adopt;
         assert_eq!(adopt["vpc.main"].id, "vpc-0abc");
         assert_eq!(adopt["bucket.images"].id, "s-images");
+        assert!(!adopt["vpc.main"].replace);
         let sg = &adopt["security_group.db"];
         assert_eq!(
             (sg.id.as_str(), sg.name.as_deref(), sg.description.as_deref()),
             ("sg-1", Some("db-sg"), Some("Oracle"))
         );
+        let replacing = "stack: s\nregion: ap-northeast-2\nadopt:\n  security_group.db: {id: sg-1, replace: true}\n";
+        assert!(crate::parse(Path::new("t.yaml"), replacing).unwrap().adopt["security_group.db"].replace);
         let bad = "stack: s\nregion: ap-northeast-2\nadopt:\n  images: s-images\n  vpc.main: ''\n  subnet.a: {name: x, size: 3}\n";
         let e = crate::parse(Path::new("t.yaml"), bad).unwrap_err();
         assert_eq!(e.items.len(), 4, "{e}");
