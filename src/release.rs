@@ -17,6 +17,7 @@
 use crate::engine::{Addr, Desired, Kind, Observed};
 use crate::plan::drift::TAG_APPLIED;
 use crate::plan::{Action, AttrChange, Plan, Reason, ResourceChange};
+use crate::resources::fleet::autoscaling_group::TAG_TEMPLATE;
 use crate::resources::{tags_from, Registry, TAG_RELEASED, TAG_RESOURCE, TAG_STACK};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,7 +79,7 @@ pub fn plan(registry: &Registry, destroy: Plan, named: &[String], desired: &[Des
     let mut stays = Vec::new();
     for a in &seen {
         let r = &owned[a];
-        let o = r.observed.as_ref().expect("owned resources were read");
+        let o = &with_records(r.observed.as_ref().expect("owned resources were read"));
         match giving(registry, o) {
             Giving::Changes(changes) => {
                 let mut notes = Vec::new();
@@ -123,6 +124,20 @@ pub fn plan(registry: &Registry, destroy: Plan, named: &[String], desired: &[Des
     Ok(Plan { resources, notices, not_managed: vec![], ..destroy })
 }
 
+/// `o` with the records its provider reads out of its tags put back among them, so that
+/// releasing removes them too: an Auto Scaling group's record of the template its
+/// instances run ([`TAG_TEMPLATE`], the `template` attribute).
+fn with_records(o: &Observed) -> Observed {
+    let mut o = o.clone();
+    if o.addr.kind() == Kind::AutoscalingGroup {
+        let print = o.attrs.get("template").and_then(Value::as_str).map(String::from);
+        if let (Some(print), Some(Value::Object(tags))) = (print, o.attrs.get_mut("tags")) {
+            tags.insert(TAG_TEMPLATE.into(), Value::String(print));
+        }
+    }
+    o
+}
+
 /// What makes `o` no longer the stack's.
 fn giving(registry: &Registry, o: &Observed) -> Giving {
     let cx = &registry.cx;
@@ -144,7 +159,7 @@ fn giving(registry: &Registry, o: &Observed) -> Giving {
         ));
     };
     let mut after = tags_from(Some(before));
-    for t in [TAG_STACK, TAG_RESOURCE, TAG_APPLIED] {
+    for t in [TAG_STACK, TAG_RESOURCE, TAG_APPLIED, TAG_TEMPLATE] {
         after.remove(t);
     }
     // A role or profile the stack made lies under its path, which IAM cannot change.
@@ -157,4 +172,33 @@ fn giving(registry: &Registry, o: &Observed) -> Giving {
 
 fn change(name: &str, before: Option<Value>, after: Option<Value>) -> AttrChange {
     AttrChange { name: name.into(), before, after, forces_replacement: false, sensitive: false, drift: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Ownership;
+    use serde_json::json;
+
+    #[test]
+    fn a_groups_template_record_is_among_the_tags_a_release_removes() {
+        let mut attrs = crate::engine::Attrs::new();
+        attrs.insert("template".into(), json!("6bcfbb434382ccce"));
+        attrs.insert("tags".into(), json!({"Name": "shop-asg", TAG_STACK: "shop"}));
+        let o = Observed {
+            addr: Addr::new(Kind::AutoscalingGroup, "app"),
+            name: "shop-asg".into(),
+            id: "shop-asg".into(),
+            attrs,
+            ownership: Ownership::Ours,
+            outputs: BTreeMap::new(),
+            deps: vec![],
+        };
+        let tags = tags_from(with_records(&o).attrs.get("tags"));
+        assert_eq!(tags.get(TAG_TEMPLATE).map(String::as_str), Some("6bcfbb434382ccce"));
+        // Other kinds are left as read.
+        let mut bucket = o.clone();
+        bucket.addr = Addr::new(Kind::Bucket, "images");
+        assert_eq!(with_records(&bucket).attrs, bucket.attrs);
+    }
 }
