@@ -23,6 +23,10 @@ pub struct Global {
     /// The stack file.
     #[arg(short = 'f', long = "file", global = true, default_value = "stacks/bumarket.yaml", value_name = "PATH")]
     pub file: PathBuf,
+    /// The environment of the stack file to act on (required when it declares
+    /// `environments:`); `plan --env all` plans every one.
+    #[arg(long = "env", global = true, value_name = "NAME")]
+    pub env: Option<String>,
     /// AWS region; overrides the stack file's `region:`.
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,

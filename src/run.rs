@@ -136,6 +136,20 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
             .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
         return runtime.block_on(crate::import::run(request, s));
     }
+    // `--env all`, and `validate` of a file with environments but no `--env`: each one.
+    let every = s.env.as_deref() == Some(ALL);
+    if every || (matches!(command, Command::Validate) && s.env.is_none()) {
+        let names = match bumarket_stack::environment_names(&s.file) {
+            Ok(names) => names,
+            Err(d) => {
+                crate::out::stderr(&d.to_string());
+                return Ok(Exit::Error);
+            }
+        };
+        if every || !names.is_empty() {
+            return each_environment(command, s, &names);
+        }
+    }
     let Some(stack) = load(s) else { return Ok(Exit::Error) };
     if let Command::Validate = command {
         return Ok(validate(&stack, s));
@@ -156,6 +170,65 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
         }
     }
     result
+}
+
+/// `--env all`: every environment of the file.
+const ALL: &str = "all";
+
+/// `validate` (without `--env`) or `plan --env all` of every environment the file
+/// declares, one after another, each under its own heading; the exit code is the worst
+/// of theirs (an error, then changes).
+fn each_environment(command: Command, s: &Settings, names: &[String]) -> Result<Exit> {
+    let plan = match &command {
+        Command::Validate => None,
+        Command::Plan { detailed_exitcode, json: false, out: None, resubscribe } => {
+            Some((*detailed_exitcode, *resubscribe))
+        }
+        Command::Plan { .. } => {
+            return Err(Failure::new(
+                "`plan --env all` prints the plans for people; `--json` and `--out` take one environment",
+            )
+            .help("name one with `--env NAME`"))
+        }
+        _ => {
+            return Err(Failure::new(
+                "`--env all` is for `plan` (and `validate`); this command acts on one environment",
+            )
+            .help("name one with `--env NAME`"))
+        }
+    };
+    if names.is_empty() {
+        return Err(
+            Failure::new(format!("`{}` declares no `environments:`", s.file.display())).help("drop `--env all`")
+        );
+    }
+    let mut worst = Exit::Ok;
+    for name in names {
+        let one = Settings { env: Some(name.clone()), ..s.clone() };
+        let exit = match plan {
+            None => match load(&one) {
+                Some(stack) => validate(&stack, &one),
+                None => Exit::Error,
+            },
+            Some((detailed, resubscribe)) => {
+                outln!("== environment `{name}`");
+                let command = Command::Plan { detailed_exitcode: detailed, json: false, out: None, resubscribe };
+                match load(&one) {
+                    Some(stack) => run_aws(command, &one, stack).unwrap_or_else(|f| {
+                        crate::out::stderr(&crate::out::error_text(&f.message, &f.help));
+                        Exit::Error
+                    }),
+                    None => Exit::Error,
+                }
+            }
+        };
+        worst = match (worst, exit) {
+            (Exit::Error, _) | (_, Exit::Error) => Exit::Error,
+            (Exit::Changes, _) | (_, Exit::Changes) => Exit::Changes,
+            _ => Exit::Ok,
+        };
+    }
+    Ok(worst)
 }
 
 /// Set to `1` (the test suite does, for every run), each command ends by checking the
@@ -263,7 +336,7 @@ fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
 
 /// Read and check the stack file; print every problem and return `None` when invalid.
 fn load(s: &Settings) -> Option<Stack> {
-    match bumarket_stack::load(&s.file) {
+    match bumarket_stack::load_env(&s.file, s.env.as_deref()) {
         Ok(stack) => Some(stack),
         Err(d) => {
             crate::out::stderr(&d.to_string());
@@ -274,8 +347,12 @@ fn load(s: &Settings) -> Option<Stack> {
 
 fn validate(stack: &Stack, s: &Settings) -> Exit {
     let a = &stack.access;
+    let env = stack
+        .environment
+        .as_ref()
+        .map_or(String::new(), |e| format!(" (environment `{}`, account {})", e.name, e.account));
     outln!(
-        "`{}` is valid: stack `{}` in {}, {}, {}, {}.",
+        "`{}` is valid: stack `{}`{env} in {}, {}, {}, {}.",
         s.file.display(),
         stack.name,
         stack.region,
@@ -307,6 +384,22 @@ async fn identity(aws: &Aws) -> Result<(String, String)> {
     })
 }
 
+/// Refuses credentials of another account than the environment's (`environments.<name>.
+/// account`), before anything is written.
+fn pinned(env: Option<&bumarket_stack::Environment>, account: &str) -> Result<()> {
+    match env {
+        Some(e) if e.account != account => Err(Failure::new(format!(
+            "credentials are for account {account}, environment `{}` is pinned to {}; nothing was changed",
+            e.name, e.account
+        ))
+        .help(format!(
+            "use credentials of account {} (`--profile`, `AWS_PROFILE`), or correct `environments.{}.account`",
+            e.account, e.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Apply or destroy while holding the stack's lock; the lock is given back however the
 /// run ends, Ctrl-C included (at the confirmation prompt too).
 async fn locked(
@@ -319,6 +412,7 @@ async fn locked(
 ) -> Result<Exit> {
     let aws = connect(&stack, s).await;
     let (account, who) = identity(&aws).await?;
+    pinned(stack.environment.as_ref(), &account)?;
     let command = verb_of(mode, &reading);
     let holder = Holder {
         who,
@@ -374,6 +468,7 @@ async fn ask(question: &str) -> Result<bool> {
 async fn force_unlock_cmd(stack: Stack, s: &Settings, auto_approve: bool) -> Result<Exit> {
     let aws = connect(&stack, s).await;
     let (account, _) = identity(&aws).await?;
+    pinned(stack.environment.as_ref(), &account)?;
     let Some(found) = lock::holder(&aws, &account, &stack.name).await? else {
         errln!("Stack `{}` in {} is not locked.", stack.name, aws.region);
         return Ok(Exit::Ok);
@@ -433,10 +528,15 @@ async fn prepare(
     // Wave one: who we are (unless known), the fleet's image, and what the stack owns, in
     // parallel. Wave two (each resource's attributes, in parallel) needs only the first
     // two: it starts with them, and what it needs of the listings it waits for on its own.
+    let environment = stack.environment.clone();
     let who = async {
         match known_account {
-            Some(account) => Ok(account),
-            None => identity(&aws).await.map(|(account, _)| account),
+            Some(account) => Ok::<_, Failure>(account),
+            None => {
+                let (account, _) = identity(&aws).await?;
+                pinned(environment.as_ref(), &account)?;
+                Ok(account)
+            }
         }
     };
     let name = stack.name.clone();

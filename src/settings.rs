@@ -9,6 +9,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub file: PathBuf,
+    /// `--env`: the environment of the file (`all`: every one, for `plan`).
+    pub env: Option<String>,
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
@@ -34,6 +36,7 @@ impl Settings {
         let stderr_tty = std::io::stderr().is_terminal();
         Settings {
             file: g.file.clone(),
+            env: g.env.clone(),
             region: g.region.clone(),
             profile: g.profile.clone(),
             endpoint_url: g.endpoint_url.clone(),

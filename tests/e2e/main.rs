@@ -11,6 +11,7 @@ mod adopt;
 mod database;
 mod drift;
 mod edges;
+mod environments;
 mod faults;
 mod harness;
 mod iam;

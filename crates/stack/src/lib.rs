@@ -11,6 +11,7 @@
 
 mod cidr;
 pub mod diagnostic;
+mod environments;
 pub mod model;
 mod names;
 mod reader;
@@ -40,6 +41,34 @@ use std::path::Path;
 
 /// Read and check a stack file. All problems at once.
 pub fn load(path: &Path) -> Result<Stack, Diagnostics> {
+    load_env(path, None)
+}
+
+/// Same for text already read (path is used in messages and to resolve `fleet.user_data`).
+/// A file that declares `environments:` needs one chosen: see [`parse_env`].
+pub fn parse(path: &Path, text: &str) -> Result<Stack, Diagnostics> {
+    parse_env(path, text, None)
+}
+
+/// Read and check a stack file as environment `env` (`--env`): the base with the
+/// environment's overrides merged in, pinned to its account. `None` for a file without
+/// `environments:` (one that declares them refuses it, naming them).
+pub fn load_env(path: &Path, env: Option<&str>) -> Result<Stack, Diagnostics> {
+    let text = read_text(path)?;
+    parse_env(path, &text, env)
+}
+
+/// The environments a stack file declares, in file order (empty without
+/// `environments:`); only a syntax error fails.
+pub fn environment_names(path: &Path) -> Result<Vec<String>, Diagnostics> {
+    let text = read_text(path)?;
+    match yaml::build(path, &text) {
+        Ok((root, _)) => Ok(environments::names(&root)),
+        Err(syntax) => Err(Diagnostics::new(path, text, vec![syntax])),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, Diagnostics> {
     let fail = |message: String| Diagnostics::new(path, "", vec![Diagnostic::whole_file(path, message)]);
     let bytes = std::fs::read(path).map_err(|e| {
         let reason = match e.kind() {
@@ -48,12 +77,11 @@ pub fn load(path: &Path) -> Result<Stack, Diagnostics> {
         };
         fail(format!("could not read `{}`: {reason}", path.display()))
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| fail(format!("`{}` is not UTF-8 text", path.display())))?;
-    parse(path, &text)
+    String::from_utf8(bytes).map_err(|_| fail(format!("`{}` is not UTF-8 text", path.display())))
 }
 
-/// Same for text already read (path is used in messages and to resolve `fleet.user_data`).
-pub fn parse(path: &Path, text: &str) -> Result<Stack, Diagnostics> {
+/// [`parse`] as environment `env`.
+pub fn parse_env(path: &Path, text: &str, env: Option<&str>) -> Result<Stack, Diagnostics> {
     let (root, mut diags) = match yaml::build(path, text) {
         Ok(built) => built,
         Err(syntax) => return Err(Diagnostics::new(path, text, vec![syntax])),
@@ -65,14 +93,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Stack, Diagnostics> {
         secrets: Vec::new(),
     };
     let source = Source { path: path.to_path_buf(), sha256: sha256_hex(text.as_bytes()) };
-    let stack = sections::read_stack(&mut cx, &root, source);
+    let stack = match environments::choose(&mut cx, root, env) {
+        None => None,
+        Some(Err(root)) => Some(sections::read_stack(&mut cx, &root, source)),
+        Some(Ok(chosen)) => {
+            let before = cx.diags.len();
+            let mut stack = sections::read_stack(&mut cx, &chosen.root, source);
+            environments::annotate(&mut cx.diags[before..], &chosen.env.name, &chosen.written);
+            environments::check_requirements(&mut cx, &chosen, &stack);
+            stack.environment = Some(chosen.env);
+            Some(stack)
+        }
+    };
     diags.append(&mut cx.diags);
-    if diags.is_empty() {
-        return Ok(stack);
-    }
-    diags.sort_by_key(|d| (d.line, d.column));
-    diags.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
-    Err(Diagnostics::new(path, diagnostic::mask(text, &cx.secrets), diags))
+    let Some(stack) = stack.filter(|_| diags.is_empty()) else {
+        diags.sort_by_key(|d| (d.line, d.column));
+        diags.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.message == b.message);
+        return Err(Diagnostics::new(path, diagnostic::mask(text, &cx.secrets), diags));
+    };
+    Ok(stack)
 }
 
 /// Physical bucket name for a template like "{stack}-logs-{account_id}-{region}".

@@ -36,6 +36,17 @@ pub struct Stack {
     pub adopt: BTreeMap<String, Adoption>,
     /// Where the file was read from and a digest of its bytes (saved plans check it).
     pub source: Source,
+    /// The environment read (`--env`), when the file declares `environments:`: `name`
+    /// is then the stack's joined with it.
+    pub environment: Option<Environment>,
+}
+
+/// One of the file's `environments:`, as chosen with `--env`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    /// The AWS account it is pinned to: commands refuse other credentials.
+    pub account: String,
 }
 
 impl Stack {

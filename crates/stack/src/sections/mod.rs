@@ -26,7 +26,7 @@ use crate::suggest::{closest, list};
 use crate::yaml::{Kind, Node};
 use std::collections::BTreeMap;
 
-const TOP_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &[
     "stack",
     "region",
     "tags",
@@ -39,6 +39,7 @@ const TOP_KEYS: &[&str] = &[
     "access",
     "cloud9",
     "adopt",
+    "environments",
 ];
 
 /// What later sections may refer to, gathered from earlier ones.
@@ -78,6 +79,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
             cloud9: None,
             adopt: BTreeMap::new(),
             source,
+            environment: None,
         };
     }
     let (stack, region) = top::name_and_region(cx, &top);
@@ -109,6 +111,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
         cloud9,
         adopt,
         source,
+        environment: None,
     }
 }
 
