@@ -239,9 +239,13 @@ fn fleet(cx: &mut Cx, stack: &Stack) -> Option<Fleet> {
         ),
     }
     if !t.tokens_required {
+        f.require_imdsv2 = Loosenable::Off { reason: REASON_PLACEHOLDER.into() };
         cx.finding(
             "fleet",
-            format!("template `{}` allows IMDSv1: the next template version requires IMDSv2 tokens", t.name),
+            format!(
+                "template `{}` allows IMDSv1 (instance metadata without a session token): kept as a stated loosening",
+                t.name
+            ),
         );
     }
     let count = |v: i32| u32::try_from(v).unwrap_or(0);

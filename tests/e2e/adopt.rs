@@ -174,6 +174,8 @@ fn a_hand_built_stack_is_imported_adopted_in_place_and_what_is_released_outlives
     assert!(text.contains(&format!("# - CloudWatch alarm `{n}-db-connections`")), "{text}");
     assert!(text.contains(&format!("# - CloudWatch dashboard `{n}-dashboard`")), "{text}");
     assert!(run.stderr.contains("the database's log groups keep events forever"), "{}", run.stderr);
+    // The console's template answers IMDSv1: kept, stated, never switched off behind the app.
+    assert!(text.contains("require_imdsv2: {enabled: false, reason: \"TODO: say why"), "{text}");
     stack.path = out;
     cli(&stack).args(["validate"]).run().success();
 
@@ -199,6 +201,16 @@ fn a_hand_built_stack_is_imported_adopted_in_place_and_what_is_released_outlives
     assert!(plan.stdout.contains("records the template its instances run; they keep running"), "{}", plan.stdout);
     let apply = cli(&stack).args(["apply", "--auto-approve"]).run().success();
     assert!(apply.stderr.contains("Apply complete: 29 adopted, 4 created"), "{}", apply.stderr);
+    let template = aws(&[
+        "ec2",
+        "describe-launch-template-versions",
+        "--launch-template-name",
+        &format!("{}-django", stack.name),
+        "--versions",
+        "$Default",
+    ]);
+    let options = &template["LaunchTemplateVersions"][0]["LaunchTemplateData"]["MetadataOptions"];
+    assert_eq!(options["HttpTokens"], "optional", "IMDSv1 still answers: {template}");
     let again = cli(&stack).args(["plan"]).run().success();
     assert!(again.stdout.starts_with("No changes."), "{}\n{}", again.stdout, again.stderr);
     // Now the stack's: a second import finds nothing left that no stack owns.

@@ -145,6 +145,9 @@ pub struct Fleet {
     /// `user_data:` – a file path relative to the stack file, and its contents.
     pub user_data: Option<UserData>,
     pub root_volume: RootVolume,
+    /// `require_imdsv2`: instances answer metadata requests only with a session token
+    /// (IMDSv2); turned off only with a reason (an app that still uses IMDSv1).
+    pub require_imdsv2: Loosenable,
     pub min_size: u32,
     pub desired_capacity: u32,
     pub max_size: u32,

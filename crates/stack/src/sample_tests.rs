@@ -273,3 +273,14 @@ fn logs_go_to_a_bucket_of_the_stack_from_sections_that_exist() {
     let access = "access:\n  roles:\n    firehose-to-s3: {assumed_by: firehose.amazonaws.com}\n";
     assert_eq!(one_problem(access), "role name `firehose-to-s3` is the stack's own");
 }
+
+#[test]
+fn imdsv2_is_required_unless_the_file_says_why_not() {
+    assert!(ok(&format!("{NET}fleet: {{instance_type: t3.micro}}\n")).fleet.unwrap().require_imdsv2.is_on());
+    let loosened = ok(&format!(
+        "{NET}fleet: {{instance_type: t3.micro, require_imdsv2: {{enabled: false, reason: old SDK in the app}}}}\n"
+    ));
+    assert_eq!(loosened.fleet.unwrap().require_imdsv2, Loosenable::Off { reason: "old SDK in the app".into() });
+    let p = one_problem(&format!("{NET}fleet: {{instance_type: t3.micro, require_imdsv2: false}}\n"));
+    assert!(p.contains("needs a reason"), "{p}");
+}

@@ -237,6 +237,9 @@ fn fleet(w: &mut Writer, f: &Fleet) {
         volume.push(format!("unencrypted_reason: {}", q(REASON_PLACEHOLDER)));
     }
     w.nested(1, "root_volume", volume);
+    if let Loosenable::Off { reason } = &f.require_imdsv2 {
+        w.line(1, &format!("require_imdsv2: {{enabled: false, reason: {}}}", q(reason)));
+    }
     w.differing(1, "min_size", &f.min_size, &d.min_size, n);
     w.differing(1, "desired_capacity", &f.desired_capacity, &d.desired_capacity, n);
     w.differing(1, "max_size", &f.max_size, &d.max_size, n);

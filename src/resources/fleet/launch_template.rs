@@ -31,8 +31,10 @@ fn user_data_attr(content: Option<&str>) -> Value {
     content.map_or(Value::Null, |c| json!(format!("sha256:{}", short_hash(c.as_bytes()))))
 }
 
-fn metadata_required() -> Value {
-    json!({"http_endpoint": "enabled", "http_tokens": "required", "hop_limit": 1})
+/// IMDSv2 only (session tokens required), unless the file states IMDSv1 is allowed.
+fn metadata(f: &bumarket_stack::Fleet) -> Value {
+    let tokens = if f.require_imdsv2.is_on() { "required" } else { "optional" };
+    json!({"http_endpoint": "enabled", "http_tokens": tokens, "hop_limit": 1})
 }
 
 /// A template keeps its name; any other change is a new version made the default.
@@ -99,7 +101,7 @@ impl Provider for LaunchTemplates {
         };
         let waits_for_database = crate::resources::app_env::needs_database(&values);
         attrs.insert("stack_values".into(), json!(values));
-        attrs.insert("metadata".into(), metadata_required());
+        attrs.insert("metadata".into(), metadata(f));
         attrs.insert(
             "root_volume".into(),
             json!({"device": ROOT_DEVICE, "size_gb": f.root_volume.size_gb, "type": f.root_volume.volume_type,
@@ -278,7 +280,11 @@ fn request_data(cx: &Cx, d: &Desired) -> Result<ec2t::RequestLaunchTemplateData,
         .metadata_options(
             ec2t::LaunchTemplateInstanceMetadataOptionsRequest::builder()
                 .http_endpoint(ec2t::LaunchTemplateInstanceMetadataEndpointState::Enabled)
-                .http_tokens(ec2t::LaunchTemplateHttpTokensState::Required)
+                .http_tokens(if f.require_imdsv2.is_on() {
+                    ec2t::LaunchTemplateHttpTokensState::Required
+                } else {
+                    ec2t::LaunchTemplateHttpTokensState::Optional
+                })
                 .http_put_response_hop_limit(1)
                 .build(),
         )
@@ -354,4 +360,20 @@ fn observed_attrs(snap: &crate::resources::ec2::Snapshot, d: &ec2t::ResponseLaun
     a.insert("security_groups".into(), json!(groups));
     a.insert("instance_tags".into(), tags_value(&instance_tags));
     a
+}
+
+#[cfg(test)]
+mod metadata_tests {
+    use super::metadata;
+    use bumarket_stack::Loosenable;
+
+    #[test]
+    fn instances_require_imdsv2_unless_the_file_says_why_not() {
+        let text = "stack: s\nregion: ap-northeast-2\nnetwork: {cidr: 10.0.0.0/16, availability_zones: [ap-northeast-2a, ap-northeast-2c], public_subnets: [10.0.0.0/24, 10.0.1.0/24]}\nfleet: {instance_type: t3.micro}\n";
+        let stack = bumarket_stack::parse(std::path::Path::new("s.yaml"), text).unwrap();
+        let mut f = stack.fleet.unwrap();
+        assert_eq!(metadata(&f)["http_tokens"], "required");
+        f.require_imdsv2 = Loosenable::Off { reason: "the app reads credentials with IMDSv1".into() };
+        assert_eq!(metadata(&f)["http_tokens"], "optional");
+    }
 }

@@ -7,7 +7,7 @@
 
 use super::{collisions, lifecycle, logical_key, statements, Known};
 use crate::diagnostic::Span;
-use crate::model::{Bucket, Encryption, Loosenable};
+use crate::model::{Bucket, Encryption};
 use crate::names::{bucket_name, s3_bucket_problems, template_problems, EXAMPLE_ACCOUNT};
 use crate::reader::{describe, Ctx, Map, Val};
 use crate::yaml::Kind;
@@ -52,8 +52,8 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> BTreeMap<Strin
         let bucket = Bucket {
             name: template.get(),
             encryption: encryption.unwrap_or(Encryption::S3Managed),
-            public_access: loosenable(cx, &b, "public_access", "blocked"),
-            require_tls: loosenable(cx, &b, "require_tls", "enabled"),
+            public_access: super::loosenable(cx, &b, "public_access", "blocked"),
+            require_tls: super::loosenable(cx, &b, "require_tls", "enabled"),
             versioning: b.boolean(cx, "versioning").or(false),
             lifecycle: lifecycle::read(cx, &b),
             policy_statements: statements::read(cx, &b, "policy_statements"),
@@ -129,48 +129,6 @@ fn encryption(cx: &mut Ctx, b: &Map) -> Option<Encryption> {
             );
             cx.error(node.span, message, "expected `sse-s3` or `sse-kms`");
             None
-        }
-    }
-}
-
-/// `public_access` (word `blocked`, flag `blocked`) or `require_tls` (word `true`, flag `enabled`).
-fn loosenable(cx: &mut Ctx, b: &Map, key: &str, flag: &str) -> Loosenable {
-    let Some(node) = b.node(key) else { return Loosenable::On };
-    let what = b.what(key);
-    let loosen = format!("`{key}: {{{flag}: false, reason: \"...\"}}`");
-    match (&node.kind, flag) {
-        (Kind::Str(s), "blocked") if s == "blocked" => Loosenable::On,
-        (Kind::Bool(true), "enabled") => Loosenable::On,
-        (Kind::Bool(false), _) => {
-            let message = format!("turning off {what} needs a reason");
-            cx.error_help(node.span, message, "a reason is required", format!("write {loosen}"));
-            Loosenable::On
-        }
-        (Kind::Map(_), _) => {
-            let m = Map::open(cx, node, &b.child(key), b.key_span(key), Some(&[flag, "reason"]));
-            m.need(cx, flag);
-            let on = m.boolean(cx, flag);
-            let reason = m.text(cx, "reason").get().filter(|r| !r.trim().is_empty());
-            match (on, reason) {
-                (Val::Got(false, _), Some(reason)) => Loosenable::Off { reason },
-                (Val::Got(false, span), None) => {
-                    let message = format!("`{flag}: false` in `{}` needs a reason", m.path);
-                    cx.error_help(
-                        span,
-                        message,
-                        "a reason is required",
-                        format!("add `reason: \"...\"` next to `{flag}: false`"),
-                    );
-                    Loosenable::On
-                }
-                _ => Loosenable::On,
-            }
-        }
-        _ => {
-            let secure = if flag == "blocked" { "`blocked`" } else { "`true`" };
-            let message = format!("wrong type for {what}: expected {secure} or {loosen}, found {}", describe(node));
-            cx.error(node.span, message, format!("expected {secure}"));
-            Loosenable::On
         }
     }
 }

@@ -20,9 +20,10 @@ mod statements;
 mod top;
 
 use crate::diagnostic::Span;
-use crate::model::{Encryption, Source, Stack};
+use crate::model::{Encryption, Loosenable, Source, Stack};
 use crate::reader::{Ctx, Map, Val};
 use crate::suggest::{closest, list};
+use crate::values::describe;
 use crate::yaml::{Kind, Node};
 use std::collections::BTreeMap;
 
@@ -195,4 +196,47 @@ pub(crate) fn encrypted(cx: &mut Ctx, m: &Map) -> bool {
         cx.error_help(*span, message, "a reason is required", help);
     }
     flag.or(true)
+}
+
+/// A secure default the file may turn off only with a reason: `public_access` (word
+/// `blocked`, flag `blocked`), `require_tls` or `require_imdsv2` (word `true`, flag `enabled`).
+pub(crate) fn loosenable(cx: &mut Ctx, b: &Map, key: &str, flag: &str) -> Loosenable {
+    let Some(node) = b.node(key) else { return Loosenable::On };
+    let what = b.what(key);
+    let loosen = format!("`{key}: {{{flag}: false, reason: \"...\"}}`");
+    match (&node.kind, flag) {
+        (Kind::Str(s), "blocked") if s == "blocked" => Loosenable::On,
+        (Kind::Bool(true), "enabled") => Loosenable::On,
+        (Kind::Bool(false), _) => {
+            let message = format!("turning off {what} needs a reason");
+            cx.error_help(node.span, message, "a reason is required", format!("write {loosen}"));
+            Loosenable::On
+        }
+        (Kind::Map(_), _) => {
+            let m = Map::open(cx, node, &b.child(key), b.key_span(key), Some(&[flag, "reason"]));
+            m.need(cx, flag);
+            let on = m.boolean(cx, flag);
+            let reason = m.text(cx, "reason").get().filter(|r| !r.trim().is_empty());
+            match (on, reason) {
+                (Val::Got(false, _), Some(reason)) => Loosenable::Off { reason },
+                (Val::Got(false, span), None) => {
+                    let message = format!("`{flag}: false` in `{}` needs a reason", m.path);
+                    cx.error_help(
+                        span,
+                        message,
+                        "a reason is required",
+                        format!("add `reason: \"...\"` next to `{flag}: false`"),
+                    );
+                    Loosenable::On
+                }
+                _ => Loosenable::On,
+            }
+        }
+        _ => {
+            let secure = if flag == "blocked" { "`blocked`" } else { "`true`" };
+            let message = format!("wrong type for {what}: expected {secure} or {loosen}, found {}", describe(node));
+            cx.error(node.span, message, format!("expected {secure}"));
+            Loosenable::On
+        }
+    }
 }
