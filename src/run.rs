@@ -204,24 +204,19 @@ fn each_environment(command: Command, s: &Settings, names: &[String]) -> Result<
     }
     let mut worst = Exit::Ok;
     for name in names {
+        // Each one as `--env NAME` would run it (its AWS calls checked as any run's).
         let one = Settings { env: Some(name.clone()), ..s.clone() };
-        let exit = match plan {
-            None => match load(&one) {
-                Some(stack) => validate(&stack, &one),
-                None => Exit::Error,
-            },
-            Some((detailed, resubscribe)) => {
+        let command = match plan {
+            None => Command::Validate,
+            Some((detailed_exitcode, resubscribe)) => {
                 outln!("== environment `{name}`");
-                let command = Command::Plan { detailed_exitcode: detailed, json: false, out: None, resubscribe };
-                match load(&one) {
-                    Some(stack) => run_aws(command, &one, stack).unwrap_or_else(|f| {
-                        crate::out::stderr(&crate::out::error_text(&f.message, &f.help));
-                        Exit::Error
-                    }),
-                    None => Exit::Error,
-                }
+                Command::Plan { detailed_exitcode, json: false, out: None, resubscribe }
             }
         };
+        let exit = run(command, &one).unwrap_or_else(|f| {
+            crate::out::stderr(&crate::out::error_text(&f.message, &f.help));
+            Exit::Error
+        });
         worst = match (worst, exit) {
             (Exit::Error, _) | (_, Exit::Error) => Exit::Error,
             (Exit::Changes, _) | (_, Exit::Changes) => Exit::Changes,

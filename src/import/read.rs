@@ -628,7 +628,7 @@ pub async fn read(aws: &Aws, o: &Options, stack: &Stack) -> Result<Found, ReadEr
             .collect(),
         databases: databases.iter().filter_map(|d| d.db_instance_identifier().map(String::from)).collect(),
     };
-    let monitoring = monitoring::details(aws, o, &account, monitoring, &refs);
+    let monitoring = monitoring::details(&cx, o, monitoring, &refs);
     let (template, elb_tags, listeners, lb_attributes, bucket_reads, role_reads, group_reads, monitoring) =
         tokio::join!(template, elb_tags, listeners, lb_attributes, bucket_reads, role_reads, group_reads, monitoring);
     found.monitoring = monitoring?;

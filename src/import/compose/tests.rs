@@ -219,7 +219,6 @@ fn monitored() -> Found {
         namespace: ns.into(),
         metric: metric.into(),
         dimensions: [(dim.0.to_string(), dim.1.to_string())].into_iter().collect(),
-        comparison: "GreaterThanThreshold".into(),
         threshold,
         actions: vec![topic.into()],
     };

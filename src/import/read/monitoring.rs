@@ -9,6 +9,8 @@
 use super::{owned, wanted_name, Options};
 use crate::apply::StepError;
 use crate::aws::{call_error, Aws};
+use crate::resources::monitoring::{alarm, log_group, topic};
+use crate::resources::Cx;
 use aws_sdk_cloudwatch::types::MetricAlarm;
 use futures::future::try_join_all;
 use std::collections::BTreeMap;
@@ -31,7 +33,6 @@ pub struct Alarm {
     pub namespace: String,
     pub metric: String,
     pub dimensions: BTreeMap<String, String>,
-    pub comparison: String,
     pub threshold: f64,
     /// ARNs it notifies when it goes into ALARM.
     pub actions: Vec<String>,
@@ -48,7 +49,7 @@ pub struct LogGroup {
 pub struct Lists {
     topics: Vec<String>,
     alarms: Vec<MetricAlarm>,
-    pub dashboards: Vec<String>,
+    dashboards: Vec<String>,
     /// Log groups under `/aws/rds/instance/`: (name, retention).
     rds_groups: Vec<(String, Option<i32>)>,
     /// The first page of the other log groups (for the file's comments).
@@ -142,20 +143,13 @@ fn alarm_of(m: &MetricAlarm) -> Alarm {
             .iter()
             .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
             .collect(),
-        comparison: m.comparison_operator().map(|c| c.as_str().to_string()).unwrap_or_default(),
         threshold: m.threshold().unwrap_or_default(),
         actions: m.alarm_actions().to_vec(),
     }
 }
 
 /// Wave two (see the module's comment).
-pub async fn details(
-    aws: &Aws,
-    o: &Options,
-    account: &str,
-    lists: Lists,
-    refs: &Refs,
-) -> Result<Monitoring, StepError> {
+pub async fn details(cx: &Cx, o: &Options, lists: Lists, refs: &Refs) -> Result<Monitoring, StepError> {
     let not_ours = |name: &str| !name.starts_with("bumarket-infra");
     // Alarms: with a prefix, those it names; without, those watching what was chosen.
     let alarms: Vec<Alarm> = lists
@@ -184,57 +178,26 @@ pub async fn details(
         .filter(|(n, _)| refs.databases.iter().any(|id| n.starts_with(&format!("{RDS_GROUPS}{id}/"))))
         .collect();
 
+    // Whose each is, by the providers' own reads of its tags (a topic or log group gone
+    // since the listing reads as `None`, by its error code).
     let alarm_tags = try_join_all(
         lists.alarms.iter().filter(|m| alarms.iter().any(|a| Some(a.name.as_str()) == m.alarm_name())).map(
             |m| async move {
-                let arn = m.alarm_arn().unwrap_or_default();
-                let out = aws
-                    .cloudwatch
-                    .list_tags_for_resource()
-                    .resource_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| call_error("cloudwatch:ListTagsForResource", e))?;
-                let tags: BTreeMap<String, String> =
-                    out.tags.unwrap_or_default().into_iter().filter_map(|t| Some((t.key?, t.value?))).collect();
+                let tags = alarm::alarm_tags(cx, m.alarm_arn().unwrap_or_default()).await?;
                 Ok::<_, StepError>((m.alarm_name().unwrap_or_default().to_string(), tags))
             },
         ),
     );
     let topic_reads = try_join_all(topics.iter().map(|arn| async move {
-        let tags = async {
-            let out = aws
-                .sns
-                .list_tags_for_resource()
-                .resource_arn(*arn)
-                .send()
-                .await
-                .map_err(|e| call_error("sns:ListTagsForResource", e))?;
-            Ok::<_, StepError>(out.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect())
-        };
         let subscriptions = async {
-            pages!(aws.sns.list_subscriptions_by_topic().topic_arn(*arn), "sns:ListSubscriptionsByTopic", |p| p
+            pages!(cx.aws.sns.list_subscriptions_by_topic().topic_arn(*arn), "sns:ListSubscriptionsByTopic", |p| p
                 .subscriptions
                 .unwrap_or_default())
         };
-        let (tags, subscriptions): (Result<BTreeMap<String, String>, _>, _) = tokio::join!(tags, subscriptions);
+        let (tags, subscriptions) = tokio::join!(topic::tags_of_topic(cx, arn), subscriptions);
         Ok::<_, StepError>((arn.to_string(), tags?, subscriptions?))
     }));
-    let group_tags = try_join_all(groups.iter().map(|(name, _)| async move {
-        let arn = format!(
-            "arn:{}:logs:{}:{account}:log-group:{name}",
-            crate::resources::policy::partition(&aws.region),
-            aws.region
-        );
-        let out = aws
-            .logs
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| call_error("logs:ListTagsForResource", e))?;
-        Ok::<_, StepError>(out.tags.unwrap_or_default().into_iter().collect::<BTreeMap<String, String>>())
-    }));
+    let group_tags = try_join_all(groups.iter().map(|(name, _)| log_group::group_tags(cx, name)));
     let (alarm_tags, topic_reads, group_tags) = tokio::join!(alarm_tags, topic_reads, group_tags);
     let (alarm_tags, topic_reads, group_tags) = (alarm_tags?, topic_reads?, group_tags?);
 
@@ -242,7 +205,8 @@ pub async fn details(
     let owned_alarms: Vec<&String> = alarm_tags.iter().filter(|(_, t)| owned(t)).map(|(n, _)| n).collect();
     found.alarms = alarms.into_iter().filter(|a| !owned_alarms.contains(&&a.name)).collect();
     for (arn, tags, subscriptions) in topic_reads {
-        if owned(&tags) {
+        // Gone since the listing, or some stack's: not the team's to adopt.
+        if tags.is_none_or(|t| owned(&t)) {
             continue;
         }
         let mut topic = Topic { name: arn.rsplit(':').next().unwrap_or_default().into(), arn, ..Topic::default() };
@@ -258,7 +222,7 @@ pub async fn details(
         found.topics.push(topic);
     }
     for ((name, retention), tags) in groups.into_iter().zip(group_tags) {
-        if !owned(&tags) {
+        if tags.is_some_and(|t| !owned(&t)) {
             found.log_groups.push(LogGroup { name: name.clone(), retention_days: *retention });
         }
     }

@@ -316,7 +316,7 @@ impl Provider for Alarms {
 }
 
 /// An alarm's tags, from CloudWatch.
-async fn alarm_tags(cx: &Cx, arn: &str) -> Result<BTreeMap<String, String>, StepError> {
+pub(crate) async fn alarm_tags(cx: &Cx, arn: &str) -> Result<BTreeMap<String, String>, StepError> {
     let out = cx
         .aws
         .cloudwatch

@@ -39,7 +39,7 @@ fn arn_of(cx: &Cx, name: &str) -> String {
 }
 
 /// A group's tags, from CloudWatch Logs; `None` when it is gone.
-async fn group_tags(cx: &Cx, name: &str) -> Result<Option<BTreeMap<String, String>>, StepError> {
+pub(crate) async fn group_tags(cx: &Cx, name: &str) -> Result<Option<BTreeMap<String, String>>, StepError> {
     match cx.aws.logs.list_tags_for_resource().resource_arn(arn_of(cx, name)).send().await {
         Ok(out) => Ok(Some(out.tags.unwrap_or_default().into_iter().collect())),
         Err(e) if is_code(&e, "ResourceNotFoundException") => Ok(None),
