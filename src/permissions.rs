@@ -206,10 +206,17 @@ fn dependent(call: &str, cx: &Cx) -> Vec<Statement> {
     }
 }
 
-/// The reads of every command: the core's, the preflight's, import's and every kind's.
+/// The reads of every command: the core's, the preflight's, import's, the `existing:`
+/// lookups' and every kind's.
 fn reads() -> impl Iterator<Item = &'static str> {
     let kinds = bumarket_core::engine::Kind::ALL.iter().flat_map(|k| resources::provider(*k).calls().reads.iter());
-    CORE_READS.iter().chain(crate::preflight::CALLS).chain(crate::import::CALLS).chain(kinds).copied()
+    CORE_READS
+        .iter()
+        .chain(crate::preflight::CALLS)
+        .chain(crate::import::CALLS)
+        .chain(resources::existing::CALLS)
+        .chain(kinds)
+        .copied()
 }
 
 /// The calls made that no read declares: `import`, which only reads, is checked so.

@@ -269,7 +269,12 @@ struct Launch {
 
 fn launches(cx: &Cx, plan: &Plan) -> Vec<Launch> {
     let Some(net) = &cx.stack.network else { return vec![] };
-    let zones_of_public: Vec<String> = net.availability_zones.iter().take(net.public_subnets.len()).cloned().collect();
+    // An existing network's zones are its subnets' (looked up in wave one).
+    let zones_of_public: Vec<String> = if net.existing {
+        cx.existing.zones("public")
+    } else {
+        net.availability_zones.iter().take(net.public_subnets.len()).cloned().collect()
+    };
     let mut out = Vec::new();
     if let Some(fleet) = &cx.stack.fleet {
         if changing(plan, Kind::LaunchTemplate).next().is_some()
@@ -538,6 +543,10 @@ async fn certificate(cx: &Cx, plan: &Plan) -> Result<Vec<Problem>, StepError> {
     let Some(arn) = cx.stack.load_balancer.as_ref().and_then(|lb| lb.certificate_arn.clone()) else {
         return Ok(vec![]);
     };
+    // One `existing:` found was checked as issued by its lookup.
+    if arn == "existing.certificate" {
+        return Ok(vec![]);
+    }
     if changing(plan, Kind::Listener).next().is_none() {
         return Ok(vec![]);
     }
@@ -696,6 +705,7 @@ mod tests {
             resources: vec![ide],
             not_managed: vec![],
             notices: vec![],
+            uses: vec![],
         };
         let problems = instances(&cx, &plan).await.unwrap();
         let said: Vec<(String, String)> = problems.iter().map(|p| (p.keys.join("."), p.message.clone())).collect();

@@ -536,9 +536,20 @@ async fn prepare(
     };
     let name = stack.name.clone();
     let reads = async {
-        let (account, image_id) = tokio::join!(who, live.image());
+        let (account, image_id, existing) = tokio::join!(who, live.image(), live.existing());
         let mut cx = Cx::new(aws.clone(), stack, account?, image_id?);
         cx.resubscribe = reading.resubscribe;
+        let existing = existing.map_err(context("looking up `existing:`"))?.clone();
+        if !existing.problems.is_empty() {
+            crate::out::stderr(&preflight::render(&cx, &existing.problems));
+            let n = existing.problems.len();
+            return Err(Failure::new(format!(
+                "{} of `existing:` in `{}` did not match exactly one resource; nothing was changed",
+                if n == 1 { "1 lookup".to_string() } else { format!("{n} lookups") },
+                cx.stack.source.path.display()
+            )));
+        }
+        cx.use_existing(existing);
         let registry = Registry::new(cx);
         let desired = registry.desired();
         let observed = registry.read(&live, &desired).await.map_err(context("reading live state"));
@@ -561,6 +572,13 @@ async fn prepare(
         }
     }
     plan.not_managed = registry.not_managed();
+    plan.uses = registry
+        .cx
+        .existing
+        .found
+        .iter()
+        .map(|f| plan::Used { key: format!("existing.{}", f.key), id: f.id.clone(), detail: f.detail.clone() })
+        .collect();
     registry.annotate(&mut plan);
     if let Some(named) = &reading.release {
         plan = crate::release::plan(&registry, plan, named, &desired)

@@ -72,6 +72,8 @@ pub struct Aws {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub acm: aws_sdk_acm::Client,
     pub quotas: aws_sdk_servicequotas::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub kms: aws_sdk_kms::Client,
     pub calls: Arc<CallLog>,
 }
 
@@ -184,6 +186,14 @@ impl Aws {
             .retry_partition(retry_partition("servicequotas"))
             .interceptor(calls.interceptor())
             .build();
+        let route53 = aws_sdk_route53::config::Builder::from(&shared)
+            .retry_partition(retry_partition("route53"))
+            .interceptor(calls.interceptor())
+            .build();
+        let kms = aws_sdk_kms::config::Builder::from(&shared)
+            .retry_partition(retry_partition("kms"))
+            .interceptor(calls.interceptor())
+            .build();
         Aws {
             region: opts.region.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3),
@@ -203,6 +213,8 @@ impl Aws {
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
             acm: aws_sdk_acm::Client::from_conf(acm),
             quotas: aws_sdk_servicequotas::Client::from_conf(quotas),
+            route53: aws_sdk_route53::Client::from_conf(route53),
+            kms: aws_sdk_kms::Client::from_conf(kms),
             calls,
         }
     }

@@ -188,6 +188,7 @@ fn network(cx: &mut Cx) -> Option<Network> {
     }
     let cidrs = |l: &[&read::Subnet]| l.iter().filter_map(|s| parse_cidr(&s.cidr)).collect::<Vec<_>>();
     Some(Network {
+        existing: false,
         cidr,
         availability_zones: zones.iter().map(|z| z.to_string()).collect(),
         public_subnets: cidrs(&public),

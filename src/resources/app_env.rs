@@ -173,6 +173,7 @@ pub fn instance_role_statements(cx: &Cx) -> Vec<Value> {
         out.push(json!({"Sid": "ReadTheDatabaseSecret", "Effect": "Allow",
                         "Action": ["secretsmanager:GetSecretValue"], "Resource": [secret]}));
         if let Password::Managed { kms_key_id: Some(key) } = &db.password {
+            let key = &cx.kms_key(key);
             // Secrets Manager decrypts with the key on the caller's behalf (Secrets
             // Manager user guide, "Secret encryption and decryption": the caller needs
             // kms:Decrypt on a customer managed key, through Secrets Manager only).

@@ -46,7 +46,10 @@ fn desired_attrs(cx: &Cx, addr: &Addr, name: &str, b: &Bucket) -> Attrs {
     let arn = format!("arn:{}:s3:::{name}", cx.partition());
     let encryption = match &b.encryption {
         Encryption::S3Managed => json!({"algorithm": "AES256"}),
-        Encryption::Kms { key_id } => json!({"algorithm": "aws:kms", "kms_key_id": key_id, "bucket_key": true}),
+        Encryption::Kms { key_id } => {
+            let key_id = key_id.as_deref().map(|k| cx.kms_key(k));
+            json!({"algorithm": "aws:kms", "kms_key_id": key_id, "bucket_key": true})
+        }
     };
     let block = b.public_access.is_on();
     let mut statements = Vec::new();

@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub route_tables: Vec<RouteTable>,
     pub security_groups: Vec<SecurityGroup>,
     pub launch_templates: Vec<LaunchTemplate>,
+    /// What each `existing:` network lookup found (never among the stack's own above).
+    pub existing: super::existing::NetworkFound,
     /// Live id → the address its tag names.
     ids: BTreeMap<String, Addr>,
 }
@@ -36,7 +38,12 @@ impl Snapshot {
     /// Six describes in parallel, each filtered to the stack's tag; beside each, when the
     /// file's `adopt:` lists resources of that kind, one more filtered to their ids (the
     /// same wave: adopting costs no round trip). `adopt` is the file's address → id map.
-    pub async fn fetch(aws: &Aws, stack: &str, adopt: &BTreeMap<String, String>) -> Result<Snapshot, StepError> {
+    pub async fn fetch(
+        aws: &Aws,
+        stack: &str,
+        adopt: &BTreeMap<String, String>,
+        lookups: &super::existing::NetworkLookups,
+    ) -> Result<Snapshot, StepError> {
         let ec2 = &aws.ec2;
         let f = || stack_filter(stack);
         // The `adopt:` ids of a kind, as a filter (`None`: nothing of it to adopt). A
@@ -92,8 +99,11 @@ impl Snapshot {
             "launch_template",
             "launch-template-name"
         );
-        let (mut vpcs, mut subnets, mut internet_gateways, mut route_tables, mut security_groups, mut launch_templates) =
-            tokio::try_join!(vpcs, subnets, igws, rts, sgs, lts)?;
+        let existing = super::existing::fetch_network(ec2, lookups);
+        let (
+            (mut vpcs, mut subnets, mut internet_gateways, mut route_tables, mut security_groups, mut launch_templates),
+            existing,
+        ) = tokio::try_join!(async { tokio::try_join!(vpcs, subnets, igws, rts, sgs, lts) }, existing)?;
         // A resource both tagged and listed under `adopt:` (adopted by an earlier run) is
         // read twice: keep one.
         fn dedup<T>(v: &mut Vec<T>, id: impl Fn(&T) -> Option<&str>) {
@@ -131,7 +141,21 @@ impl Snapshot {
         route_tables.iter().for_each(|x| note(x.route_table_id(), x.tags(), None));
         security_groups.iter().for_each(|x| note(x.group_id(), x.tags(), None));
         launch_templates.iter().for_each(|x| note(x.launch_template_id(), x.tags(), x.launch_template_name()));
-        Ok(Snapshot { vpcs, subnets, internet_gateways, route_tables, security_groups, launch_templates, ids })
+        // What `existing:` found stands at the addresses the stack's own would have, so
+        // what refers to it reads and diffs as it does with the stack's network.
+        for (id, addr) in existing.addresses_of(lookups) {
+            ids.insert(id, addr);
+        }
+        Ok(Snapshot {
+            vpcs,
+            subnets,
+            internet_gateways,
+            route_tables,
+            security_groups,
+            launch_templates,
+            existing,
+            ids,
+        })
     }
 
     /// The address of the stack's resource with this live id.

@@ -30,6 +30,9 @@ pub struct Live {
     uses_ec2: bool,
     /// The file's `adopt:` entries (address → live id or name).
     adopt: std::collections::BTreeMap<String, String>,
+    /// The file's `existing:` lookups.
+    lookups: super::existing::Lookups,
+    existing: OnceCell<Result<super::existing::Resolved, StepError>>,
     /// The SSM parameter naming the fleet's image, if any.
     image_parameter: Option<String>,
     /// The file's load balancer and target group names.
@@ -53,8 +56,12 @@ impl Live {
         Live {
             aws,
             stack: stack.name.clone(),
-            uses_ec2: stack.network.is_some() || stack.fleet.is_some(),
+            uses_ec2: stack.network.is_some()
+                || stack.fleet.is_some()
+                || super::existing::Lookups::of(stack).network.any(),
             adopt: stack.adopt.iter().map(|(a, e)| (a.clone(), e.id.clone())).collect(),
+            lookups: super::existing::Lookups::of(stack),
+            existing: OnceCell::new(),
             image_parameter,
             elb_names: super::lb::snapshot::Snapshot::names(stack),
             tagged: OnceCell::new(),
@@ -94,7 +101,7 @@ impl Live {
                 if !self.uses_ec2 && !self.owns_any("ec2").await? {
                     return Ok(ec2::Snapshot::default());
                 }
-                ec2::Snapshot::fetch(&self.aws, &self.stack, &self.adopt).await
+                ec2::Snapshot::fetch(&self.aws, &self.stack, &self.adopt, &self.lookups.network).await
             })
             .await;
         r.as_ref().map_err(Clone::clone)
@@ -106,6 +113,14 @@ impl Live {
     pub async fn owns_any(&self, service: &str) -> Result<bool, StepError> {
         let marker = format!(":{service}:");
         Ok(self.tagged().await?.iter().any(|t| t.arn.contains(&marker)))
+    }
+
+    /// What the file's `existing:` lookups found (wave one: the network's beside EC2's
+    /// other describes, the rest in parallel with them; nothing without `existing:`).
+    pub async fn existing(&self) -> Result<&super::existing::Resolved, StepError> {
+        // Boxed: its joined lookups would otherwise sit in the caller's (the main thread's) stack.
+        let r = self.existing.get_or_init(|| Box::pin(super::existing::resolve(&self.aws, &self.lookups, self))).await;
+        r.as_ref().map_err(Clone::clone)
     }
 
     /// The fleet's image id from its SSM public parameter (`None` without one).

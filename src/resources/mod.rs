@@ -13,6 +13,7 @@ pub mod bucket;
 pub mod cloud9;
 pub mod database;
 pub mod ec2;
+pub mod existing;
 pub mod fleet;
 pub mod group;
 pub mod iam;
@@ -66,6 +67,8 @@ pub struct Cx {
     /// Placeholder → live value, for values that exist only once a resource does (the
     /// database's address and secret, see `app_env`): filled by the read and by creates.
     pub live_values: std::sync::Mutex<BTreeMap<String, String>>,
+    /// What the file's `existing:` lookups resolved to (wave one).
+    pub existing: existing::Resolved,
 }
 
 impl Cx {
@@ -79,6 +82,33 @@ impl Cx {
             referenced: Default::default(),
             resubscribe: false,
             live_values: Default::default(),
+            existing: Default::default(),
+        }
+    }
+
+    /// Take what the `existing:` lookups found: the network's ids stand at the addresses
+    /// the stack's own network would have, so references to it resolve.
+    pub fn use_existing(&mut self, resolved: existing::Resolved) {
+        for f in &resolved.found {
+            let addr = match f.key.as_str() {
+                "vpc" => Some(Addr::new(Kind::Vpc, "main")),
+                k => k
+                    .strip_suffix(']')
+                    .and_then(|k| k.split_once("_subnets["))
+                    .map(|(tier, i)| Addr::new(Kind::Subnet, format!("{tier}-{i}"))),
+            };
+            if let Some(addr) = addr {
+                self.set_id(&addr, &f.id);
+            }
+        }
+        self.existing = resolved;
+    }
+
+    /// A KMS key the file names: `existing.kms_key` is the key that lookup found.
+    pub fn kms_key(&self, key: &str) -> String {
+        match key {
+            "existing.kms_key" => self.existing.get("kms_key").map_or_else(|| key.to_string(), |f| f.id.clone()),
+            other => other.to_string(),
         }
     }
 

@@ -12,6 +12,7 @@ mod database;
 mod drift;
 mod edges;
 mod environments;
+mod existing;
 mod faults;
 mod harness;
 mod iam;

@@ -31,6 +31,8 @@ pub struct Stack {
     pub monitoring: Option<Monitoring>,
     pub access: Access,
     pub cloud9: Option<Cloud9>,
+    /// `existing:` – what the stack uses but does not own, looked up at plan time.
+    pub existing: Option<Existing>,
     /// `adopt:` – address (`bucket.images`) → id or name of a live resource made outside
     /// bumarket-infra that the stack takes over in place (see `sections::adopt`).
     pub adopt: BTreeMap<String, Adoption>,
@@ -50,6 +52,16 @@ pub struct Environment {
 }
 
 impl Stack {
+    /// How many (public, private) subnets the stack's network has: the file's, or the
+    /// `existing:` lookups' when `network: existing`.
+    pub fn subnet_counts(&self) -> (usize, usize) {
+        match (&self.network, &self.existing) {
+            (Some(n), Some(e)) if n.existing => (e.public_subnets.len(), e.private_subnets.len()),
+            (Some(n), _) => (n.public_subnets.len(), n.private_subnets.len()),
+            (None, _) => (0, 0),
+        }
+    }
+
     /// The physical name an adopted resource keeps (its `adopt:` entry's `name`), or
     /// `default`: what bumarket-infra names it.
     pub fn name_of(&self, addr: &str, default: impl FnOnce() -> String) -> String {
@@ -112,9 +124,51 @@ impl std::fmt::Display for Cidr {
     }
 }
 
+/// `existing:` – lookups of what the stack uses and never changes (see `sections::existing`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Existing {
+    pub vpc: Option<Lookup>,
+    pub public_subnets: Vec<Lookup>,
+    pub private_subnets: Vec<Lookup>,
+    pub hosted_zone: Option<Lookup>,
+    pub certificate: Option<Lookup>,
+    pub kms_key: Option<Lookup>,
+    pub role: Option<Lookup>,
+}
+
+/// How one existing resource is found: by id (or ARN) alone, or by name and/or tags.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lookup {
+    pub id: Option<String>,
+    /// The `Name` tag (VPC, subnet), the domain (zone, certificate), the alias (KMS key),
+    /// the role's name.
+    pub name: Option<String>,
+    /// Tags that must all match (VPC and subnets).
+    pub tags: BTreeMap<String, String>,
+}
+
+impl std::fmt::Display for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(id) = &self.id {
+            parts.push(format!("id {id}"));
+        }
+        if let Some(name) = &self.name {
+            parts.push(format!("name {name}"));
+        }
+        for (k, v) in &self.tags {
+            parts.push(format!("tag {k}={v}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
 /// `network:` – one VPC with public subnets (load balancer, fleet) and private ones (database).
+/// With `network: existing` the VPC and subnets are `existing:`'s: `existing` is true and
+/// the CIDRs and zones here are empty (they are AWS's, read at plan time).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Network {
+    pub existing: bool,
     pub cidr: Cidr,
     /// Availability zone names, one per subnet pair, at least two.
     pub availability_zones: Vec<String>,

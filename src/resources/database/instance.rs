@@ -228,7 +228,7 @@ impl Provider for Instances {
     async fn create(&self, cx: &Cx, d: &Desired, p: &Progress<'_>) -> Result<(), StepError> {
         let db = db(cx)?;
         let (managed, kms, password) = match &db.password {
-            Password::Managed { kms_key_id } => (true, kms_key_id.clone(), None),
+            Password::Managed { kms_key_id } => (true, kms_key_id.as_deref().map(|k| cx.kms_key(k)), None),
             Password::Secret { arn } => (false, None, Some(super::secret::password(cx, arn).await?)),
         };
         let groups =

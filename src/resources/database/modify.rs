@@ -95,7 +95,8 @@ pub fn modify_request(
                 if attr(&o.attrs, "password").and_then(Value::as_str) == Some(MANAGED) {
                     r
                 } else {
-                    r.manage_master_user_password(true).set_master_user_secret_kms_key_id(kms_key_id.clone())
+                    r.manage_master_user_password(true)
+                        .set_master_user_secret_kms_key_id(kms_key_id.as_deref().map(|k| cx.kms_key(k)))
                 }
             }
             bumarket_stack::Password::Secret { .. } => {

@@ -50,10 +50,10 @@ impl Provider for SubnetGroups {
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
-        let (Some(_), Some(n)) = (&cx.stack.database, &cx.stack.network) else { return vec![] };
+        let (Some(_), Some(_)) = (&cx.stack.database, &cx.stack.network) else { return vec![] };
         let addr = Addr::new(Kind::DbSubnetGroup, "main");
         let name = subnet_group_name(cx);
-        let subnets: Vec<String> = (0..n.private_subnets.len()).map(|i| format!("subnet.private-{i}")).collect();
+        let subnets: Vec<String> = (0..cx.stack.subnet_counts().1).map(|i| format!("subnet.private-{i}")).collect();
         let mut attrs = Attrs::new();
         attrs.insert("name".into(), json!(name));
         attrs.insert("subnets".into(), json!(subnets));

@@ -93,12 +93,12 @@ impl Provider for Groups {
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
-        let (Some(f), Some(n)) = (&cx.stack.fleet, &cx.stack.network) else { return vec![] };
+        let (Some(f), Some(_)) = (&cx.stack.fleet, &cx.stack.network) else { return vec![] };
         let addr = Addr::new(Kind::AutoscalingGroup, "app");
         let name = group_name(cx);
         let template = super::launch_template::LaunchTemplates.desired(cx);
         let print = template.first().map(|t| fingerprint(&t.attrs)).unwrap_or_default();
-        let subnets: Vec<String> = (0..n.public_subnets.len()).map(|i| format!("subnet.public-{i}")).collect();
+        let subnets: Vec<String> = (0..cx.stack.subnet_counts().0).map(|i| format!("subnet.public-{i}")).collect();
         let with_lb = cx.stack.load_balancer.is_some();
         let target_groups: Vec<&str> = if with_lb { vec!["target_group.app"] } else { vec![] };
         let mut attrs = Attrs::new();

@@ -26,8 +26,12 @@ use std::collections::BTreeMap;
 
 pub struct Listeners;
 
-/// The TLS policy of the HTTPS listener: TLS 1.3 and 1.2 only (AWS's recommended policy).
-pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
+/// The TLS policy of the HTTPS listener: TLS 1.3 and 1.2 only, with post-quantum key
+/// exchange. "AWS recommends implementing the new post-quantum TLS (PQ-TLS) based security
+/// policy ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09" (Elastic Load Balancing user guide,
+/// "Security policies"); it is the console's default, while the API's default without
+/// `SslPolicy` is ELBSecurityPolicy-2016-08 (TLS 1.0), so it is always sent.
+pub const SSL_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09";
 
 fn forward(target_group: &str) -> Value {
     json!({"type": "forward", "target_group": target_group})
@@ -52,14 +56,24 @@ fn listener(cx: &Cx, name: &str, port: u16, action: Value, certificate: Option<&
     Desired { addr, name: format!("{}:{port}", load_balancer::physical_name(cx)), attrs, deps }
 }
 
+/// The HTTPS listener's certificate: the file's ARN, or the one `existing.certificate`
+/// found.
+fn certificate(cx: &Cx) -> Option<String> {
+    let lb = cx.stack.load_balancer.as_ref()?;
+    match lb.certificate_arn.as_deref()? {
+        "existing.certificate" => cx.existing.get("certificate").map(|f| f.id.clone()),
+        arn => Some(arn.to_string()),
+    }
+}
+
 /// The file's listeners (pure).
 pub fn desired(cx: &Cx) -> Vec<Desired> {
     let Some(lb) = &cx.stack.load_balancer else { return vec![] };
     let app = forward("target_group.app");
-    match &lb.certificate_arn {
+    match certificate(cx) {
         None => vec![listener(cx, "http", lb.listen_port, app, None)],
         Some(cert) => {
-            let mut out = vec![listener(cx, "https", lb.listen_port, app, Some(cert))];
+            let mut out = vec![listener(cx, "https", lb.listen_port, app, Some(&cert))];
             if lb.listen_port != 80 {
                 // Redirect only once there is something to redirect to.
                 let mut http = listener(cx, "http", 80, redirect(lb.listen_port), None);

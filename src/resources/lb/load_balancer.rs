@@ -165,7 +165,7 @@ impl Provider for LoadBalancers {
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let addr = Addr::new(Kind::LoadBalancer, "main");
         let name = physical_name(cx);
-        let count = cx.stack.network.as_ref().map_or(0, |n| n.public_subnets.len());
+        let count = cx.stack.subnet_counts().0;
         let mut subnets: Vec<Addr> = (0..count).map(|i| Addr::new(Kind::Subnet, format!("public-{i}"))).collect();
         subnets.sort();
         let Some(attrs) = desired_attrs(cx, &addr, &name, &subnets) else { return vec![] };

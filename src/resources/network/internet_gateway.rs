@@ -105,7 +105,8 @@ impl Provider for InternetGateways {
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
-        if cx.stack.network.is_none() {
+        // An existing VPC routes as its owner set it up: no gateway of the stack's.
+        if cx.stack.network.as_ref().is_none_or(|n| n.existing) {
             return vec![];
         }
         let addr = crate::engine::Addr::new(Kind::InternetGateway, "main");

@@ -161,7 +161,7 @@ impl Provider for RouteTables {
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
-        let Some(net) = &cx.stack.network else { return vec![] };
+        let Some(net) = cx.stack.network.as_ref().filter(|n| !n.existing) else { return vec![] };
         let internet = ("gateway".to_string(), "internet_gateway.main".to_string());
         let mut out =
             vec![desired_table(cx, "public", net.public_subnets.len(), Routes::from([("0.0.0.0/0".into(), internet)]))];

@@ -94,7 +94,7 @@ impl Provider for Subnets {
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
-        let Some(net) = &cx.stack.network else { return vec![] };
+        let Some(net) = cx.stack.network.as_ref().filter(|n| !n.existing) else { return vec![] };
         let mut out = desired_tier(cx, "public", &net.availability_zones, &net.public_subnets);
         out.extend(desired_tier(cx, "private", &net.availability_zones, &net.private_subnets));
         out

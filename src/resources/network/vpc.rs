@@ -76,7 +76,7 @@ impl Provider for Vpcs {
     }
 
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
-        let Some(net) = &cx.stack.network else { return vec![] };
+        let Some(net) = cx.stack.network.as_ref().filter(|n| !n.existing) else { return vec![] };
         let addr = vpc_addr();
         let name = cx.stack.name.clone();
         let mut attrs = Attrs::new();

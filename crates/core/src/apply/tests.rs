@@ -106,6 +106,7 @@ fn plan(resources: Vec<ResourceChange>) -> Plan {
         resources,
         not_managed: vec![],
         notices: vec![],
+        uses: vec![],
     }
 }
 

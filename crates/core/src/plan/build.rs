@@ -178,6 +178,7 @@ pub fn build(
         resources,
         not_managed: vec![],
         notices: vec![],
+        uses: vec![],
     })
 }
 

@@ -140,6 +140,19 @@ pub struct Plan {
     /// confirmation, say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<String>,
+    /// What the stack uses and never changes (the file's `existing:`), as looked up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<Used>,
+}
+
+/// One resource the stack uses but does not own, as a lookup resolved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Used {
+    /// The file's key: `existing.vpc`, `existing.public_subnets[0]`.
+    pub key: String,
+    pub id: String,
+    /// What it is, in a few words: `vpc-0abc (shared, 10.0.0.0/16)`.
+    pub detail: String,
 }
 
 /// Counts for the summary line.

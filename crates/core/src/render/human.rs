@@ -17,6 +17,14 @@ pub fn plan(p: &Plan, file: &str, style: Style) -> String {
             p.not_managed.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
         );
     }
+    if !p.uses.is_empty() {
+        let _ = writeln!(out, "Uses, never changes (`existing:`):");
+        let width = p.uses.iter().map(|u| u.key.len()).max().unwrap_or(0);
+        for u in &p.uses {
+            let _ = writeln!(out, "  {:width$}  {}", u.key, u.detail);
+        }
+        out.push('\n');
+    }
     if !p.has_changes() {
         let _ = writeln!(out, "No changes. Live AWS matches {file} ({}).", count(p.resources.len(), "resource"));
         notices(&mut out, p);

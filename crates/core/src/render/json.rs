@@ -23,6 +23,7 @@ pub fn plan(p: &Plan) -> Value {
         "resources": p.resources.iter().map(resource).collect::<Vec<_>>(),
         "not_managed": p.not_managed,
         "notices": p.notices,
+        "uses": p.uses,
     })
 }
 

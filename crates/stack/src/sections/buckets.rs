@@ -47,7 +47,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> BTreeMap<Strin
                 resolved.push((logical.clone(), name, span));
             }
         }
-        let encryption = encryption(cx, &b);
+        let encryption = encryption(cx, &b, known);
         known.buckets.insert(logical.clone(), encryption.clone());
         let bucket = Bucket {
             name: template.get(),
@@ -102,7 +102,7 @@ fn check_name(cx: &mut Ctx, template: &str, span: Span, logical: &str, known: &K
     Some(name)
 }
 
-fn encryption(cx: &mut Ctx, b: &Map) -> Option<Encryption> {
+fn encryption(cx: &mut Ctx, b: &Map, known: &Known) -> Option<Encryption> {
     let Some(node) = b.node("encryption") else { return Some(Encryption::S3Managed) };
     let what = b.what("encryption");
     match &node.kind {
@@ -120,6 +120,7 @@ fn encryption(cx: &mut Ctx, b: &Map) -> Option<Encryption> {
             }
             let kms = m.sub(cx, "sse-kms", &["key_id"]);
             let key_id = kms.string(cx, "key_id");
+            super::existing_ref(cx, &key_id, "kms_key", known.existing_kms_key);
             (!matches!(key_id, Val::Bad)).then(|| Encryption::Kms { key_id: key_id.get() })
         }
         _ => {

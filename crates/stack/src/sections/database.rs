@@ -150,7 +150,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
         port: m.uint(cx, "port", 1150, 65_535).or(engines::default_port(f)) as u16,
         storage,
         admin_user: admin_user(cx, &m, f, adopts_database(top)),
-        password: password(cx, &m),
+        password: password(cx, &m, known),
         backup_retention_days: retention,
         backup_window: backup_text,
         maintenance_window: maintenance_text,
@@ -200,7 +200,7 @@ fn admin_user(cx: &mut Ctx, m: &Map, f: Family, adopted: bool) -> String {
     user
 }
 
-fn password(cx: &mut Ctx, m: &Map) -> Password {
+fn password(cx: &mut Ctx, m: &Map, known: &Known) -> Password {
     let managed = Password::Managed { kms_key_id: None };
     let Some(node) = m.node("password") else { return managed };
     match &node.kind {
@@ -235,7 +235,9 @@ fn password(cx: &mut Ctx, m: &Map) -> Password {
                 }
             } else if has_managed {
                 let kms = p.sub(cx, "managed", &["kms_key_id"]);
-                return Password::Managed { kms_key_id: kms.string(cx, "kms_key_id").get() };
+                let key = kms.string(cx, "kms_key_id");
+                super::existing_ref(cx, &key, "kms_key", known.existing_kms_key);
+                return Password::Managed { kms_key_id: key.get() };
             } else if keys.len() == 2 {
                 cx.error(
                     node.span,

@@ -32,16 +32,20 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<LoadBalance
     }
     let m = Map::open(cx, &entry.value, "load_balancer", entry.key.span, Some(KEYS));
     let certificate = m.string(cx, "certificate_arn");
-    if let Val::Got(arn, span) = &certificate {
-        match acm_certificate_region(arn) {
+    if let Val::Got(arn, span) = certificate.clone() {
+        if arn == "existing.certificate" && !known.existing_certificate {
+            cx.error(span, "`existing.certificate` is not looked up", "add `certificate:` under `existing:`");
+        }
+        match acm_certificate_region(&arn).filter(|_| arn != "existing.certificate") {
+            None if arn == "existing.certificate" => {}
             None => cx.error(
-                *span,
+                span,
                 format!("`{arn}` is not an ACM certificate ARN"),
                 "expected `arn:aws:acm:<region>:<account>:certificate/<id>`",
             ),
             Some(region) if region != known.region && crate::names::is_region(&known.region) => {
                 let message = format!("certificate is in `{region}` but the stack is in `{}`", known.region);
-                cx.error(*span, message, "a load balancer needs a certificate from its own region");
+                cx.error(span, message, "a load balancer needs a certificate from its own region");
             }
             Some(_) => {}
         }

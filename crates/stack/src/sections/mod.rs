@@ -11,6 +11,7 @@ mod buckets;
 mod cloud9;
 mod database;
 mod engines;
+mod existing;
 mod fleet;
 mod lifecycle;
 mod load_balancer;
@@ -40,6 +41,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "access",
     "cloud9",
     "adopt",
+    "existing",
     "environments",
 ];
 
@@ -56,6 +58,10 @@ pub(crate) struct Known {
     /// Counts of (public, private) subnets when `network:` is present.
     pub subnets: Option<(usize, usize)>,
     pub has_fleet: bool,
+    /// `existing.certificate` is looked up.
+    pub existing_certificate: bool,
+    /// `existing.kms_key` is looked up.
+    pub existing_kms_key: bool,
     pub has_database: bool,
 }
 
@@ -78,6 +84,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
             monitoring: None,
             access: Default::default(),
             cloud9: None,
+            existing: None,
             adopt: BTreeMap::new(),
             source,
             environment: None,
@@ -89,9 +96,12 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
     known.has_fleet = top.has("fleet");
     known.has_database = top.has("database");
     let tags = top::tags(cx, &top);
+    let existing = existing::read(cx, &top);
+    known.existing_certificate = existing.as_ref().is_some_and(|e| e.certificate.is_some());
+    known.existing_kms_key = existing.as_ref().is_some_and(|e| e.kms_key.is_some());
     let buckets = buckets::read(cx, &top, &mut known);
     let access = access::read(cx, &top, &mut known);
-    let network = network::read(cx, &top, &mut known);
+    let network = network::read(cx, &top, &mut known, existing.as_ref());
     let fleet = fleet::read(cx, &top, &known);
     let load_balancer = load_balancer::read(cx, &top, &known);
     let database = database::read(cx, &top, &known);
@@ -110,9 +120,19 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
         monitoring,
         access,
         cloud9,
+        existing,
         adopt,
         source,
         environment: None,
+    }
+}
+
+/// Reports `existing.<key>` named where it is not looked up (`looked_up` false).
+pub(crate) fn existing_ref(cx: &mut Ctx, value: &crate::reader::Val<String>, key: &str, looked_up: bool) {
+    if let crate::reader::Val::Got(v, span) = value {
+        if *v == format!("existing.{key}") && !looked_up {
+            cx.error(*span, format!("`existing.{key}` is not looked up"), format!("add `{key}:` under `existing:`"));
+        }
     }
 }
 

@@ -8,14 +8,17 @@
 use super::{plural, Known};
 use crate::cidr::{parse, CidrError};
 use crate::diagnostic::Span;
-use crate::model::{Cidr, Network};
+use crate::model::{Cidr, Existing, Network};
 use crate::reader::{string, Ctx, Map, Val};
 use crate::yaml::{Kind, Node};
 
 const KEYS: &[&str] = &["cidr", "availability_zones", "public_subnets", "private_subnets"];
 
-pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> Option<Network> {
+pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known, existing: Option<&Existing>) -> Option<Network> {
     let entry = top.entry("network")?;
+    if let Kind::Str(word) = &entry.value.kind {
+        return in_existing(cx, word, entry.value.span, known, existing);
+    }
     let m = Map::open(cx, &entry.value, "network", entry.key.span, Some(KEYS));
     for key in ["cidr", "availability_zones", "public_subnets"] {
         m.need(cx, key);
@@ -47,10 +50,47 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> Option<Network
     }
     known.subnets = Some((public.len(), private.len()));
     Some(Network {
+        existing: false,
         cidr: vpc.unwrap_or(Cidr { addr: 0, prefix: 0 }),
         availability_zones: zones.unwrap_or_default(),
         public_subnets: public,
         private_subnets: private,
+    })
+}
+
+/// `network: existing`: the VPC and subnets of `existing:`, at least two public ones (a
+/// load balancer spans two zones) and none or at least two private ones (so does a
+/// database subnet group).
+fn in_existing(cx: &mut Ctx, word: &str, span: Span, known: &mut Known, e: Option<&Existing>) -> Option<Network> {
+    if word != "existing" {
+        let message = format!("invalid value `{word}` for `network`");
+        cx.error(span, message, "expected a mapping or `existing` (the VPC and subnets of `existing:`)");
+        return None;
+    }
+    let Some(e) = e.filter(|e| e.vpc.is_some()) else {
+        cx.error_help(
+            span,
+            "`network: existing` needs `existing.vpc`",
+            "no existing VPC",
+            "look the VPC and its subnets up under `existing:` (`vpc`, `public_subnets`, `private_subnets`)",
+        );
+        return None;
+    };
+    for (key, n, optional) in
+        [("public_subnets", e.public_subnets.len(), false), ("private_subnets", e.private_subnets.len(), true)]
+    {
+        if n < 2 && !(optional && n == 0) {
+            let message = format!("`network: existing` needs at least 2 subnets in `existing.{key}`, found {n}");
+            cx.error(span, message, "subnets in two availability zones are needed");
+        }
+    }
+    known.subnets = Some((e.public_subnets.len(), e.private_subnets.len()));
+    Some(Network {
+        existing: true,
+        cidr: Cidr { addr: 0, prefix: 0 },
+        availability_zones: Vec::new(),
+        public_subnets: Vec::new(),
+        private_subnets: Vec::new(),
     })
 }
 
