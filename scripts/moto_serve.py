@@ -43,8 +43,9 @@ DescribeAvailabilityZones has no optInStatus; az_opt_in_status adds
 own MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS=false (set unless the environment names it) another
 account's bucket answers 403 (HeadBucket without a body), and s3_foreign_buckets answers
 CreateBucket of its name 409 BucketAlreadyExists. moto issues a requested ACM certificate
-60 s after the request; acm_pending_until_issued keeps it PENDING_VALIDATION until
-POST /__testbed/acm/issue (unless MOTO_ACM_VALIDATION_WAIT is set). moto answers
+60 s after the request; acm_pending_until_issued keeps it PENDING_VALIDATION until its
+validation CNAME is in a delegated public hosted zone of the account (as ACM sees it in
+DNS), or POST /__testbed/acm/issue (unless MOTO_ACM_VALIDATION_WAIT is set). moto answers
 Service Quotas for VPC quotas only (GetAWSDefaultServiceQuota: HTTP 500);
 scripts/service_quotas.py answers Get/List(AWSDefault)ServiceQuota(s) for moto's VPC
 quotas and testbed-data/service-quotas.json's (VPCs per Region, Running On-Demand
@@ -59,6 +60,8 @@ Control endpoints of the fix-ups (every mode but --no-fixups; JSON in and out):
     GET  /__testbed/quota       {"overrides": [...]}
     POST /__testbed/acm/issue   {"arn": "<CertificateArn>"}
          a requested certificate's validation succeeds: Status ISSUED
+    POST /__testbed/route53/undelegate  {"zone": "<HostedZoneId>"}
+         the zone's domain is not delegated to it: ACM never finds a record in it
 
 POST /moto-api/reset also forgets the quota overrides.
 
@@ -432,6 +435,61 @@ def acm_pending_until_issued() -> None:
         from moto import settings
 
         settings.ACM_VALIDATION_WAIT = 10**12
+    from moto.acm.models import CertBundle
+
+    moto_check = CertBundle.check
+
+    def check(self) -> None:
+        moto_check(self)
+        if self.type == "AMAZON_ISSUED" and self.status == "PENDING_VALIDATION" and validation_records_found(self):
+            self.status = "ISSUED"
+
+    CertBundle.check = check
+
+
+# Hosted zone ids whose domain is not delegated to them (POST /__testbed/route53/undelegate).
+UNDELEGATED: set = set()
+
+
+def validation_records_found(cert) -> bool:
+    """As ACM does, by DNS ("ACM ... checks for the CNAME record in DNS", ACM user guide,
+    DNS validation): the validation CNAME of every name of the certificate is in a public
+    hosted zone of the account that holds the name, and that zone is the name's delegation
+    (every zone is, unless POST /__testbed/route53/undelegate said otherwise). The
+    record's name and value are the ones DescribeCertificate gives (moto's own)."""
+    from moto.route53.models import route53_backends
+
+    account = cert.arn.split(":")[4]
+    backend = route53_backends[account]["aws"] if account in route53_backends else None
+    if backend is None:
+        return False
+    options = cert.describe()["Certificate"].get("DomainValidationOptions", [])
+    norm = lambda n: n.lower().rstrip(".")  # noqa: E731
+    for option in options:
+        record = option["ResourceRecord"]
+        name, value = norm(record["Name"]), norm(record["Value"])
+        found = False
+        for zone_id, zone in backend.zones.items():
+            zone_name = norm(zone.name)
+            holds = name == zone_name or name.endswith("." + zone_name)
+            if zone.private_zone or not holds or zone_id in UNDELEGATED:
+                continue
+            for rr in zone.rrsets:
+                if rr.type == "CNAME" and norm(rr.name) == name and any(norm(v) == value for v in rr.records):
+                    found = True
+        if not found:
+            return False
+    return bool(options)
+
+
+def route53_undelegate(req):
+    """POST /__testbed/route53/undelegate {"zone": "<HostedZoneId>"}: the registrar does not
+    delegate the zone's domain to it, so no record in it is seen by ACM."""
+    zone = str(req.json().get("zone", "")).split("/")[-1]
+    if not zone:
+        return json_answer(400, {"error": 'expected {"zone": "<HostedZoneId>"}'})
+    UNDELEGATED.add(zone)
+    return json_answer(200, {"zone": zone, "delegated": False})
 
 
 def acm_issue(req):
@@ -489,8 +547,12 @@ def plain_fixups(app):
     app = rds_orderable_options(app)
     app = routed(app, quotas.routes())
     app = simulate_principal_policy(app)
-    controls = {**quotas.controls(), ("POST", CONTROL_PREFIX + "acm/issue"): acm_issue}
-    return PlainControls(app, controls, [quotas.reset])
+    controls = {
+        **quotas.controls(),
+        ("POST", CONTROL_PREFIX + "acm/issue"): acm_issue,
+        ("POST", CONTROL_PREFIX + "route53/undelegate"): route53_undelegate,
+    }
+    return PlainControls(app, controls, [quotas.reset, UNDELEGATED.clear])
 
 
 def wait_until_answering(url: str, timeout: float) -> None:

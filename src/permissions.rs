@@ -206,17 +206,17 @@ fn dependent(call: &str, cx: &Cx) -> Vec<Statement> {
     }
 }
 
-/// The reads of every command: the core's, the preflight's, import's, the `existing:`
-/// lookups' and every kind's.
+/// The reads of every command: the core's, the preflight's, import's and every kind's.
 fn reads() -> impl Iterator<Item = &'static str> {
     let kinds = bumarket_core::engine::Kind::ALL.iter().flat_map(|k| resources::provider(*k).calls().reads.iter());
-    CORE_READS
-        .iter()
-        .chain(crate::preflight::CALLS)
-        .chain(crate::import::CALLS)
-        .chain(resources::existing::CALLS)
-        .chain(kinds)
-        .copied()
+    CORE_READS.iter().chain(crate::preflight::CALLS).chain(crate::import::CALLS).chain(kinds).copied()
+}
+
+/// The reads of a run of this stack: every command's, and the file's `existing:`
+/// lookups' when it has some.
+fn reads_of(registry: &Registry) -> impl Iterator<Item = &'static str> {
+    let lookups: &[&str] = if registry.cx.stack.existing.is_some() { resources::existing::CALLS } else { &[] };
+    reads().chain(lookups.iter().copied())
 }
 
 /// The calls made that no read declares: `import`, which only reads, is checked so.
@@ -230,7 +230,7 @@ pub fn undeclared_reads(made: &BTreeSet<(String, String)>) -> Vec<String> {
 
 /// Every call the policy of `phase` covers, as declared (`service:Operation`).
 pub fn declared(registry: &Registry, phase: Phase) -> BTreeSet<&'static str> {
-    let mut calls: BTreeSet<&'static str> = reads().collect();
+    let mut calls: BTreeSet<&'static str> = reads_of(registry).collect();
     if phase == Phase::Apply {
         calls.extend(LOCK_WRITES.iter().copied());
         for kind in kinds_in_file(registry) {
@@ -250,7 +250,7 @@ pub fn policy(registry: &Registry, phase: Phase) -> Value {
     let p = cx.partition();
     let mut statements = vec![Statement {
         sid: "ReadWhatThePlanCompares".into(),
-        actions: reads().flat_map(actions_of).collect(),
+        actions: reads_of(registry).flat_map(actions_of).collect(),
         resources: vec!["*".into()],
         condition: None,
     }];

@@ -64,6 +64,8 @@ pub struct Lookups {
     certificate: Option<Lookup>,
     kms_key: Option<Lookup>,
     role: Option<Lookup>,
+    /// `domain.name`, which must lie in the hosted zone.
+    domain: Option<String>,
 }
 
 impl Lookups {
@@ -79,6 +81,7 @@ impl Lookups {
             certificate: e.certificate.clone(),
             kms_key: e.kms_key.clone(),
             role: e.role.clone(),
+            domain: stack.domain.as_ref().map(|d| d.name.clone()),
         }
     }
 }
@@ -309,6 +312,24 @@ pub async fn resolve(aws: &Aws, l: &Lookups, live: &Live) -> Result<Resolved, St
                 });
                 r.add(&[&format!("{tier}_subnets"), &i.to_string()], s);
             }
+        }
+    }
+    // ACM validates through public DNS, and users reach the name through it: the domain
+    // needs a public zone that holds its name.
+    if let (Some(domain), Some(Ok((id, detail, Some(zone_name))))) = (&l.domain, &zone) {
+        let holds = domain == zone_name || domain.ends_with(&format!(".{zone_name}"));
+        let problem = |keys: &[&str], message: String, label: &str| Problem {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            message,
+            label: label.into(),
+            help: Some("look up the public hosted zone of the domain's name under `existing.hosted_zone`".into()),
+        };
+        if !holds {
+            let message = format!("`{domain}` is not in the hosted zone {zone_name} ({id})");
+            r.problems.push(problem(&["domain", "name"], message, "not in the zone"));
+        } else if detail.ends_with(", private)") {
+            let message = format!("the hosted zone {zone_name} ({id}) is private: ACM validates and users resolve the name through public DNS");
+            r.problems.push(problem(&["existing", "hosted_zone"], message, "a private zone"));
         }
     }
     for (key, got) in [("hosted_zone", zone), ("certificate", certificate), ("kms_key", key), ("role", role)] {

@@ -45,6 +45,7 @@ pub struct Live {
     image: OnceCell<Result<Option<String>, StepError>>,
     elb: OnceCell<Result<super::lb::snapshot::Snapshot, StepError>>,
     topic: OnceCell<Result<Option<super::monitoring::topic::LiveTopic>, StepError>>,
+    certificates: OnceCell<Result<Vec<super::domain::certificate::LiveCertificate>, StepError>>,
 }
 
 impl Live {
@@ -71,6 +72,7 @@ impl Live {
             image: OnceCell::new(),
             elb: OnceCell::new(),
             topic: OnceCell::new(),
+            certificates: OnceCell::new(),
         }
     }
 
@@ -151,6 +153,17 @@ impl Live {
         let fetch = super::lb::snapshot::Snapshot::fetch(&self.aws.elb, &self.elb_names, self);
         let r = self.elb.get_or_init(|| fetch).await;
         r.as_ref().map_err(Clone::clone)
+    }
+
+    /// The account's certificates of the domain's name and the stack's, as ACM has them
+    /// (read once a run; see `domain::certificate`).
+    pub async fn certificates(
+        &self,
+        cx: &super::Cx,
+    ) -> Result<&[super::domain::certificate::LiveCertificate], StepError> {
+        let fetch = || Box::pin(super::domain::certificate::LiveCertificate::fetch(cx, self));
+        let r = self.certificates.get_or_init(fetch).await;
+        r.as_deref().map_err(Clone::clone)
     }
 
     /// The stack's alerts topic with its tags, as SNS has it (read once a run; see

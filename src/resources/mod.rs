@@ -12,6 +12,7 @@ pub mod app_env;
 pub mod bucket;
 pub mod cloud9;
 pub mod database;
+pub mod domain;
 pub mod ec2;
 pub mod existing;
 pub mod fleet;
@@ -389,6 +390,7 @@ pub fn provider(kind: Kind) -> &'static dyn Provider {
         Kind::SecurityGroup => &network::security_group::SecurityGroups,
         Kind::TargetGroup => &lb::target_group::TargetGroups,
         Kind::LoadBalancer => &lb::load_balancer::LoadBalancers,
+        Kind::Certificate => &domain::certificate::Certificates,
         Kind::Listener => &lb::listener::Listeners,
         Kind::LaunchTemplate => &fleet::launch_template::LaunchTemplates,
         Kind::AutoscalingGroup => &fleet::autoscaling_group::Groups,
@@ -403,6 +405,7 @@ pub fn provider(kind: Kind) -> &'static dyn Provider {
         Kind::Alarm => &monitoring::alarm::Alarms,
         Kind::Dashboard => &monitoring::dashboard::Dashboards,
         Kind::Cloud9 => &cloud9::environment::Environments,
+        Kind::DnsRecord => &domain::record::Records,
     }
 }
 

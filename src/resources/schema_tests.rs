@@ -28,7 +28,7 @@ async fn seed_cx(edit: impl Fn(String) -> String) -> Cx {
     Cx::new(Aws::connect(&opts).await, stack, "123456789012".into(), Some("ami-1".into()))
 }
 
-/// The seed stack, and its HTTPS variant (a listener with a certificate).
+/// The seed stack, its HTTPS variant (a listener with a certificate) and one with a domain.
 async fn stacks() -> Vec<Cx> {
     let https = |t: String| {
         t.replace(
@@ -36,7 +36,12 @@ async fn stacks() -> Vec<Cx> {
             "  listen_port: 443\n  certificate_arn: arn:aws:acm:ap-northeast-2:123456789012:certificate/abc\n",
         )
     };
-    vec![seed_cx(|t| t).await, seed_cx(https).await]
+    // A domain: the certificate it requests and its alias record.
+    let domain = |t: String| {
+        format!("{t}\nexisting:\n  hosted_zone: {{name: example.com}}\ndomain: {{name: shop.example.com, zone: existing}}\n")
+            .replace("  listen_port: 80\n", "")
+    };
+    vec![seed_cx(|t| t).await, seed_cx(https).await, seed_cx(domain).await]
 }
 
 fn keys(a: &Attrs) -> BTreeSet<&str> {

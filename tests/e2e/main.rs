@@ -9,6 +9,7 @@ mod support;
 
 mod adopt;
 mod database;
+mod domain;
 mod drift;
 mod edges;
 mod environments;

@@ -33,6 +33,8 @@ pub struct Stack {
     pub cloud9: Option<Cloud9>,
     /// `existing:` – what the stack uses but does not own, looked up at plan time.
     pub existing: Option<Existing>,
+    /// `domain:` – the app's name in a hosted zone, with a certificate for HTTPS.
+    pub domain: Option<Domain>,
     /// `adopt:` – address (`bucket.images`) → id or name of a live resource made outside
     /// bumarket-infra that the stack takes over in place (see `sections::adopt`).
     pub adopt: BTreeMap<String, Adoption>,
@@ -122,6 +124,23 @@ impl std::fmt::Display for Cidr {
         let [a, b, c, d] = self.addr.to_be_bytes();
         write!(f, "{a}.{b}.{c}.{d}/{}", self.prefix)
     }
+}
+
+/// `domain:` – the app's host name (see `sections::domain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// Lower case, without a trailing dot: `shop.example.com`.
+    pub name: String,
+    pub zone: DomainZone,
+    /// How long apply waits for ACM to issue the certificate.
+    pub wait_timeout_seconds: u64,
+}
+
+/// The hosted zone the domain's records go into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainZone {
+    /// The one `existing.hosted_zone` finds.
+    Existing,
 }
 
 /// `existing:` – lookups of what the stack uses and never changes (see `sections::existing`).

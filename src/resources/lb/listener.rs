@@ -56,13 +56,14 @@ fn listener(cx: &Cx, name: &str, port: u16, action: Value, certificate: Option<&
     Desired { addr, name: format!("{}:{port}", load_balancer::physical_name(cx)), attrs, deps }
 }
 
-/// The HTTPS listener's certificate: the file's ARN, or the one `existing.certificate`
-/// found.
+/// The HTTPS listener's certificate: the file's ARN, the one `existing.certificate`
+/// found, or the address of the one `domain:` requests.
 fn certificate(cx: &Cx) -> Option<String> {
     let lb = cx.stack.load_balancer.as_ref()?;
-    match lb.certificate_arn.as_deref()? {
-        "existing.certificate" => cx.existing.get("certificate").map(|f| f.id.clone()),
-        arn => Some(arn.to_string()),
+    match lb.certificate_arn.as_deref() {
+        Some("existing.certificate") => cx.existing.get("certificate").map(|f| f.id.clone()),
+        Some(arn) => Some(arn.to_string()),
+        None => cx.stack.domain.as_ref().map(|_| crate::resources::domain::CERTIFICATE.to_string()),
     }
 }
 
@@ -73,7 +74,10 @@ pub fn desired(cx: &Cx) -> Vec<Desired> {
     match certificate(cx) {
         None => vec![listener(cx, "http", lb.listen_port, app, None)],
         Some(cert) => {
-            let mut out = vec![listener(cx, "https", lb.listen_port, app, Some(&cert))];
+            let mut https = listener(cx, "https", lb.listen_port, app, Some(&cert));
+            // The stack's own certificate is issued before the listener uses it.
+            https.deps.extend(Addr::parse(&cert).ok());
+            let mut out = vec![https];
             if lb.listen_port != 80 {
                 // Redirect only once there is something to redirect to.
                 let mut http = listener(cx, "http", 80, redirect(lb.listen_port), None);
@@ -108,7 +112,8 @@ fn action_value(snap: &Snapshot, a: &Action) -> Value {
     }
 }
 
-fn observed(snap: &Snapshot, lb_arn: &str, l: &Listener) -> Observed {
+/// `stack_certificate`: the ARN of the certificate `domain:` requested, shown as its address.
+fn observed(snap: &Snapshot, lb_arn: &str, l: &Listener, stack_certificate: Option<&str>) -> Observed {
     let protocol = l.protocol().map_or("", |p| p.as_str());
     let port = l.port().unwrap_or_default();
     let lb = snap.addr_of(lb_arn);
@@ -122,6 +127,10 @@ fn observed(snap: &Snapshot, lb_arn: &str, l: &Listener) -> Observed {
     // moto reports an SSL policy on plain HTTP listeners too: only HTTPS has these.
     let https = protocol == "HTTPS";
     let certificate = l.certificates().first().and_then(|c| c.certificate_arn()).filter(|_| https);
+    let certificate = match certificate {
+        Some(arn) if Some(arn) == stack_certificate => Some(crate::resources::domain::CERTIFICATE),
+        other => other,
+    };
     attrs.insert("certificate".into(), json!(certificate));
     attrs.insert("ssl_policy".into(), json!(l.ssl_policy().filter(|_| https)));
     let target = action["target_group"].as_str().and_then(|t| Addr::parse(t).ok());
@@ -170,9 +179,11 @@ fn sdk_action(cx: &Cx, v: &Value) -> Result<Action, StepError> {
     }
 }
 
-fn certificates(d: &Desired) -> Option<Vec<Certificate>> {
-    let arn = attr(&d.attrs, "certificate")?.as_str()?;
-    Some(vec![Certificate::builder().certificate_arn(arn).build()])
+/// The listener's certificate: an ARN, or the address of the stack's own.
+fn certificates(cx: &Cx, d: &Desired) -> Result<Option<Vec<Certificate>>, StepError> {
+    let Some(cert) = attr(&d.attrs, "certificate").and_then(Value::as_str) else { return Ok(None) };
+    let arn = if cert.starts_with("arn:") { cert.to_string() } else { cx.id_in(cert)? };
+    Ok(Some(vec![Certificate::builder().certificate_arn(arn).build()]))
 }
 
 /// A listener stays on its load balancer; one ModifyListener sets all the rest.
@@ -232,11 +243,25 @@ impl Provider for Listeners {
             })
             .filter_map(|(lb, _)| lb.load_balancer_arn().map(String::from))
             .collect();
-        let found = futures::future::try_join_all(lbs.iter().map(|arn| of(cx, arn))).await?;
+        let listed = futures::future::try_join_all(lbs.iter().map(|arn| of(cx, arn)));
+        // The certificate `domain:` requested, to show it by its address.
+        let certificates = async {
+            match cx.stack.domain {
+                Some(_) => live.certificates(cx).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (found, certificates) = tokio::try_join!(listed, certificates)?;
+        let domain_cert = crate::resources::domain::certificate::addr();
+        let stack_certificate = certificates.unwrap_or_default().iter().find(|c| {
+            cx.tag_ownership("the certificate", &c.tags) == Ownership::Ours
+                && c.tags.get(crate::resources::TAG_RESOURCE).map(String::as_str) == Some(domain_cert.as_str())
+        });
+        let stack_certificate = stack_certificate.map(|c| c.arn());
         let mut out = Vec::new();
         for (arn, listeners) in lbs.iter().zip(found) {
             for l in &listeners {
-                out.push(observed(snap, arn, l));
+                out.push(observed(snap, arn, l, stack_certificate));
             }
         }
         Ok(out)
@@ -252,7 +277,7 @@ impl Provider for Listeners {
             .load_balancer_arn(lb)
             .set_port(attr(a, "port").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()))
             .protocol(ProtocolEnum::from(attr(a, "protocol").and_then(Value::as_str).unwrap_or("HTTP")))
-            .set_certificates(certificates(d))
+            .set_certificates(certificates(cx, d)?)
             .set_ssl_policy(attr(a, "ssl_policy").and_then(Value::as_str).map(String::from))
             .default_actions(sdk_action(cx, attr(a, "default_action").unwrap_or(&Value::Null))?)
             .set_tags(Some(super::tags::to_tags(&cx.tags(&d.addr))))
@@ -284,7 +309,7 @@ impl Provider for Listeners {
             .listener_arn(&o.id)
             .set_port(attr(a, "port").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok()))
             .protocol(ProtocolEnum::from(attr(a, "protocol").and_then(Value::as_str).unwrap_or("HTTP")))
-            .set_certificates(certificates(d))
+            .set_certificates(certificates(cx, d)?)
             .set_ssl_policy(attr(a, "ssl_policy").and_then(Value::as_str).map(String::from))
             .default_actions(sdk_action(cx, attr(a, "default_action").unwrap_or(&Value::Null))?)
             .send()

@@ -39,6 +39,9 @@ pub fn name_in(stack: &bumarket_stack::Stack) -> String {
 
 /// The address clients use: HTTPS with a certificate, the port only when not the default.
 pub fn url(cx: &Cx, dns: &str) -> String {
+    if let Some(d) = &cx.stack.domain {
+        return format!("https://{}/", d.name);
+    }
     let lb = cx.stack.load_balancer.as_ref();
     let https = lb.is_some_and(|l| l.certificate_arn.is_some());
     let (scheme, default) = if https { ("https", 443) } else { ("http", 80) };

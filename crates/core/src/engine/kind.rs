@@ -51,6 +51,7 @@ kinds! {
     SecurityGroup = "security_group",
     TargetGroup = "target_group",
     LoadBalancer = "load_balancer",
+    Certificate = "certificate",
     Listener = "listener",
     LaunchTemplate = "launch_template",
     AutoscalingGroup = "autoscaling_group",
@@ -65,6 +66,7 @@ kinds! {
     Alarm = "alarm",
     Dashboard = "dashboard",
     Cloud9 = "cloud9",
+    DnsRecord = "dns_record",
 }
 
 impl fmt::Display for Kind {

@@ -50,7 +50,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<LoadBalance
             Some(_) => {}
         }
     }
-    let default_port = if matches!(certificate, Val::Absent) { 80 } else { 443 };
+    let default_port = if matches!(certificate, Val::Absent) && !known.has_domain { 80 } else { 443 };
     let health = m.sub(cx, "health_check", HEALTH_KEYS);
     Some(LoadBalancer {
         listen_port: m.uint(cx, "listen_port", 1, 65_535).or(default_port) as u16,

@@ -10,6 +10,7 @@ mod adopt;
 mod buckets;
 mod cloud9;
 mod database;
+mod domain;
 mod engines;
 mod existing;
 mod fleet;
@@ -42,6 +43,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "cloud9",
     "adopt",
     "existing",
+    "domain",
     "environments",
 ];
 
@@ -62,6 +64,10 @@ pub(crate) struct Known {
     pub existing_certificate: bool,
     /// `existing.kms_key` is looked up.
     pub existing_kms_key: bool,
+    /// `existing.hosted_zone` is looked up.
+    pub existing_hosted_zone: bool,
+    /// The file has `domain:` (the listener then speaks HTTPS).
+    pub has_domain: bool,
     pub has_database: bool,
 }
 
@@ -85,6 +91,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
             access: Default::default(),
             cloud9: None,
             existing: None,
+            domain: None,
             adopt: BTreeMap::new(),
             source,
             environment: None,
@@ -99,6 +106,8 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
     let existing = existing::read(cx, &top);
     known.existing_certificate = existing.as_ref().is_some_and(|e| e.certificate.is_some());
     known.existing_kms_key = existing.as_ref().is_some_and(|e| e.kms_key.is_some());
+    known.existing_hosted_zone = existing.as_ref().is_some_and(|e| e.hosted_zone.is_some());
+    known.has_domain = top.has("domain");
     let buckets = buckets::read(cx, &top, &mut known);
     let access = access::read(cx, &top, &mut known);
     let network = network::read(cx, &top, &mut known, existing.as_ref());
@@ -107,6 +116,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
     let database = database::read(cx, &top, &known);
     let monitoring = monitoring::read(cx, &top, &known);
     let cloud9 = cloud9::read(cx, &top, &known);
+    let domain = domain::read(cx, &top, &known);
     let adopt = adopt::read(cx, &top);
     Stack {
         name: known.stack,
@@ -121,6 +131,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
         access,
         cloud9,
         existing,
+        domain,
         adopt,
         source,
         environment: None,

@@ -1,0 +1,113 @@
+//! `domain:` – the app's name in a Route 53 hosted zone, served over HTTPS.
+//!
+//! `name` is the host name users type (`shop.example.com`); `zone: existing` is the
+//! public hosted zone `existing.hosted_zone` finds (the name must lie in it: checked at
+//! plan time, when the zone's name is known). The stack requests an ACM certificate for
+//! the name with DNS validation, writes its validation record into the zone and waits
+//! (`wait_timeout`, default 30 minutes) until ACM issues it; the load balancer then
+//! listens with HTTPS on 443 and redirects port 80 to it, and an alias record points the
+//! name at the load balancer. With `load_balancer.certificate_arn` set the stack uses
+//! that certificate instead of requesting one.
+
+use super::{requires, Known};
+use crate::model::{Domain, DomainZone};
+use crate::reader::{Ctx, Map, Val};
+
+const KEYS: &[&str] = &["name", "zone", "wait_timeout"];
+
+pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Domain> {
+    let entry = top.entry("domain")?;
+    if !top.has("load_balancer") {
+        requires(cx, top, "domain", "load_balancer", "the domain's name points at the load balancer");
+    }
+    let m = Map::open(cx, &entry.value, "domain", entry.key.span, Some(KEYS));
+    m.need(cx, "name");
+    m.need(cx, "zone");
+    let name = m.string(cx, "name");
+    if let Val::Got(n, span) = &name {
+        if let Some(problem) = host_name(n) {
+            cx.error(*span, format!("`{n}` is not a host name: {problem}"), "expected a name like `shop.example.com`");
+        }
+    }
+    let zone = match m.string(cx, "zone") {
+        Val::Got(z, span) if z == "existing" => {
+            if !known.existing_hosted_zone {
+                cx.error_help(
+                    span,
+                    "`zone: existing` needs `existing.hosted_zone`",
+                    "no hosted zone is looked up",
+                    "look the zone up under `existing:`, such as `hosted_zone: {name: example.com}`",
+                );
+            }
+            DomainZone::Existing
+        }
+        Val::Got(z, span) => {
+            cx.error(
+                span,
+                format!("invalid value `{z}` for `zone` in `domain`"),
+                "expected `existing` (`existing.hosted_zone`)",
+            );
+            DomainZone::Existing
+        }
+        _ => DomainZone::Existing,
+    };
+    Some(Domain {
+        name: name.or(String::new()).trim_end_matches('.').to_ascii_lowercase(),
+        zone,
+        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(30 * 60),
+    })
+}
+
+/// Why `name` is no DNS host name ACM can issue for (at least two labels of letters,
+/// digits and inner hyphens, 1-63 characters each, 253 in all), if it is not one.
+fn host_name(name: &str) -> Option<String> {
+    let name = name.trim_end_matches('.');
+    if name.len() > 253 {
+        return Some(format!("it has {} characters, at most 253 are allowed", name.len()));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return Some("it needs a domain, such as `shop.example.com`".into());
+    }
+    for label in labels {
+        let ok = (1..=63).contains(&label.len())
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Some(format!("label `{label}` must be 1 to 63 letters, digits or inner hyphens"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const BASE: &str = "stack: s\nregion: ap-northeast-2\nexisting:\n  hosted_zone: {name: example.com}\nnetwork: {cidr: 10.0.0.0/16, availability_zones: [ap-northeast-2a, ap-northeast-2c], public_subnets: [10.0.0.0/24, 10.0.1.0/24]}\nfleet: {instance_type: t3.micro}\nload_balancer: {}\n";
+
+    #[test]
+    fn a_domain_in_an_existing_zone_makes_the_listener_https_on_443() {
+        let s =
+            crate::parse(Path::new("t.yaml"), &format!("{BASE}domain: {{name: Shop.Example.com, zone: existing}}\n"))
+                .unwrap();
+        let d = s.domain.unwrap();
+        assert_eq!((d.name.as_str(), d.wait_timeout_seconds), ("shop.example.com", 1800));
+        assert_eq!(s.load_balancer.unwrap().listen_port, 443);
+    }
+
+    #[test]
+    fn a_bad_name_or_a_zone_not_looked_up_is_refused_at_its_line() {
+        let text = format!("{BASE}domain: {{name: shop_1.example.com, zone: existing}}\n");
+        let e = crate::parse(Path::new("t.yaml"), &text).unwrap_err();
+        assert!(e.to_string().contains("label `shop_1` must be 1 to 63"), "{e}");
+        let text = format!(
+            "{}domain: {{name: shop.example.com, zone: existing}}\n",
+            BASE.replace("existing:\n  hosted_zone: {name: example.com}\n", "")
+        );
+        let e = crate::parse(Path::new("t.yaml"), &text).unwrap_err();
+        assert!(e.to_string().contains("`zone: existing` needs `existing.hosted_zone`"), "{e}");
+        assert!(e.to_string().contains("t.yaml:6:"), "{e}");
+    }
+}
