@@ -650,7 +650,7 @@ mod tests {
             ProcessorInfo, VCpuInfo,
         };
         let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"));
-        let mut stack = bumarket_stack::load(file).unwrap();
+        let mut stack = bumarket_stack::load_env(file, Some("prod")).unwrap();
         stack.cloud9.as_mut().unwrap().instance_type = "t4g.small".into();
         let zones = mock!(aws_sdk_ec2::Client::describe_availability_zones).then_output(|| {
             let zone = |n: &str| {

@@ -599,7 +599,7 @@ mod tests {
 
     async fn seed_cx() -> Cx {
         let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"));
-        let stack = bumarket_stack::load(file).unwrap();
+        let stack = bumarket_stack::load_env(file, Some("prod")).unwrap();
         let aws = Aws::connect(&crate::aws::Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
         Cx::new(aws, stack, "123456789012".into(), None)
     }
@@ -618,7 +618,10 @@ mod tests {
         assert_eq!(wanted.profiles, names(Kind::InstanceProfile));
         // The file's two roles and the two of log delivery (CloudWatch Logs → Firehose → S3).
         assert_eq!(wanted.roles.len(), 4, "{wanted:?}");
-        assert!(wanted.roles.contains("bumarket-logs-to-firehose") && wanted.roles.contains("bumarket-firehose-to-s3"));
+        assert!(
+            wanted.roles.contains("bumarket-prod-logs-to-firehose")
+                && wanted.roles.contains("bumarket-prod-firehose-to-s3")
+        );
         assert_eq!(wanted.profiles.len(), 1, "{wanted:?}");
     }
 

@@ -622,7 +622,7 @@ mod tests {
     #[tokio::test]
     async fn every_tagged_resource_of_the_seed_stack_carries_a_record_that_fits() {
         let file = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"));
-        let stack = bumarket_stack::load(file).unwrap();
+        let stack = bumarket_stack::load_env(file, Some("prod")).unwrap();
         let aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
         let registry = Registry::new(Cx::new(aws, stack, "123456789012".into(), Some("ami-1".into())));
         let mut untagged = std::collections::BTreeSet::new();

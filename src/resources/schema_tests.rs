@@ -17,7 +17,7 @@ async fn seed_cx(edit: impl Fn(String) -> String) -> Cx {
     let copy = dir.path().join("bumarket.yaml");
     std::fs::write(&copy, text).unwrap();
     std::fs::copy(file.with_file_name("bumarket-app.sh"), dir.path().join("bumarket-app.sh")).unwrap();
-    let stack = bumarket_stack::load(&copy).unwrap_or_else(|d| panic!("{d}"));
+    let stack = bumarket_stack::load_env(&copy, Some("prod")).unwrap_or_else(|d| panic!("{d}"));
     // Nothing answers here: a call fails at once, and is not retried.
     let opts = Options {
         region: "ap-northeast-2".into(),

@@ -259,7 +259,7 @@ fn with_a_certificate_https_forwards_and_http_redirects_to_it() {
     let (http, https) = (&ls[0], &ls[1]);
     assert_eq!((https["Port"].as_i64(), https["Protocol"].as_str()), (Some(443), Some("HTTPS")));
     assert_eq!(https["Certificates"][0]["CertificateArn"], cert);
-    assert_eq!(https["SslPolicy"], "ELBSecurityPolicy-TLS13-1-2-2021-06");
+    assert_eq!(https["SslPolicy"], "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09");
     assert_eq!(https["DefaultActions"][0]["TargetGroupArn"], tg["TargetGroupArn"]);
     assert_eq!((http["Port"].as_i64(), http["Protocol"].as_str()), (Some(80), Some("HTTP")));
     let redirect = &http["DefaultActions"][0];

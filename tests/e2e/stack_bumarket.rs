@@ -7,6 +7,9 @@
 //! change is made on a fleet scaled to zero (nothing to replace); the refresh itself is
 //! tested with canned answers in src/resources/fleet/tests.rs. moto has no Cloud9 at all,
 //! so the copies drop the `cloud9:` section (tested in src/resources/cloud9/tests.rs).
+//! The copies are the base of the file, which production runs as it is: they drop
+//! `environments:` too (its accounts are not the emulator's; environments are tested in
+//! tests/e2e/environments.rs, and the shipped file's both are planned here once).
 
 use crate::support::{stack_copy, Cli, Emulator, TempStack};
 use serde_json::Value;
@@ -25,26 +28,71 @@ fn stack_filter(stack: &TempStack) -> String {
     format!("Name=tag:bumarket-infra:stack,Values={}", stack.name)
 }
 
-/// The seed's stack as the emulator can hold it: without the `cloud9:` section.
-pub(crate) fn seed_stack(suffix: &str) -> TempStack {
-    let stack = stack_copy("stacks/bumarket.yaml", suffix);
-    let text = std::fs::read_to_string(&stack.path).unwrap();
+/// The file without the top-level sections `drop` names.
+fn without_sections(text: &str, drop: &[&str]) -> String {
     let mut kept = String::new();
     let mut skipping = false;
     for line in text.split_inclusive('\n') {
         let top_level = !line.starts_with([' ', '#', '\n']);
         if top_level {
-            skipping = line.starts_with("cloud9:");
+            skipping = drop.iter().any(|s| line.starts_with(&format!("{s}:")));
         }
         if !skipping {
             kept.push_str(line);
         }
     }
+    kept
+}
+
+/// The seed's stack as the emulator can hold it: the base (production's values) without
+/// the `cloud9:` section and without `environments:`.
+pub(crate) fn seed_stack(suffix: &str) -> TempStack {
+    let stack = stack_copy("stacks/bumarket.yaml", suffix);
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let kept = without_sections(&text, &["cloud9"]);
     assert_ne!(kept, text, "stacks/bumarket.yaml has a cloud9 section");
-    std::fs::write(&stack.path, kept).unwrap();
-    // The seed fixes the database's identifier; tests in parallel each need their own.
-    edit(&stack, "  identifier: bumarket-db\n", "");
+    let base = without_sections(&kept, &["environments"]);
+    assert_ne!(base, kept, "stacks/bumarket.yaml has environments");
+    std::fs::write(&stack.path, base).unwrap();
     stack
+}
+
+/// The shipped file's two environments, pinned to the emulator's account, planned side
+/// by side: each its own stack, named after it.
+#[test]
+fn the_shipped_file_plans_staging_and_prod_side_by_side() {
+    let stack = stack_copy("stacks/bumarket.yaml", "envs");
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let text = without_sections(&text, &["cloud9"])
+        .replace("account: \"111111111111\"", "account: \"123456789012\"")
+        .replace("account: \"222222222222\"", "account: \"123456789012\"");
+    std::fs::write(&stack.path, text).unwrap();
+    let run = cli(&stack).args(["plan", "--env", "all"]).run();
+    let (staging, prod) =
+        run.stdout.split_once("== environment `prod`").unwrap_or_else(|| panic!("no prod section:\n{}", run.stdout));
+    assert!(staging.starts_with("== environment `staging`"), "{}", run.stdout);
+    // Each environment's plan, as (address, name) of the lines that add.
+    let adds = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("+ "))
+            .filter_map(|l| l.split_once(char::is_whitespace))
+            .map(|(a, n)| (a.to_string(), n.trim().to_string()))
+            .collect()
+    };
+    let (staging, prod) = (adds(staging), adds(prod));
+    for (env, adds) in [("staging", &staging), ("prod", &prod)] {
+        let db = ("database.main".to_string(), format!("{}-{env}-db", stack.name));
+        assert!(adds.contains(&db), "{env} has no {db:?}: {adds:?}");
+    }
+    // The whole stack in each: no address is planned in one and not the other.
+    let addresses = |adds: &[(String, String)]| adds.iter().map(|(a, _)| a.clone()).collect::<Vec<_>>();
+    assert_eq!(addresses(&staging), addresses(&prod));
+    // Staging's override where it applies, prod keeps the seed's address.
+    let mail = |adds: &[(String, String)]| adds.iter().find(|(a, _)| a == "subscription.0").cloned();
+    assert_eq!(mail(&staging).map(|m| m.1), Some("dev@bumarket.example".into()));
+    assert_eq!(mail(&prod).map(|m| m.1), Some("team@bumarket.example".into()));
+    let run = cli(&stack).args(["plan", "--env", "nowhere"]).run().code_is(1);
+    assert!(run.stderr.contains("`staging`, `prod`"), "{}", run.stderr);
 }
 
 /// Turn the database's deletion protection off (the file's way to allow destroy).

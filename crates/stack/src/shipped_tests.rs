@@ -21,8 +21,23 @@ fn load_ok(path: &str) -> Stack {
 
 #[test]
 fn bumarket_stack_matches_the_seed() {
-    let s = load_ok("stacks/bumarket.yaml");
-    assert_eq!((s.name.as_str(), s.region.as_str()), ("bumarket", "ap-northeast-2"));
+    // Production runs the seed's values; staging the same with less.
+    let s = crate::load_env(&repo("stacks/bumarket.yaml"), Some("prod")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((s.name.as_str(), s.region.as_str()), ("bumarket-prod", "ap-northeast-2"));
+    assert_eq!(s.environment.as_ref().map(|e| e.name.as_str()), Some("prod"));
+    let staging = crate::load_env(&repo("stacks/bumarket.yaml"), Some("staging")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(staging.name, "bumarket-staging");
+    assert_eq!(staging.fleet.as_ref().map(|f| f.max_size), Some(2));
+    assert!(!staging.database.as_ref().unwrap().deletion_protection);
+    let without = |mut st: Stack| {
+        st.name = String::new();
+        st.environment = None;
+        st.fleet = None;
+        st.database = None;
+        st.monitoring = None;
+        st
+    };
+    assert_eq!(without(staging), without(s.clone()), "staging differs from prod only where it says");
     let fleet = s.fleet.as_ref().unwrap();
     assert_eq!(fleet.instance_type, "t2.micro");
     assert_eq!(fleet.app_port, 8000);
@@ -87,7 +102,7 @@ fn reading_is_fast() {
     let text = std::fs::read_to_string(&path).unwrap();
     let start = std::time::Instant::now();
     for _ in 0..20 {
-        parse(&path, &text).unwrap();
+        crate::parse_env(&path, &text, Some("prod")).unwrap();
     }
     // Generous for unoptimised test builds; a release build takes well under 1 ms.
     assert!(start.elapsed().as_millis() < 400, "20 parses took {:?}", start.elapsed());

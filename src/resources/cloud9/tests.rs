@@ -24,7 +24,8 @@ impl Reporter for Quiet {
 
 async fn cx(rules: &[&Rule]) -> Cx {
     let mut stack =
-        bumarket_stack::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"))).unwrap();
+        bumarket_stack::load_env(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml")), Some("prod"))
+            .unwrap();
     // The members come from IAM; these tests are about Cloud9's own calls.
     stack.cloud9.as_mut().expect("bumarket.yaml has a cloud9 section").members_group = None;
     let mut aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
@@ -102,14 +103,14 @@ async fn the_environment_is_found_through_cloud9_itself_with_its_own_tags() {
     let describe = mock!(Client::describe_environments).then_output(move || {
         DescribeEnvironmentsOutput::builder()
             .environments(env("env-0", "someone-else"))
-            .environments(env("env-1", "bumarket-ide"))
+            .environments(env("env-1", "bumarket-prod-ide"))
             .build()
     });
     let tags = mock!(Client::list_tags_for_resource)
         .match_requests(move |r| r.resource_arn() == Some(arn))
         .then_output(|| {
             ListTagsForResourceOutput::builder()
-                .tags(Tag::builder().key("bumarket-infra:stack").value("bumarket").build().unwrap())
+                .tags(Tag::builder().key("bumarket-infra:stack").value("bumarket-prod").build().unwrap())
                 .tags(Tag::builder().key("bumarket-infra:resource").value("cloud9.ide").build().unwrap())
                 .build()
         });

@@ -34,14 +34,16 @@ impl Reporter for Said {
 }
 
 async fn cx(rds: &[&Rule]) -> Cx {
-    let stack = bumarket_stack::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"))).unwrap();
+    let stack =
+        bumarket_stack::load_env(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml")), Some("prod"))
+            .unwrap();
     let mut aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
     if !rds.is_empty() {
         aws.rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rds);
     }
     let cx = Cx::new(aws, stack, "123456789012".into(), None);
     cx.set_id(&Addr::new(Kind::SecurityGroup, "db"), "sg-db");
-    cx.set_id(&Addr::new(Kind::DbSubnetGroup, "main"), "bumarket-db");
+    cx.set_id(&Addr::new(Kind::DbSubnetGroup, "main"), "bumarket-prod-db");
     cx
 }
 
@@ -64,7 +66,7 @@ fn observed(d: &Desired, deletion_protection: bool) -> Observed {
 }
 
 fn at(status: &str) -> DescribeDbInstancesOutput {
-    let i = DbInstance::builder().db_instance_identifier("bumarket-db").db_instance_status(status).build();
+    let i = DbInstance::builder().db_instance_identifier("bumarket-prod-db").db_instance_status(status).build();
     DescribeDbInstancesOutput::builder().db_instances(i).build()
 }
 
@@ -73,7 +75,7 @@ async fn the_files_database_is_private_encrypted_protected_and_backed_up() {
     let cx = cx(&[]).await;
     let d = desired(&cx);
     let a = &d.attrs;
-    assert_eq!(d.name, "bumarket-db");
+    assert_eq!(d.name, "bumarket-prod-db");
     assert_eq!(a["backup_retention_days"], json!(7));
     assert_eq!(a["backup_window"], json!("00:00-00:30"));
     assert_eq!(a["maintenance_window"], json!("sun:18:00-sun:18:30"));
@@ -98,7 +100,7 @@ async fn create_waits_through_creating_and_backing_up_with_progress() {
                 && r.master_user_password().is_none()
                 && r.storage_encrypted() == Some(true)
                 && r.publicly_accessible() == Some(false)
-                && r.db_subnet_group_name() == Some("bumarket-db")
+                && r.db_subnet_group_name() == Some("bumarket-prod-db")
                 && r.vpc_security_group_ids() == ["sg-db".to_string()]
         })
         .then_output(|| CreateDbInstanceOutput::builder().build());

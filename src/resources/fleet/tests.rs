@@ -32,7 +32,9 @@ impl Reporter for Said {
 }
 
 async fn cx(asg: &[&Rule], elb: &[&Rule]) -> Cx {
-    let stack = bumarket_stack::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"))).unwrap();
+    let stack =
+        bumarket_stack::load_env(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml")), Some("prod"))
+            .unwrap();
     let mut aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
     aws.autoscaling = mock_client!(aws_sdk_autoscaling, RuleMode::MatchAny, asg);
     aws.elb = mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, elb);

@@ -16,7 +16,7 @@ const CERT: &str = "arn:aws:acm:ap-northeast-2:123456789012:certificate/0b2c3d4e
 /// The shipped stack, with `edit` applied to its text.
 async fn cx_with(edit: impl Fn(String) -> String) -> Cx {
     let text = edit(std::fs::read_to_string(STACK).unwrap());
-    let stack = bumarket_stack::parse(Path::new(STACK), &text).unwrap_or_else(|d| panic!("{d}"));
+    let stack = bumarket_stack::parse_env(Path::new(STACK), &text, Some("prod")).unwrap_or_else(|d| panic!("{d}"));
     let aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
     Cx::new(aws, stack, "123456789012".into(), None)
 }
@@ -35,7 +35,7 @@ fn without_tags(d: &Desired) -> Value {
     let mut a = d.attrs.clone();
     let tags = a.remove("tags").expect("tags");
     assert_eq!(tags["bumarket-infra:resource"], d.addr.as_str());
-    assert_eq!(tags["bumarket-infra:stack"], "bumarket");
+    assert_eq!(tags["bumarket-infra:stack"], "bumarket-prod");
     assert_eq!(tags["project"], "bumarket");
     serde_json::to_value(a).unwrap()
 }
@@ -49,10 +49,10 @@ async fn the_target_group_serves_the_app_port_with_the_files_generous_health_che
     let cx = cx().await;
     let d = one(&target_group::TargetGroups, &cx);
     assert_eq!(d.addr.as_str(), "target_group.app");
-    assert_eq!(d.name, "bumarket-app");
+    assert_eq!(d.name, "bumarket-prod-app");
     assert_eq!(
         without_tags(&d),
-        json!({"name": "bumarket-app", "protocol": "HTTP", "port": 8000, "vpc": "vpc.main", "target_type": "instance",
+        json!({"name": "bumarket-prod-app", "protocol": "HTTP", "port": 8000, "vpc": "vpc.main", "target_type": "instance",
                "health_check": {"path": "/health/", "interval_seconds": 30, "timeout_seconds": 10,
                                 "healthy_threshold": 2, "unhealthy_threshold": 5, "matcher": "200-399"}})
     );
@@ -66,13 +66,13 @@ async fn the_target_group_serves_the_app_port_with_the_files_generous_health_che
 async fn the_load_balancer_is_public_over_every_public_subnet_and_logs_to_the_logs_bucket() {
     let cx = cx().await;
     let d = one(&load_balancer::LoadBalancers, &cx);
-    assert_eq!((d.addr.as_str(), d.name.as_str()), ("load_balancer.main", "bumarket-lb"));
+    assert_eq!((d.addr.as_str(), d.name.as_str()), ("load_balancer.main", "bumarket-prod-lb"));
     assert_eq!(
         without_tags(&d),
-        json!({"name": "bumarket-lb", "scheme": "internet-facing",
+        json!({"name": "bumarket-prod-lb", "scheme": "internet-facing",
                "subnets": ["subnet.public-0", "subnet.public-1"], "security_groups": ["security_group.lb"],
                "deletion_protection": false, "drop_invalid_header_fields": true, "idle_timeout_seconds": 60,
-               "access_logs": {"enabled": true, "bucket": "bumarket-logs-123456789012-ap-northeast-2", "prefix": "alb"}})
+               "access_logs": {"enabled": true, "bucket": "bumarket-prod-logs-123456789012-ap-northeast-2", "prefix": "alb"}})
     );
     assert_eq!(
         d.deps,
@@ -107,7 +107,7 @@ async fn the_logs_bucket_policy_lets_the_regions_elb_account_write_under_the_pre
     assert_eq!(
         delivery,
         &json!({"Action": ["s3:PutObject"], "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::600734575887:root"]},
-                "Resource": ["arn:aws:s3:::bumarket-logs-123456789012-ap-northeast-2/alb/AWSLogs/123456789012/*"],
+                "Resource": ["arn:aws:s3:::bumarket-prod-logs-123456789012-ap-northeast-2/alb/AWSLogs/123456789012/*"],
                 "Sid": "AllowLoadBalancerAccessLogs"})
     );
     // The TLS-only statement stays, and the images bucket gets no delivery statement.
@@ -122,7 +122,7 @@ async fn without_a_certificate_one_http_listener_forwards_to_the_app() {
     let all = listener::Listeners.desired(&cx);
     assert_eq!(all.len(), 1);
     let http = &all[0];
-    assert_eq!((http.addr.as_str(), http.name.as_str()), ("listener.http", "bumarket-lb:80"));
+    assert_eq!((http.addr.as_str(), http.name.as_str()), ("listener.http", "bumarket-prod-lb:80"));
     assert_eq!(
         serde_json::to_value(&http.attrs).unwrap(),
         json!({"load_balancer": "load_balancer.main", "port": 80, "protocol": "HTTP",
@@ -139,7 +139,7 @@ async fn with_a_certificate_https_forwards_and_http_redirects() {
     let by = |a: &str| all.iter().find(|d| d.addr.as_str() == a).unwrap_or_else(|| panic!("{a} in {all:?}"));
     assert_eq!(all.len(), 2);
     let https = by("listener.https");
-    assert_eq!(https.name, "bumarket-lb:443");
+    assert_eq!(https.name, "bumarket-prod-lb:443");
     assert_eq!(
         serde_json::to_value(&https.attrs).unwrap(),
         json!({"load_balancer": "load_balancer.main", "port": 443, "protocol": "HTTPS", "certificate": CERT,
@@ -188,7 +188,7 @@ async fn deletion_protection_refuses_the_delete_and_says_how_to_lift_it() {
         deps: vec![],
     };
     let why = load_balancer::LoadBalancers.refuse_delete(&cx, &o, None).await.unwrap().expect("refused");
-    assert!(why.contains("`bumarket-lb` has deletion protection on"), "{why}");
+    assert!(why.contains("`bumarket-prod-lb` has deletion protection on"), "{why}");
     assert!(why.contains("deletion_protection: false") && why.contains("bumarket-infra apply"), "{why}");
     // A replacement the file allows (protection off in the file) goes ahead.
     assert_eq!(load_balancer::LoadBalancers.refuse_delete(&cx, &o, Some(&d)).await.unwrap(), None);

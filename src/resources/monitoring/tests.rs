@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 async fn cx() -> Cx {
-    let stack = bumarket_stack::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"))).unwrap();
+    let stack =
+        bumarket_stack::load_env(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml")), Some("prod"))
+            .unwrap();
     let aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
     Cx::new(aws, stack, "123456789012".into(), None)
 }
@@ -35,10 +37,10 @@ async fn alarms_watch_what_the_file_has_and_notify_the_topic() {
         ]
     );
     let cpu = find(&all, "alarm.fleet-cpu");
-    assert_eq!(cpu.name, "bumarket-fleet-cpu");
+    assert_eq!(cpu.name, "bumarket-prod-fleet-cpu");
     assert_eq!(cpu.attrs["threshold"], json!(60.0));
     assert_eq!(cpu.attrs["alarm_actions"], json!(["topic.alerts"]));
-    assert_eq!(cpu.attrs["dimensions"], json!({"AutoScalingGroupName": "bumarket-app"}));
+    assert_eq!(cpu.attrs["dimensions"], json!({"AutoScalingGroupName": "bumarket-prod-app"}));
     assert_eq!((cpu.attrs["period_seconds"].clone(), cpu.attrs["evaluation_periods"].clone()), (json!(300), json!(2)));
     assert_eq!(cpu.attrs["comparison"], "GreaterThanThreshold");
     let hosts = find(&all, "alarm.unhealthy-hosts");
@@ -60,13 +62,13 @@ async fn alarms_watch_what_the_file_has_and_notify_the_topic() {
 #[tokio::test]
 async fn topic_subscriptions_and_log_groups() {
     let cx = cx().await;
-    assert_eq!(Topics.desired(&cx)[0].name, "bumarket-alerts");
+    assert_eq!(Topics.desired(&cx)[0].name, "bumarket-prod-alerts");
     let subs = Subscriptions.desired(&cx);
     assert_eq!(subs.len(), 1);
     assert_eq!((subs[0].addr.as_str(), subs[0].name.as_str()), ("subscription.0", "team@bumarket.example"));
     let groups = LogGroups.desired(&cx);
     let app = find(&groups, "log_group.app");
-    assert_eq!(app.name, "/bumarket-infra/bumarket/app");
+    assert_eq!(app.name, "/bumarket-infra/bumarket-prod/app");
     assert_eq!(app.attrs["retention_days"], json!(180));
     assert_eq!(app.attrs["tags"][TAG_RESOURCE], "log_group.app");
     let db = &cx.stack.database.as_ref().unwrap().log_exports;
@@ -82,25 +84,26 @@ async fn topic_subscriptions_and_log_groups() {
 async fn dashboard_has_a_graph_per_section_and_compares_by_meaning() {
     let cx = cx().await;
     let d = &dashboard::Dashboards.desired(&cx)[0];
-    assert_eq!(d.name, "bumarket");
+    assert_eq!(d.name, "bumarket-prod");
     let widgets = d.attrs["body"]["widgets"].as_array().unwrap();
     let titles: Vec<&str> = widgets.iter().map(|w| w["properties"]["title"].as_str().unwrap()).collect();
     for t in ["Fleet CPU (%)", "Fleet network (bytes)", "Requests", "Healthy hosts", "Database free storage (bytes)"] {
         assert!(titles.contains(&t), "{titles:?}");
     }
     let metrics: Vec<&Value> = widgets.iter().flat_map(|w| w["properties"]["metrics"].as_array().unwrap()).collect();
-    assert!(metrics.contains(&&json!(["AWS/EC2", "NetworkOut", "AutoScalingGroupName", "bumarket-app"])));
+    assert!(metrics.contains(&&json!(["AWS/EC2", "NetworkOut", "AutoScalingGroupName", "bumarket-prod-app"])));
     assert!(metrics.contains(&&json!(["AWS/ApplicationELB", "RequestCount", "LoadBalancer", "load_balancer.main"])));
     assert!(d.deps.contains(&Addr::new(Kind::LoadBalancer, "main")));
     // What AWS hands back: other key order and whitespace, the live ARN suffix.
-    let arn = "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/app/bumarket-lb/50dc6c495c0c9188";
+    let arn =
+        "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/app/bumarket-prod-lb/50dc6c495c0c9188";
     cx.set_id(&Addr::new(Kind::LoadBalancer, "main"), arn);
-    let topic = "arn:aws:sns:ap-northeast-2:123456789012:bumarket-alerts";
+    let topic = "arn:aws:sns:ap-northeast-2:123456789012:bumarket-prod-alerts";
     cx.set_id(&Addr::new(Kind::Topic, "alerts"), topic);
     let actions = super::resolve(&cx, &find(&Alarms.desired(&cx), "alarm.fleet-cpu").attrs["alarm_actions"]).unwrap();
     assert_eq!(actions, json!([topic]), "the topic's whole ARN");
     let sent = super::resolve(&cx, &d.attrs["body"]).unwrap();
-    assert!(sent.to_string().contains("\"app/bumarket-lb/50dc6c495c0c9188\""));
+    assert!(sent.to_string().contains("\"app/bumarket-prod-lb/50dc6c495c0c9188\""));
     let text = serde_json::to_string_pretty(&sent).unwrap().replace("\"widgets\"", "\n  \"widgets\"");
     let mut back: Value = serde_json::from_str(&text).unwrap();
     if let Some(w) = back["widgets"][0].as_object_mut() {
@@ -127,12 +130,12 @@ mod canned {
 
     use crate::resources::testing::mocked;
 
-    const TOPIC: &str = "arn:aws:sns:ap-northeast-2:123456789012:bumarket-alerts";
+    const TOPIC: &str = "arn:aws:sns:ap-northeast-2:123456789012:bumarket-prod-alerts";
     const TG: &str =
         "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/bumarket-app/73e2d6bc24d8a067";
     const LB: &str =
-        "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/app/bumarket-lb/50dc6c495c0c9188";
-    const ALARM: &str = "arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:bumarket-unhealthy-hosts";
+        "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:loadbalancer/app/bumarket-prod-lb/50dc6c495c0c9188";
+    const ALARM: &str = "arn:aws:cloudwatch:ap-northeast-2:123456789012:alarm:bumarket-prod-unhealthy-hosts";
 
     /// The load balancer and target group as ELB answers for them (with their own tags),
     /// the alarm's tags as CloudWatch answers, and a tagging index that lists nothing:
@@ -156,11 +159,11 @@ mod canned {
         };
         let descriptions = vec![elb_tags(LB, "load_balancer.main"), elb_tags(TG, "target_group.app")];
         let lbs = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_load_balancers).then_output(|| {
-            let lb = LoadBalancer::builder().load_balancer_arn(LB).load_balancer_name("bumarket-lb").build();
+            let lb = LoadBalancer::builder().load_balancer_arn(LB).load_balancer_name("bumarket-prod-lb").build();
             DescribeLoadBalancersOutput::builder().load_balancers(lb).build()
         });
         let tgs = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups).then_output(|| {
-            let tg = TargetGroup::builder().target_group_arn(TG).target_group_name("bumarket-app").build();
+            let tg = TargetGroup::builder().target_group_arn(TG).target_group_name("bumarket-prod-app").build();
             DescribeTargetGroupsOutput::builder().target_groups(tg).build()
         });
         let tags = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_tags).then_output(move || {
@@ -192,7 +195,7 @@ mod canned {
             .namespace("AWS/ApplicationELB")
             .metric_name("UnHealthyHostCount")
             .statistic(Statistic::Maximum)
-            .dimensions(dim("LoadBalancer", "app/bumarket-lb/50dc6c495c0c9188"))
+            .dimensions(dim("LoadBalancer", "app/bumarket-prod-lb/50dc6c495c0c9188"))
             .dimensions(dim("TargetGroup", "targetgroup/bumarket-app/73e2d6bc24d8a067"))
             .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
             .threshold(threshold)
@@ -208,9 +211,9 @@ mod canned {
     async fn live_alarms_map_back_to_addresses_and_untagged_ones_are_foreign_or_ignored() {
         let alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(|| {
             DescribeAlarmsOutput::builder()
-                .metric_alarms(unhealthy("bumarket-unhealthy-hosts", 1.0))
-                .metric_alarms(unhealthy("bumarket-http-5xx", 10.0))
-                .metric_alarms(unhealthy("bumarket-other-team", 3.0))
+                .metric_alarms(unhealthy("bumarket-prod-unhealthy-hosts", 1.0))
+                .metric_alarms(unhealthy("bumarket-prod-http-5xx", 10.0))
+                .metric_alarms(unhealthy("bumarket-prod-other-team", 3.0))
                 .build()
         });
         let (cx, live) = setup(&[&alarms]).await;
@@ -224,31 +227,33 @@ mod canned {
         for (k, v) in &want.attrs {
             assert_eq!(ours.attrs.get(k), Some(v), "attribute {k}");
         }
-        let foreign = read.iter().find(|o| o.name == "bumarket-http-5xx").unwrap();
+        let foreign = read.iter().find(|o| o.name == "bumarket-prod-http-5xx").unwrap();
         assert!(!foreign.is_ours(), "untagged with a wanted name: someone else's");
     }
 
     #[tokio::test]
     async fn a_neighbour_stacks_alarms_under_the_same_prefix_cost_no_tag_read() {
         use aws_sdk_cloudwatch::operation::list_tags_for_resource::ListTagsForResourceOutput;
-        // `bumarket-dbg` is another stack; its alarms share the prefix `bumarket-`.
-        let neighbours = ["bumarket-dbg-unhealthy-hosts", "bumarket-dbg-http-5xx", "bumarket-dbg-cpu-high"];
+        // `bumarket-prod-dbg` is another stack; its alarms share the prefix `bumarket-prod-`.
+        let neighbours =
+            ["bumarket-prod-dbg-unhealthy-hosts", "bumarket-prod-dbg-http-5xx", "bumarket-prod-dbg-cpu-high"];
         let alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_output(move || {
-            let mut out = DescribeAlarmsOutput::builder().metric_alarms(unhealthy("bumarket-unhealthy-hosts", 1.0));
+            let mut out =
+                DescribeAlarmsOutput::builder().metric_alarms(unhealthy("bumarket-prod-unhealthy-hosts", 1.0));
             for n in neighbours {
                 out = out.metric_alarms(unhealthy(n, 1.0));
             }
             out.build()
         });
         let theirs = mock!(aws_sdk_cloudwatch::Client::list_tags_for_resource)
-            .match_requests(|r| r.resource_arn().is_some_and(|a| a.contains(":alarm:bumarket-dbg-")))
+            .match_requests(|r| r.resource_arn().is_some_and(|a| a.contains(":alarm:bumarket-prod-dbg-")))
             .then_output(|| ListTagsForResourceOutput::builder().build());
         let (cx, live) = setup(&[&alarms, &theirs]).await;
         let desired = Alarms.desired(&cx);
         let wanted: Vec<&Desired> = desired.iter().collect();
         let read = Alarms.read(&cx, &live, &wanted).await.unwrap();
         assert!(read.iter().any(|o| o.addr.as_str() == "alarm.unhealthy-hosts" && o.is_ours()));
-        assert!(read.iter().all(|o| !o.name.starts_with("bumarket-dbg-")), "{read:?}");
+        assert!(read.iter().all(|o| !o.name.starts_with("bumarket-prod-dbg-")), "{read:?}");
         assert_eq!(theirs.num_calls(), 0, "a neighbour's alarms are not read: the read does not grow with the account");
     }
 
@@ -265,7 +270,7 @@ mod canned {
         let want = dashboard::Dashboards.desired(&cx).remove(0);
         let text = serde_json::to_string_pretty(&super::super::resolve(&cx, &want.attrs["body"]).unwrap()).unwrap();
         let found = mock!(aws_sdk_cloudwatch::Client::get_dashboard).then_output(move || {
-            GetDashboardOutput::builder().dashboard_name("bumarket").dashboard_body(&text).build()
+            GetDashboardOutput::builder().dashboard_name("bumarket-prod").dashboard_body(&text).build()
         });
         let (cx, live) = setup(&[&found]).await;
         let read = dashboard::Dashboards.read(&cx, &live, &[&want]).await.unwrap();

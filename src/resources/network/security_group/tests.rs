@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use std::path::Path;
 
 fn bumarket() -> Stack {
-    bumarket_stack::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml"))).unwrap()
+    bumarket_stack::load_env(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/stacks/bumarket.yaml")), Some("prod"))
+        .unwrap()
 }
 
 async fn desired(stack: Stack) -> Vec<Desired> {
@@ -31,8 +32,8 @@ async fn the_bumarket_groups_allow_exactly_the_request_path() {
     assert_eq!(addrs, ["security_group.lb", "security_group.app", "security_group.db"]);
 
     let lb = find(&all, "security_group.lb");
-    assert_eq!(lb.name, "bumarket-lb");
-    assert_eq!(lb.attrs["name"], "bumarket-lb");
+    assert_eq!(lb.name, "bumarket-prod-lb");
+    assert_eq!(lb.attrs["name"], "bumarket-prod-lb");
     assert_eq!(lb.attrs["vpc"], "vpc.main");
     assert_eq!(
         rules_of(lb),
@@ -64,7 +65,7 @@ async fn the_bumarket_groups_allow_exactly_the_request_path() {
         assert_eq!(text.contains("0.0.0.0/0"), d.addr.as_str() == "security_group.lb", "{}: {text}", d.addr);
     }
     let tags = &lb.attrs["tags"];
-    assert_eq!(tags["Name"], "bumarket-lb");
+    assert_eq!(tags["Name"], "bumarket-prod-lb");
     assert_eq!(tags["bumarket-infra:resource"], "security_group.lb");
     assert_eq!(tags["project"], "bumarket");
 }
@@ -177,7 +178,7 @@ mod calls {
     #[tokio::test]
     async fn a_group_made_before_the_one_it_names_skips_that_rule_and_drops_the_default_egress() {
         let create = mock!(Ec2::create_security_group)
-            .match_requests(|r| r.group_name() == Some("bumarket-lb") && r.vpc_id() == Some("vpc-1"))
+            .match_requests(|r| r.group_name() == Some("bumarket-prod-lb") && r.vpc_id() == Some("vpc-1"))
             .then_output(|| CreateSecurityGroupOutput::builder().group_id("sg-lb").build());
         let exists = mock!(Ec2::describe_security_groups).then_output(|| {
             DescribeSecurityGroupsOutput::builder()
