@@ -62,6 +62,8 @@ Control endpoints of the fix-ups (every mode but --no-fixups; JSON in and out):
          a requested certificate's validation succeeds: Status ISSUED
     POST /__testbed/route53/undelegate  {"zone": "<HostedZoneId>"}
          the zone's domain is not delegated to it: ACM never finds a record in it
+    POST /__testbed/route53/registrar   {"domain": "example.com", "zone": "<HostedZoneId>" | null}
+         the domain's registrar delegates it to that zone only (null: to none of them)
 
 POST /moto-api/reset also forgets the quota overrides.
 
@@ -449,13 +451,24 @@ def acm_pending_until_issued() -> None:
 
 # Hosted zone ids whose domain is not delegated to them (POST /__testbed/route53/undelegate).
 UNDELEGATED: set = set()
+# Domain (lower case, no final dot) -> the one hosted zone id its registrar delegates it to,
+# or None for none of the account's (POST /__testbed/route53/registrar).
+REGISTRAR: dict = {}
+
+
+def delegated(zone_id: str, zone_name: str) -> bool:
+    """Whether the registrar delegates the zone's domain to this zone."""
+    if zone_id in UNDELEGATED:
+        return False
+    name = zone_name.lower().rstrip(".")
+    return name not in REGISTRAR or REGISTRAR[name] == zone_id
 
 
 def validation_records_found(cert) -> bool:
     """As ACM does, by DNS ("ACM ... checks for the CNAME record in DNS", ACM user guide,
     DNS validation): the validation CNAME of every name of the certificate is in a public
     hosted zone of the account that holds the name, and that zone is the name's delegation
-    (every zone is, unless POST /__testbed/route53/undelegate said otherwise). The
+    (every zone is, unless POST /__testbed/route53/undelegate or /registrar said otherwise). The
     record's name and value are the ones DescribeCertificate gives (moto's own)."""
     from moto.route53.models import route53_backends
 
@@ -472,7 +485,7 @@ def validation_records_found(cert) -> bool:
         for zone_id, zone in backend.zones.items():
             zone_name = norm(zone.name)
             holds = name == zone_name or name.endswith("." + zone_name)
-            if zone.private_zone or not holds or zone_id in UNDELEGATED:
+            if zone.private_zone or not holds or not delegated(zone_id, zone.name):
                 continue
             for rr in zone.rrsets:
                 if rr.type == "CNAME" and norm(rr.name) == name and any(norm(v) == value for v in rr.records):
@@ -490,6 +503,19 @@ def route53_undelegate(req):
         return json_answer(400, {"error": 'expected {"zone": "<HostedZoneId>"}'})
     UNDELEGATED.add(zone)
     return json_answer(200, {"zone": zone, "delegated": False})
+
+
+def route53_registrar(req):
+    """POST /__testbed/route53/registrar {"domain": "example.com", "zone": "<HostedZoneId>"}:
+    the domain's registrar delegates it to that zone only (`"zone": null`: to none of the
+    account's zones, as for a zone just made whose name servers the registrar was not told)."""
+    body = req.json()
+    domain = str(body.get("domain", "")).lower().rstrip(".")
+    zone = body.get("zone")
+    if not domain or not (zone is None or isinstance(zone, str)):
+        return json_answer(400, {"error": 'expected {"domain": "example.com", "zone": "<HostedZoneId>" or null}'})
+    REGISTRAR[domain] = zone.split("/")[-1] if zone else None
+    return json_answer(200, {"domain": domain, "zone": REGISTRAR[domain]})
 
 
 def acm_issue(req):
@@ -551,8 +577,9 @@ def plain_fixups(app):
         **quotas.controls(),
         ("POST", CONTROL_PREFIX + "acm/issue"): acm_issue,
         ("POST", CONTROL_PREFIX + "route53/undelegate"): route53_undelegate,
+        ("POST", CONTROL_PREFIX + "route53/registrar"): route53_registrar,
     }
-    return PlainControls(app, controls, [quotas.reset, UNDELEGATED.clear])
+    return PlainControls(app, controls, [quotas.reset, UNDELEGATED.clear, REGISTRAR.clear])
 
 
 def wait_until_answering(url: str, timeout: float) -> None:

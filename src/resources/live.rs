@@ -46,6 +46,7 @@ pub struct Live {
     elb: OnceCell<Result<super::lb::snapshot::Snapshot, StepError>>,
     topic: OnceCell<Result<Option<super::monitoring::topic::LiveTopic>, StepError>>,
     certificates: OnceCell<Result<Vec<super::domain::certificate::LiveCertificate>, StepError>>,
+    zones: OnceCell<Result<Vec<super::domain::zone::LiveZone>, StepError>>,
 }
 
 impl Live {
@@ -73,6 +74,7 @@ impl Live {
             elb: OnceCell::new(),
             topic: OnceCell::new(),
             certificates: OnceCell::new(),
+            zones: OnceCell::new(),
         }
     }
 
@@ -163,6 +165,14 @@ impl Live {
     ) -> Result<&[super::domain::certificate::LiveCertificate], StepError> {
         let fetch = || Box::pin(super::domain::certificate::LiveCertificate::fetch(cx, self));
         let r = self.certificates.get_or_init(fetch).await;
+        r.as_deref().map_err(Clone::clone)
+    }
+
+    /// The public hosted zones of the file's own zone name and the stack's, as Route 53
+    /// has them (read once a run; see `domain::zone`).
+    pub async fn zones(&self, cx: &super::Cx) -> Result<&[super::domain::zone::LiveZone], StepError> {
+        let fetch = || Box::pin(super::domain::zone::LiveZone::fetch(cx, self));
+        let r = self.zones.get_or_init(fetch).await;
         r.as_deref().map_err(Clone::clone)
     }
 

@@ -390,6 +390,7 @@ pub fn provider(kind: Kind) -> &'static dyn Provider {
         Kind::SecurityGroup => &network::security_group::SecurityGroups,
         Kind::TargetGroup => &lb::target_group::TargetGroups,
         Kind::LoadBalancer => &lb::load_balancer::LoadBalancers,
+        Kind::HostedZone => &domain::zone::Zones,
         Kind::Certificate => &domain::certificate::Certificates,
         Kind::Listener => &lb::listener::Listeners,
         Kind::LaunchTemplate => &fleet::launch_template::LaunchTemplates,

@@ -28,7 +28,8 @@ async fn seed_cx(edit: impl Fn(String) -> String) -> Cx {
     Cx::new(Aws::connect(&opts).await, stack, "123456789012".into(), Some("ami-1".into()))
 }
 
-/// The seed stack, its HTTPS variant (a listener with a certificate) and one with a domain.
+/// The seed stack, its HTTPS variant (a listener with a certificate) and with a domain in
+/// an existing zone and in its own.
 async fn stacks() -> Vec<Cx> {
     let https = |t: String| {
         t.replace(
@@ -41,7 +42,12 @@ async fn stacks() -> Vec<Cx> {
         format!("{t}\nexisting:\n  hosted_zone: {{name: example.com}}\ndomain: {{name: shop.example.com, zone: existing}}\n")
             .replace("  listen_port: 80\n", "")
     };
-    vec![seed_cx(|t| t).await, seed_cx(https).await, seed_cx(domain).await]
+    // A domain in the stack's own zone.
+    let owned = |t: String| {
+        format!("{t}\ndomain: {{name: shop.example.com, zone: {{name: example.com}}}}\n")
+            .replace("  listen_port: 80\n", "")
+    };
+    vec![seed_cx(|t| t).await, seed_cx(https).await, seed_cx(domain).await, seed_cx(owned).await]
 }
 
 fn keys(a: &Attrs) -> BTreeSet<&str> {

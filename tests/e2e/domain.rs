@@ -7,7 +7,8 @@
 //! and gone after destroy but for the zone (never the stack's) and the validation record
 //! (which ACM keeps using for renewals of any certificate of that name). A zone whose
 //! domain is not delegated to it leaves the certificate pending: apply stops naming the
-//! likely cause.
+//! likely cause. The stack's own zone (`zone: {name: …}`) is made, named for delegation,
+//! kept by destroy while protected and emptied of the stack's records before its delete.
 
 use crate::support::{stack_copy, Cli, Emulator, TempStack};
 use serde_json::{json, Value};
@@ -140,4 +141,87 @@ fn a_zone_its_domain_is_not_delegated_to_leaves_the_certificate_pending_and_says
     assert!(plan.stdout.contains("PENDING_VALIDATION"), "{}", plan.stdout);
     cli(&stack).args(["destroy", "--auto-approve"]).run().success();
     assert_eq!(certificates_of(&format!("shop.{zone_name}")), Vec::<Value>::new());
+}
+
+/// The ids of the hosted zones named `zone` (awscli).
+fn zones_named(zone: &str) -> Vec<String> {
+    let listed = aws(&["route53", "list-hosted-zones-by-name", "--dns-name", zone]);
+    let all = listed["HostedZones"].as_array().unwrap();
+    let named = all.iter().filter(|z| z["Name"].as_str().unwrap().trim_end_matches('.') == zone);
+    named.map(|z| z["Id"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect()
+}
+
+/// The stack's own zone: made and tagged by the first apply, which names its name servers
+/// and stops on the certificate (the registrar is not told yet, as with any new zone);
+/// once delegated, apply converges. Destroy keeps the zone while it is protected, and
+/// refuses while it holds a record the stack did not write; then it takes it all.
+#[test]
+fn the_stacks_own_zone_is_made_named_for_delegation_kept_while_protected_and_emptied_before_its_delete() {
+    let stack = stack_copy("tests/stacks/domain.yaml", "own");
+    let zone_name = format!("{}.example.com", stack.name);
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let text = text
+        .replace("existing:\n  hosted_zone: {name: ZONE}\n", "")
+        .replace("  zone: existing\n", "  zone: {name: ZONE}\n")
+        .replace("wait_timeout: 2m", "wait_timeout: 15s")
+        .replace("ZONE", &zone_name);
+    std::fs::write(&stack.path, text).unwrap();
+    let name = format!("shop.{zone_name}");
+    // The domain's registrar delegates it to none of the account's zones yet.
+    Emulator::shared().control("/__testbed/route53/registrar", &json!({"domain": zone_name, "zone": null}));
+
+    let plan = cli(&stack).args(["plan"]).run().success();
+    for line in ["+ hosted_zone.main", "+ certificate.app", "+ dns_record.app"] {
+        assert!(plan.stdout.contains(line), "no `{line}`:\n{}", plan.stdout);
+    }
+    let run = cli(&stack).args(["apply", "--auto-approve"]).run().code_is(1);
+    let zones = zones_named(&zone_name);
+    assert_eq!(zones.len(), 1, "{zones:?}");
+    let zone = zones[0].clone();
+    let servers = aws(&["route53", "get-hosted-zone", "--id", &zone])["DelegationSet"]["NameServers"].clone();
+    let first = servers[0].as_str().unwrap();
+    assert!(run.stderr.contains(&format!("delegate {zone_name} to its name servers")), "{}", run.stderr);
+    assert!(run.stderr.contains(first), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("the registrar does not delegate {zone_name}")), "{}", run.stderr);
+    let tags = aws(&["route53", "list-tags-for-resource", "--resource-type", "hostedzone", "--resource-id", &zone]);
+    let tags = tags["ResourceTagSet"]["Tags"].as_array().unwrap().clone();
+    assert!(tags.contains(&json!({"Key": "bumarket-infra:stack", "Value": stack.name})), "{tags:?}");
+
+    // Told, the registrar delegates the domain to the zone: apply continues and converges.
+    Emulator::shared().control("/__testbed/route53/registrar", &json!({"domain": zone_name, "zone": zone}));
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    let certs = certificates_of(&name);
+    assert_eq!(certs.len(), 1, "{certs:?}");
+    let arn = certs[0]["CertificateArn"].as_str().unwrap().to_string();
+    assert_eq!(aws(&["acm", "describe-certificate", "--certificate-arn", &arn])["Certificate"]["Status"], "ISSUED");
+    let a = records(&zone).into_iter().find(|r| r["Type"] == "A").expect("an A record");
+    assert_eq!(a["Name"].as_str().unwrap().trim_end_matches('.'), name);
+    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().success();
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+    assert_eq!(zones_named(&zone_name).len(), 1, "a second zone of the name");
+
+    // Protected by default: destroy refuses before anything is deleted.
+    let run = cli(&stack).args(["destroy", "--auto-approve"]).run().code_is(1);
+    assert!(run.stderr.contains("`deletion_protection: false` under `domain.zone`"), "{}", run.stderr);
+    assert_eq!(certificates_of(&name).len(), 1);
+
+    // Unprotected, but holding a record someone else wrote: refused, naming it.
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let text = text.replace(
+        &format!("zone: {{name: {zone_name}}}"),
+        &format!("zone: {{name: {zone_name}, deletion_protection: false}}"),
+    );
+    std::fs::write(&stack.path, text).unwrap();
+    let txt = json!({"Name": format!("mail.{zone_name}"), "Type": "TXT", "TTL": 300, "ResourceRecords": [{"Value": "\"v=spf1 -all\""}]});
+    let batch = |action: &str| json!({"Changes": [{"Action": action, "ResourceRecordSet": txt}]}).to_string();
+    aws(&["route53", "change-resource-record-sets", "--hosted-zone-id", &zone, "--change-batch", &batch("CREATE")]);
+    let run = cli(&stack).args(["destroy", "--auto-approve"]).run().code_is(1);
+    assert!(run.stderr.contains(&format!("mail.{zone_name} TXT")), "{}", run.stderr);
+    assert_eq!(certificates_of(&name).len(), 1);
+
+    // Without it, destroy takes the record, the certificate, the validation record and the zone.
+    aws(&["route53", "change-resource-record-sets", "--hosted-zone-id", &zone, "--change-batch", &batch("DELETE")]);
+    cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+    assert_eq!(zones_named(&zone_name), Vec::<String>::new());
+    assert_eq!(certificates_of(&name), Vec::<Value>::new());
 }

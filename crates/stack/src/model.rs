@@ -141,6 +141,9 @@ pub struct Domain {
 pub enum DomainZone {
     /// The one `existing.hosted_zone` finds.
     Existing,
+    /// The stack's own public hosted zone of this domain name (lower case, no final dot),
+    /// which destroy deletes only when `deletion_protection` is off.
+    Owned { name: String, deletion_protection: bool },
 }
 
 /// `existing:` – lookups of what the stack uses and never changes (see `sections::existing`).

@@ -251,7 +251,7 @@ impl Provider for Certificates {
         attrs.insert("validation_method".into(), json!("DNS"));
         attrs.insert("status".into(), json!("ISSUED"));
         attrs.insert("tags".into(), tags_value(&cx.tags(&addr())));
-        vec![Desired { addr: addr(), name: d.name.clone(), attrs, deps: vec![] }]
+        vec![Desired { addr: addr(), name: d.name.clone(), attrs, deps: super::zone_deps(cx) }]
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
@@ -273,7 +273,7 @@ impl Provider for Certificates {
             attrs.insert("tags".into(), tags_value(&c.tags));
             let arn = c.arn().to_string();
             let outputs = BTreeMap::from([("arn".to_string(), arn.clone())]);
-            out.push(Observed { addr, name: domain, id: arn, attrs, ownership, outputs, deps: vec![] });
+            out.push(Observed { addr, name: domain, id: arn, attrs, ownership, outputs, deps: super::zone_deps(cx) });
         }
         Ok(out)
     }

@@ -163,16 +163,24 @@ impl Provider for Records {
     fn desired(&self, cx: &Cx) -> Vec<Desired> {
         let (Some(d), Some(_)) = (&cx.stack.domain, &cx.stack.load_balancer) else { return vec![] };
         let mut attrs = Attrs::new();
-        attrs.insert("zone".into(), json!(super::zone_id(cx).unwrap_or_default()));
+        // The stack's own zone by its address (its id is AWS's to pick), else the id found.
+        let zone = match super::zone::owned(cx) {
+            Some(_) => super::zone::ZONE.to_string(),
+            None => super::zone_id(cx).unwrap_or_default(),
+        };
+        attrs.insert("zone".into(), json!(zone));
         attrs.insert("type".into(), json!("A"));
         attrs.insert("target".into(), json!(LB));
         // Route 53 answers only while the load balancer has healthy targets somewhere.
         attrs.insert("evaluate_target_health".into(), json!(true));
-        vec![Desired { addr: addr(), name: d.name.clone(), attrs, deps: vec![Addr::parse(LB).expect("an address")] }]
+        let mut deps = vec![Addr::parse(LB).expect("an address")];
+        deps.extend(super::zone_deps(cx));
+        vec![Desired { addr: addr(), name: d.name.clone(), attrs, deps }]
     }
 
     async fn read(&self, cx: &Cx, live: &Live, wanted: &[&Desired]) -> Result<Vec<Observed>, StepError> {
-        let (Some(d), Ok(zone)) = (&cx.stack.domain, zone_id(cx)) else { return Ok(vec![]) };
+        let Some(d) = &cx.stack.domain else { return Ok(vec![]) };
+        let Some(zone) = super::read_zone_id(cx, live).await? else { return Ok(vec![]) };
         let name = fqdn(&d.name);
         let listed = cx
             .aws
@@ -201,7 +209,8 @@ impl Provider for Records {
         let live_target = alias.map(|a| target_name(a.dns_name()));
         let points_here = live_target.is_some() && live_target == ours;
         let mut attrs = Attrs::new();
-        attrs.insert("zone".into(), json!(zone));
+        let zone_shown = if super::zone::owned(cx).is_some() { super::zone::ZONE.to_string() } else { zone.clone() };
+        attrs.insert("zone".into(), json!(zone_shown));
         attrs.insert("type".into(), json!("A"));
         let shown = if points_here {
             LB.to_string()
@@ -216,13 +225,14 @@ impl Provider for Records {
         } else {
             Ownership::Unowned(format!("a record {} exists in zone {zone}, pointing at {shown}", d.name))
         };
-        let mut outputs = BTreeMap::from([("name".to_string(), name.clone())]);
+        let mut outputs = BTreeMap::from([("name".to_string(), name.clone()), ("zone".to_string(), zone.clone())]);
         if let Some(a) = alias {
             outputs.insert("target_dns".into(), a.dns_name().to_string());
             outputs.insert("target_zone".into(), a.hosted_zone_id().to_string());
         }
         let _ = wanted;
-        let deps = if points_here { vec![Addr::parse(LB).expect("an address")] } else { vec![] };
+        let mut deps = if points_here { vec![Addr::parse(LB).expect("an address")] } else { vec![] };
+        deps.extend(super::zone_deps(cx));
         Ok(vec![Observed { addr: addr(), name: d.name.clone(), id: name, attrs, ownership, outputs, deps }])
     }
 
@@ -248,7 +258,7 @@ impl Provider for Records {
             return Ok(());
         };
         let evaluate = attr(&o.attrs, "evaluate_target_health").and_then(Value::as_bool).unwrap_or(false);
-        let record_zone = attr(&o.attrs, "zone").and_then(Value::as_str).unwrap_or_default().to_string();
+        let record_zone = o.outputs.get("zone").cloned().unwrap_or_default();
         let set = alias_set(&o.name, zone, dns, evaluate)?;
         match send(cx, &record_zone, change(ChangeAction::Delete, set)?).await {
             Ok(_) => Ok(()),

@@ -51,6 +51,7 @@ kinds! {
     SecurityGroup = "security_group",
     TargetGroup = "target_group",
     LoadBalancer = "load_balancer",
+    HostedZone = "hosted_zone",
     Certificate = "certificate",
     Listener = "listener",
     LaunchTemplate = "launch_template",

@@ -2,7 +2,10 @@
 //!
 //! `name` is the host name users type (`shop.example.com`); `zone: existing` is the
 //! public hosted zone `existing.hosted_zone` finds (the name must lie in it: checked at
-//! plan time, when the zone's name is known). The stack requests an ACM certificate for
+//! plan time, when the zone's name is known); `zone: {name: example.com}` is a public
+//! hosted zone the stack creates and owns (the name must be it or lie in it: checked
+//! here), kept by destroy unless `deletion_protection: false` (a deleted zone's name
+//! servers are gone for good: the registrar's delegation breaks). The stack requests an ACM certificate for
 //! the name with DNS validation, writes its validation record into the zone and waits
 //! (`wait_timeout`, default 30 minutes) until ACM issues it; the load balancer then
 //! listens with HTTPS on 443 and redirects port 80 to it, and an alias record points the
@@ -12,6 +15,7 @@
 use super::{requires, Known};
 use crate::model::{Domain, DomainZone};
 use crate::reader::{Ctx, Map, Val};
+use crate::yaml::Kind;
 
 const KEYS: &[&str] = &["name", "zone", "wait_timeout"];
 
@@ -29,7 +33,38 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Domain> {
             cx.error(*span, format!("`{n}` is not a host name: {problem}"), "expected a name like `shop.example.com`");
         }
     }
-    let zone = match m.string(cx, "zone") {
+    let zone = zone(cx, &m, known, name.clone().get().as_deref());
+    Some(Domain {
+        name: name.or(String::new()).trim_end_matches('.').to_ascii_lowercase(),
+        zone,
+        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(30 * 60),
+    })
+}
+
+/// `zone: existing` or `zone: {name, deletion_protection}`.
+fn zone(cx: &mut Ctx, m: &Map, known: &Known, host: Option<&str>) -> DomainZone {
+    let Some(node) = m.node("zone") else { return DomainZone::Existing };
+    if matches!(node.kind, Kind::Map(_)) {
+        let z = m.sub(cx, "zone", &["name", "deletion_protection"]);
+        z.need(cx, "name");
+        let name = z.string(cx, "name");
+        let deletion_protection = z.boolean(cx, "deletion_protection").or(true);
+        let Val::Got(zone, span) = name else { return DomainZone::Owned { name: String::new(), deletion_protection } };
+        let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(problem) = host_name(&zone) {
+            cx.error(span, format!("`{zone}` is not a domain name: {problem}"), "expected a name like `example.com`");
+        } else if let Some(host) = host.map(|h| h.trim_end_matches('.').to_ascii_lowercase()) {
+            if host != zone && !host.ends_with(&format!(".{zone}")) {
+                cx.error(
+                    span,
+                    format!("`{host}` is not in the zone `{zone}`"),
+                    format!("expected `{host}` or a domain it ends with"),
+                );
+            }
+        }
+        return DomainZone::Owned { name: zone, deletion_protection };
+    }
+    match m.string(cx, "zone") {
         Val::Got(z, span) if z == "existing" => {
             if !known.existing_hosted_zone {
                 cx.error_help(
@@ -45,17 +80,12 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Domain> {
             cx.error(
                 span,
                 format!("invalid value `{z}` for `zone` in `domain`"),
-                "expected `existing` (`existing.hosted_zone`)",
+                "expected `existing` (`existing.hosted_zone`) or the stack's own zone, `{name: example.com}`",
             );
             DomainZone::Existing
         }
         _ => DomainZone::Existing,
-    };
-    Some(Domain {
-        name: name.or(String::new()).trim_end_matches('.').to_ascii_lowercase(),
-        zone,
-        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(30 * 60),
-    })
+    }
 }
 
 /// Why `name` is no DNS host name ACM can issue for (at least two labels of letters,
@@ -109,5 +139,21 @@ mod tests {
         let e = crate::parse(Path::new("t.yaml"), &text).unwrap_err();
         assert!(e.to_string().contains("`zone: existing` needs `existing.hosted_zone`"), "{e}");
         assert!(e.to_string().contains("t.yaml:6:"), "{e}");
+    }
+
+    #[test]
+    fn an_owned_zone_is_protected_by_default_and_must_hold_the_name() {
+        let owned = |zone: &str| format!("{BASE}domain:\n  name: shop.example.com\n  zone: {zone}\n");
+        let s = crate::parse(Path::new("t.yaml"), &owned("{name: Example.com.}")).unwrap();
+        let zone = s.domain.unwrap().zone;
+        assert_eq!(zone, crate::DomainZone::Owned { name: "example.com".into(), deletion_protection: true });
+        let s = crate::parse(Path::new("t.yaml"), &owned("{name: shop.example.com, deletion_protection: false}"));
+        let zone = s.unwrap().domain.unwrap().zone;
+        assert_eq!(zone, crate::DomainZone::Owned { name: "shop.example.com".into(), deletion_protection: false });
+        let e = crate::parse(Path::new("t.yaml"), &owned("{name: example.org}")).unwrap_err().to_string();
+        assert!(e.contains("`shop.example.com` is not in the zone `example.org`"), "{e}");
+        assert!(e.contains("t.yaml:10:"), "{e}");
+        let e = crate::parse(Path::new("t.yaml"), &owned("{nmae: example.com}")).unwrap_err().to_string();
+        assert!(e.contains("nmae"), "{e}");
     }
 }
