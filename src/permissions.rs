@@ -128,6 +128,21 @@ fn actions_of(call: &str) -> Vec<String> {
     }
 }
 
+/// The ARNs (patterns) of the role `existing.role` looks up, when the fleet uses it.
+fn existing_role_arns(cx: &Cx) -> Option<Vec<String>> {
+    let fleet_role = cx.stack.fleet.as_ref()?.instance_role.as_deref()?;
+    let lookup = cx.stack.existing.as_ref()?.role.as_ref()?;
+    if fleet_role != bumarket_stack::EXISTING_ROLE {
+        return None;
+    }
+    let p = cx.partition();
+    Some(match (&lookup.id, &lookup.name) {
+        (Some(arn), _) => vec![arn.clone()],
+        (None, Some(name)) => vec![format!("arn:{p}:iam::*:role/{name}"), format!("arn:{p}:iam::*:role/*/{name}")],
+        (None, None) => vec![],
+    })
+}
+
 /// One statement of a policy, before it is written out.
 #[derive(Debug, Clone)]
 struct Statement {
@@ -166,11 +181,19 @@ fn dependent(call: &str, cx: &Cx) -> Vec<Statement> {
         // creating or updating a group with a launch template needs ec2:RunInstances
         // (and ec2:CreateTags for the template's tags), and iam:PassRole for the role of
         // the template's instance profile.
-        "autoscaling:CreateAutoScalingGroup" | "autoscaling:UpdateAutoScalingGroup" => vec![
-            one("LaunchTheFleet", &["ec2:RunInstances", "ec2:CreateTags"], vec!["*".into()], None),
-            pass_stack_roles(),
-            service_linked("autoscaling.amazonaws.com"),
-        ],
+        "autoscaling:CreateAutoScalingGroup" | "autoscaling:UpdateAutoScalingGroup" => {
+            let mut s = vec![
+                one("LaunchTheFleet", &["ec2:RunInstances", "ec2:CreateTags"], vec!["*".into()], None),
+                pass_stack_roles(),
+                service_linked("autoscaling.amazonaws.com"),
+            ];
+            // The fleet's role is `existing.role`: passed as well, by its ARN or name (at
+            // any IAM path).
+            if let Some(arns) = existing_role_arns(cx) {
+                s.push(one("PassTheExistingRole", &["iam:PassRole"], arns, None));
+            }
+            s
+        }
         "elasticloadbalancing:CreateLoadBalancer" => vec![service_linked("elasticloadbalancing.amazonaws.com")],
         // Amazon RDS User Guide, "Password management with Amazon RDS and Secrets
         // Manager", required permissions: secretsmanager:CreateSecret and

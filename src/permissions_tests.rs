@@ -121,3 +121,20 @@ async fn every_call_the_preflight_and_providers_declare_maps_to_an_action_of_the
         ["logs:PutSubscriptionFilter", "elasticloadbalancing:CreateListener"]
     );
 }
+
+/// The fleet's role found by `existing.role` is passed to Auto Scaling, by its name at
+/// any IAM path, and nothing else about it is granted: the stack never changes it.
+#[tokio::test]
+async fn the_existing_role_of_the_fleet_is_passed_and_never_written() {
+    let file = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stacks/existing.yaml"));
+    let stack = bumarket_stack::load(file).unwrap();
+    let aws = Aws::connect(&Options { region: "ap-northeast-2".into(), ..Default::default() }).await;
+    let apply = policy(&Registry::new(Cx::new(aws, stack, "*".into(), None)), Phase::Apply);
+    let pass = statement(&apply, "PassTheExistingRole");
+    assert_eq!(pass["Action"], json!(["iam:PassRole"]));
+    assert_eq!(pass["Resource"], json!(["arn:aws:iam::*:role/SHARED-ops", "arn:aws:iam::*:role/*/SHARED-ops"]));
+    let names_it = |s: &&Value| s["Resource"].to_string().contains("SHARED-ops");
+    let all = apply["Statement"].as_array().unwrap();
+    let about: Vec<&Value> = all.iter().filter(names_it).collect();
+    assert_eq!(about.len(), 1, "{about:#?}");
+}

@@ -66,6 +66,8 @@ pub struct Lookups {
     role: Option<Lookup>,
     /// `domain.name`, which must lie in the hosted zone.
     domain: Option<String>,
+    /// The fleet's instances carry the role's instance profile, which it must then have.
+    role_for_fleet: bool,
 }
 
 impl Lookups {
@@ -82,6 +84,8 @@ impl Lookups {
             kms_key: e.kms_key.clone(),
             role: e.role.clone(),
             domain: stack.domain.as_ref().map(|d| d.name.clone()),
+            role_for_fleet: stack.fleet.as_ref().and_then(|f| f.instance_role.as_deref())
+                == Some(bumarket_stack::EXISTING_ROLE),
         }
     }
 }
@@ -331,6 +335,14 @@ pub async fn resolve(aws: &Aws, l: &Lookups, live: &Live) -> Result<Resolved, St
             let message = format!("the hosted zone {zone_name} ({id}) is private: ACM validates and users resolve the name through public DNS");
             r.problems.push(problem(&["existing", "hosted_zone"], message, "a private zone"));
         }
+    }
+    if let (true, Some(Ok((arn, _, None)))) = (l.role_for_fleet, &role) {
+        r.problems.push(Problem {
+            keys: ["fleet", "instance_role"].map(String::from).to_vec(),
+            message: format!("the role {arn} has no instance profile: the fleet's instances carry a role only through one"),
+            label: "no instance profile".into(),
+            help: Some("add one to the role (`aws iam create-instance-profile`, then `aws iam add-role-to-instance-profile`), or use a role of `access.roles` with `instance_profile: true`".into()),
+        });
     }
     for (key, got) in [("hosted_zone", zone), ("certificate", certificate), ("kms_key", key), ("role", role)] {
         if let Some(got) = got {

@@ -20,6 +20,17 @@ pub fn physical_name(cx: &Cx, role_logical: &str) -> String {
     super::role::physical_name(cx, role_logical)
 }
 
+/// The instance profile the fleet's instances carry: the stack's role's, or the one the
+/// role `existing.role` found has (`None` without one: the plan refuses that, see
+/// `existing::resolve`).
+pub fn of_fleet(cx: &Cx) -> Option<String> {
+    let role = cx.stack.fleet.as_ref()?.instance_role.as_ref()?;
+    if role == bumarket_stack::EXISTING_ROLE {
+        return cx.existing.get("role").and_then(|f| f.extra.clone());
+    }
+    Some(physical_name(cx, role))
+}
+
 /// A profile keeps its name; the role it holds and its tags change in place.
 pub static SCHEMA: Schema = Schema {
     kind: Kind::InstanceProfile,

@@ -9,7 +9,7 @@
 //! VPCs is refused at its line, listing both, before anything is written.
 
 use crate::support::{stack_copy, Cli, Emulator, TempStack};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const REGION: &str = "ap-northeast-2";
 
@@ -186,6 +186,13 @@ fn a_stack_inside_a_hand_made_vpc_uses_it_and_never_changes_it() {
     let rule = &sse["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"];
     assert_eq!(rule["SSEAlgorithm"], "aws:kms");
     assert_eq!(rule["KMSMasterKeyID"], owned["key"]);
+    // The fleet's instances carry the shared role's instance profile; the role is as it was.
+    let template = format!("{}-app", stack.name);
+    let versions = aws(&["ec2", "describe-launch-template-versions", "--launch-template-name", &template]);
+    let data = &versions["LaunchTemplateVersions"][0]["LaunchTemplateData"];
+    assert_eq!(data["IamInstanceProfile"]["Name"], format!("{shared}-ops"), "{data}");
+    let inline = aws(&["iam", "list-role-policies", "--role-name", &format!("{shared}-ops")]);
+    assert_eq!(inline["PolicyNames"], json!([]), "the shared role was given a policy");
 
     cli(&stack).args(["destroy", "--auto-approve"]).run().success();
     // What the lookups found is still there.
@@ -209,8 +216,13 @@ fn a_lookup_matching_two_vpcs_is_refused_at_its_line_listing_both() {
     let shared = format!("shared-{}", stack.name);
     let (first, subnets) = hand_made(&shared);
     let (second, _) = hand_made(&shared);
+    // A role without an instance profile: the fleet cannot carry it.
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let bare = format!("{shared}-bare");
+    aws(&["iam", "create-role", "--role-name", &bare, "--assume-role-policy-document", &trust.to_string()]);
     let text = std::fs::read_to_string(&stack.path).unwrap();
     let text = text
+        .replace("SHARED-ops", &bare)
         .replace("SHARED-public-c", &format!("{shared}-public-c"))
         .replace("{name: SHARED, tags: {team: web}}", &format!("{{name: {shared}}}"))
         .replace("PUBLIC_A", &subnets[0])
@@ -221,6 +233,8 @@ fn a_lookup_matching_two_vpcs_is_refused_at_its_line_listing_both() {
     assert!(run.stderr.contains("`existing.vpc`: 2 VPCs match name "), "{}", run.stderr);
     assert!(run.stderr.contains(&first) && run.stderr.contains(&second), "{}", run.stderr);
     assert!(run.stderr.contains("existing.yaml:10:8"), "{}", run.stderr);
+    assert!(run.stderr.contains("has no instance profile"), "{}", run.stderr);
+    assert!(run.stderr.contains("existing.yaml:24:18"), "{}", run.stderr);
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
     let groups = aws(&[
         "ec2",

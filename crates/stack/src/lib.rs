@@ -32,6 +32,9 @@ mod snapshot_tests;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Span};
 pub use model::*;
+
+/// `fleet.instance_role`'s value naming the role `existing.role` finds.
+pub const EXISTING_ROLE: &str = "existing.role";
 /// Durations as the stack file writes them (`90s`, `15m`, `1h30m`, or seconds).
 pub use suggest::closest;
 pub use time::parse_duration;

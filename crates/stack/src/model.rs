@@ -235,7 +235,8 @@ pub struct Fleet {
     /// Instance refresh may run up to this share of the fleet (default 200: a new
     /// instance is launched and healthy before an old one is terminated).
     pub max_healthy_percent: u32,
-    /// Logical name of an `access.roles` entry with `instance_profile: true`.
+    /// Logical name of an `access.roles` entry with `instance_profile: true`, or
+    /// [`crate::EXISTING_ROLE`]: the role `existing.role` finds, with its instance profile.
     pub instance_role: Option<String>,
     /// How long apply waits for healthy instances (default 900 s).
     pub wait_timeout_seconds: u64,

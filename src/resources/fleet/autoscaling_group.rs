@@ -376,9 +376,13 @@ where
     .await
 }
 
-/// How long ago the fleet's instance profile was made (`None` without one).
+/// How long ago the fleet's instance profile was made (`None` without one, or for the
+/// existing role's, which is not new).
 async fn profile_age(cx: &Cx) -> Result<Option<Duration>, StepError> {
     let Some(role) = cx.stack.fleet.as_ref().and_then(|f| f.instance_role.as_ref()) else { return Ok(None) };
+    if role == bumarket_stack::EXISTING_ROLE {
+        return Ok(None);
+    }
     let name = crate::resources::instance_profile::physical_name(cx, role);
     let out = cx
         .aws

@@ -85,7 +85,7 @@ impl Provider for LaunchTemplates {
             // Resolved in wave one; unknown only if the parameter read failed (then plan fails).
             Image::SsmParameter(p) => cx.image_id.clone().unwrap_or_else(|| format!("(ssm:{p})")),
         };
-        let profile = f.instance_role.as_ref().map(|r| crate::resources::instance_profile::physical_name(cx, r));
+        let profile = crate::resources::instance_profile::of_fleet(cx);
         let mut instance_tags = cx.tags(&addr);
         instance_tags.insert("Name".into(), name.clone());
         let mut attrs = Attrs::new();
@@ -112,7 +112,7 @@ impl Provider for LaunchTemplates {
         attrs.insert("instance_tags".into(), tags_value(&instance_tags));
         attrs.insert("tags".into(), tags_value(&named_tags(cx, &addr, &name)));
         let mut deps = vec![Addr::new(Kind::SecurityGroup, "app")];
-        if let Some(r) = &f.instance_role {
+        if let Some(r) = f.instance_role.as_ref().filter(|r| *r != bumarket_stack::EXISTING_ROLE) {
             deps.push(Addr::new(Kind::InstanceProfile, r));
         }
         if waits_for_database {

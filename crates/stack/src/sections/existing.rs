@@ -159,4 +159,14 @@ mod tests {
         let e = crate::parse(Path::new("t.yaml"), "stack: s\nregion: ap-northeast-2\nnetwork: mine\n").unwrap_err();
         assert!(e.to_string().contains("expected a mapping or `existing`"), "{e}");
     }
+
+    #[test]
+    fn the_fleet_takes_the_existing_role_only_when_it_is_looked_up() {
+        let base = "stack: s\nregion: ap-northeast-2\nnetwork: {cidr: 10.0.0.0/16, availability_zones: [ap-northeast-2a, ap-northeast-2c], public_subnets: [10.0.0.0/24, 10.0.1.0/24]}\nfleet: {instance_type: t3.micro, instance_role: existing.role}\n";
+        let s = crate::parse(Path::new("t.yaml"), &format!("{base}existing:\n  role: {{name: ops}}\n")).unwrap();
+        assert_eq!(s.fleet.unwrap().instance_role.as_deref(), Some(crate::EXISTING_ROLE));
+        let e = crate::parse(Path::new("t.yaml"), base).unwrap_err().to_string();
+        assert!(e.contains("`existing.role` is not looked up"), "{e}");
+        assert!(e.contains("t.yaml:4:"), "{e}");
+    }
 }

@@ -168,6 +168,11 @@ fn healthy(cx: &mut Ctx, m: &Map) -> (u32, u32) {
 
 fn instance_role(cx: &mut Ctx, m: &Map, known: &Known) -> Option<String> {
     let Val::Got(role, span) = m.string(cx, "instance_role") else { return None };
+    // The role `existing.role` finds, used as it is (its instance profile: checked at plan time).
+    if role == crate::EXISTING_ROLE {
+        super::existing_ref(cx, &Val::Got(role.clone(), span), "role", known.existing_role);
+        return Some(role);
+    }
     let defined: Vec<&str> = known.roles.keys().map(String::as_str).collect();
     if reference(cx, &role, span, "role", "access.roles", &defined) && known.roles.get(&role) == Some(&false) {
         cx.error_help(

@@ -66,6 +66,8 @@ pub(crate) struct Known {
     pub existing_kms_key: bool,
     /// `existing.hosted_zone` is looked up.
     pub existing_hosted_zone: bool,
+    /// `existing.role` is looked up.
+    pub existing_role: bool,
     /// The file has `domain:` (the listener then speaks HTTPS).
     pub has_domain: bool,
     pub has_database: bool,
@@ -107,6 +109,7 @@ pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
     known.existing_certificate = existing.as_ref().is_some_and(|e| e.certificate.is_some());
     known.existing_kms_key = existing.as_ref().is_some_and(|e| e.kms_key.is_some());
     known.existing_hosted_zone = existing.as_ref().is_some_and(|e| e.hosted_zone.is_some());
+    known.existing_role = existing.as_ref().is_some_and(|e| e.role.is_some());
     known.has_domain = top.has("domain");
     let buckets = buckets::read(cx, &top, &mut known);
     let access = access::read(cx, &top, &mut known);
