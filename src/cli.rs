@@ -57,23 +57,9 @@ pub enum Command {
     Validate,
     /// Read live AWS and show what apply would do; changes nothing.
     #[command(
-        after_help = "Examples:\n  bumarket-infra plan\n  bumarket-infra plan --json > plan.json\n  bumarket-infra plan --out pr-42.plan   # then: bumarket-infra apply pr-42.plan\n  bumarket-infra plan --detailed-exitcode   # in CI: 0 no changes, 2 changes, 1 error"
+        after_help = "Examples:\n  bumarket-infra plan\n  bumarket-infra plan --json > plan.json\n  bumarket-infra plan --format markdown > plan.md   # a pull-request comment, risk first\n  bumarket-infra plan --out pr-42.plan   # then: bumarket-infra apply pr-42.plan\n  bumarket-infra plan --detailed-exitcode   # in CI: 0 no changes, 2 changes, 1 error\n  bumarket-infra plan --fail-on replace,delete   # exit 3 when data could be lost"
     )]
-    Plan {
-        /// Exit 2 when there are changes, 0 when none.
-        #[arg(long)]
-        detailed_exitcode: bool,
-        /// Print the plan as one JSON document on stdout (schema: docs/plan-json.md).
-        #[arg(long)]
-        json: bool,
-        /// Also save the plan to FILE, for `apply FILE`.
-        #[arg(long, value_name = "FILE")]
-        out: Option<std::path::PathBuf>,
-        /// Plan to mail a new confirmation link to e-mail addresses whose subscription
-        /// AWS deleted unconfirmed (after 48 hours).
-        #[arg(long)]
-        resubscribe: bool,
-    },
+    Plan(PlanArgs),
     /// Plan, ask, then make live AWS match the stack file.
     #[command(
         after_help = "Examples:\n  bumarket-infra apply\n  bumarket-infra apply --auto-approve   # in CI\n  bumarket-infra plan --out bumarket.plan && bumarket-infra apply bumarket.plan"
@@ -162,6 +148,20 @@ pub enum Command {
         #[arg(long = "for", value_enum, default_value = "apply")]
         phase: crate::permissions::Phase,
     },
+    /// Print shell completions for bumarket-infra (no stack file, no AWS call).
+    #[command(
+        after_help = "Examples:\n  bumarket-infra completions bash > ~/.local/share/bash-completion/completions/bumarket-infra\n  bumarket-infra completions zsh > ~/.zfunc/_bumarket-infra   # with fpath+=(~/.zfunc) in ~/.zshrc\n  bumarket-infra completions fish > ~/.config/fish/completions/bumarket-infra.fish"
+    )]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of bumarket-infra and its commands (no AWS call).
+    #[command(
+        after_help = "Examples:\n  bumarket-infra man > bumarket-infra.1 && man ./bumarket-infra.1\n  bumarket-infra man | gzip > /usr/local/share/man/man1/bumarket-infra.1.gz"
+    )]
+    Man,
     /// Show the stack's useful values (bucket names and ARNs, role ARNs, ...).
     #[command(
         after_help = "Examples:\n  bumarket-infra output\n  bumarket-infra output --json | jq -r '.\"bucket.images\".name'"
@@ -171,6 +171,142 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `plan`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Exit 2 when there are changes, 0 when none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Print the plan as one JSON document on stdout (schema: docs/plan-json.md); the
+    /// same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// How to print the plan: `human` (a terminal), `json` (docs/plan-json.md) or
+    /// `markdown` (a pull-request comment: risk first, details folded).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// The most bytes `--format markdown` prints: it leaves out detail first, then the
+    /// lines of lesser changes (counted), never a deletion or replacement line.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::render::markdown::DEFAULT_MAX_BYTES)]
+    pub max_bytes: usize,
+    /// Exit 3 when the plan would do one of these (comma-separated): `replace`,
+    /// `delete`, `data-loss` (a replacement or deletion of a bucket, database, log group
+    /// or hosted zone), `change` (anything); each may name a kind, `delete:database`.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = fail_on)]
+    pub fail_on: Vec<FailOn>,
+    /// Also save the plan to FILE, for `apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// Plan to mail a new confirmation link to e-mail addresses whose subscription
+    /// AWS deleted unconfirmed (after 48 hours).
+    #[arg(long)]
+    pub resubscribe: bool,
+}
+
+impl PlanArgs {
+    /// The format asked for (`--json` is `--format json`).
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format.unwrap_or(Format::Human)
+        }
+    }
+}
+
+/// How `plan` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+/// What `plan --fail-on` stops on: an action (or any change, or a loss of data), of
+/// one kind or of every kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailOn {
+    pub what: Forbidden,
+    pub kind: Option<crate::engine::Kind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forbidden {
+    Replace,
+    Delete,
+    DataLoss,
+    Change,
+}
+
+impl FailOn {
+    /// Whether the planned change is one this forbids.
+    pub fn forbids(&self, r: &crate::plan::ResourceChange) -> bool {
+        use crate::plan::Action;
+        if self.kind.is_some_and(|k| k != r.addr.kind()) {
+            return false;
+        }
+        match self.what {
+            Forbidden::Replace => r.action == Action::Replace,
+            Forbidden::Delete => r.action == Action::Delete,
+            Forbidden::DataLoss => matches!(r.action, Action::Replace | Action::Delete) && r.addr.kind().holds_data(),
+            Forbidden::Change => r.action != Action::NoOp,
+        }
+    }
+}
+
+/// `replace`, `delete:database`, `data-loss`, `change`.
+fn fail_on(text: &str) -> Result<FailOn, String> {
+    let (what, kind) = match text.split_once(':') {
+        Some((w, k)) => (w, Some(k)),
+        None => (text, None),
+    };
+    let what = match what.trim() {
+        "replace" => Forbidden::Replace,
+        "delete" => Forbidden::Delete,
+        "data-loss" => Forbidden::DataLoss,
+        "change" => Forbidden::Change,
+        other => {
+            return Err(format!("expected `replace`, `delete`, `data-loss` or `change`, found `{other}`"));
+        }
+    };
+    let kind = match kind.map(str::trim) {
+        None => None,
+        Some(k) => Some(crate::engine::Kind::parse(k).ok_or_else(|| {
+            let kinds: Vec<&str> = crate::engine::Kind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("`{k}` is no kind of resource; the kinds are {}", kinds.join(", "))
+        })?),
+    };
+    Ok(FailOn { what, kind })
+}
+
+/// The manual page of the command and, as sections of it, each subcommand's.
+pub fn man_page() -> Result<String, crate::run::Failure> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let failed = |e: std::io::Error| crate::run::Failure::new(format!("could not write the manual page: {e}"));
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cli.clone()).render(&mut out).map_err(failed)?;
+    for sub in cli.get_subcommands().filter(|c| c.get_name() != "help") {
+        let name = format!("bumarket-infra {}", sub.get_name());
+        // clap names take `'static` text; this runs once, then the process ends.
+        let page = clap_mangen::Man::new(sub.clone().name(&*Box::leak(name.clone().into_boxed_str())));
+        out.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        let mut part = Vec::new();
+        page.render_description_section(&mut part).map_err(failed)?;
+        page.render_options_section(&mut part).map_err(failed)?;
+        if sub.get_after_help().is_some() {
+            page.render_extra_section(&mut part).map_err(failed)?;
+        }
+        // The command's own sections are subsections of its section.
+        let part = String::from_utf8_lossy(&part)
+            .replace(".SH DESCRIPTION\n", ".SS Description\n")
+            .replace(".SH OPTIONS\n", ".SS Options\n")
+            .replace(".SH EXTRA\n", ".SS Examples\n");
+        out.extend_from_slice(part.as_bytes());
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// A count of one or more.

@@ -20,12 +20,15 @@ use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// How the process ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the process ends, from the best to the worst (`plan --env all` ends with the
+/// worst of its environments').
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     Ok,
     /// `plan --detailed-exitcode` found changes.
     Changes,
+    /// `plan --fail-on` found a change it forbids.
+    Forbidden,
     Error,
 }
 
@@ -35,6 +38,7 @@ impl From<Exit> for std::process::ExitCode {
             Exit::Ok => 0,
             Exit::Error => 1,
             Exit::Changes => 2,
+            Exit::Forbidden => 3,
         })
     }
 }
@@ -127,6 +131,31 @@ impl std::io::Write for Stderr {
 }
 
 fn run(command: Command, s: &Settings) -> Result<Exit> {
+    // Completions and the manual page come from the command line's definition alone.
+    match &command {
+        Command::Completions { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            let mut text = Vec::new();
+            if *shell == clap_complete::Shell::Bash {
+                // clap_complete's bash script never completes a subcommand's options when
+                // the program's name has a hyphen (clap-rs/clap#6421, open): generated
+                // under a name without one, it is registered for the real name.
+                let mut cli = cli.name("bumarket_infra");
+                clap_complete::generate(*shell, &mut cli, "bumarket_infra", &mut text);
+                let script = String::from_utf8_lossy(&text).replace(" bumarket_infra\n", " bumarket-infra\n");
+                crate::out::stdout(&script);
+            } else {
+                clap_complete::generate(*shell, &mut cli, "bumarket-infra", &mut text);
+                crate::out::stdout(&String::from_utf8_lossy(&text));
+            }
+            return Ok(Exit::Ok);
+        }
+        Command::Man => {
+            crate::out::stdout(&crate::cli::man_page()?);
+            return Ok(Exit::Ok);
+        }
+        _ => {}
+    }
     // Import writes a stack file: there is none to load.
     if let Command::Import { stack, prefix, vpc, tags, out, force } = command {
         let request = crate::import::Request { stack, prefix, vpc, tags, out, force };
@@ -181,9 +210,7 @@ const ALL: &str = "all";
 fn each_environment(command: Command, s: &Settings, names: &[String]) -> Result<Exit> {
     let plan = match &command {
         Command::Validate => None,
-        Command::Plan { detailed_exitcode, json: false, out: None, resubscribe } => {
-            Some((*detailed_exitcode, *resubscribe))
-        }
+        Command::Plan(args) if args.out.is_none() && args.format() != crate::cli::Format::Json => Some(args.clone()),
         Command::Plan { .. } => {
             return Err(Failure::new(
                 "`plan --env all` prints the plans for people; `--json` and `--out` take one environment",
@@ -206,22 +233,22 @@ fn each_environment(command: Command, s: &Settings, names: &[String]) -> Result<
     for name in names {
         // Each one as `--env NAME` would run it (its AWS calls checked as any run's).
         let one = Settings { env: Some(name.clone()), ..s.clone() };
-        let command = match plan {
+        let command = match &plan {
             None => Command::Validate,
-            Some((detailed_exitcode, resubscribe)) => {
-                outln!("== environment `{name}`");
-                Command::Plan { detailed_exitcode, json: false, out: None, resubscribe }
+            Some(args) => {
+                if args.format() == crate::cli::Format::Markdown {
+                    outln!("## Environment `{name}`\n");
+                } else {
+                    outln!("== environment `{name}`");
+                }
+                Command::Plan(args.clone())
             }
         };
         let exit = run(command, &one).unwrap_or_else(|f| {
             crate::out::stderr(&crate::out::error_text(&f.message, &f.help));
             Exit::Error
         });
-        worst = match (worst, exit) {
-            (Exit::Error, _) | (_, Exit::Error) => Exit::Error,
-            (Exit::Changes, _) | (_, Exit::Changes) => Exit::Changes,
-            _ => Exit::Ok,
-        };
+        worst = worst.max(exit);
     }
     Ok(worst)
 }
@@ -306,9 +333,14 @@ fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
         .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
     runtime.block_on(async {
         match command {
-            Command::Validate | Command::Permissions { .. } | Command::Import { .. } => unreachable!("handled above"),
-            Command::Plan { detailed_exitcode, json, out, resubscribe } => {
-                plan_cmd(stack, s, detailed_exitcode, json, out, Reading { resubscribe, ..Default::default() }).await
+            Command::Validate
+            | Command::Permissions { .. }
+            | Command::Import { .. }
+            | Command::Completions { .. }
+            | Command::Man => unreachable!("handled above"),
+            Command::Plan(args) => {
+                let reading = Reading { resubscribe: args.resubscribe, ..Default::default() };
+                plan_cmd(stack, s, &args, reading).await
             }
             Command::Apply { plan_file, auto_approve, lock_timeout, resubscribe } => {
                 let saved = plan_file.map(|f| read_saved(&f)).transpose()?;
@@ -740,28 +772,32 @@ fn json_text(v: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(v).expect("plans and outputs serialise")
 }
 
-async fn plan_cmd(
-    stack: Stack,
-    s: &Settings,
-    detailed: bool,
-    json: bool,
-    out: Option<std::path::PathBuf>,
-    reading: Reading,
-) -> Result<Exit> {
+async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, reading: Reading) -> Result<Exit> {
+    use crate::cli::Format;
     let sha = stack.source.sha256.clone();
     let (_, plan) = prepare(stack, s, (Mode::Converge, reading), None).await?;
-    if let Some(out) = &out {
+    if let Some(out) = &args.out {
         let saved = SavedPlan::new(plan.clone(), &s.file.display().to_string(), &sha);
         std::fs::write(out, json_text(&saved))
             .map_err(|e| Failure::new(format!("could not write the plan to `{}`: {e}", out.display())))?;
         errln!("Saved the plan to `{}`: `bumarket-infra apply {}` applies exactly it.", out.display(), out.display());
     }
-    if json {
-        outln!("{}", json_text(&render::json::plan(&plan)));
-    } else {
-        crate::out::stdout(&render::human::plan(&plan, &s.file.display().to_string(), s.out));
+    let file = s.file.display().to_string();
+    match args.format() {
+        Format::Json => outln!("{}", json_text(&render::json::plan(&plan))),
+        Format::Markdown => crate::out::stdout(&render::markdown::plan(&plan, &file, args.max_bytes)),
+        Format::Human => crate::out::stdout(&render::human::plan(&plan, &file, s.out)),
     }
-    Ok(if detailed && plan.has_changes() { Exit::Changes } else { Exit::Ok })
+    let forbidden: Vec<String> = plan
+        .actions()
+        .filter(|r| args.fail_on.iter().any(|f| f.forbids(r)))
+        .map(|r| format!("{} {}", r.action.symbol(), r.addr))
+        .collect();
+    if !forbidden.is_empty() {
+        errln!("error: the plan does what `--fail-on` forbids: {}; nothing was changed", forbidden.join(", "));
+        return Ok(Exit::Forbidden);
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok })
 }
 
 async fn change_cmd(

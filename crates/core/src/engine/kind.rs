@@ -70,6 +70,32 @@ kinds! {
     DnsRecord = "dns_record",
 }
 
+impl Kind {
+    /// Whether a resource of this kind holds what cannot be made again (a bucket's
+    /// objects, a database's rows, a log group's events, a hosted zone's name servers):
+    /// its replacement or deletion is data lost, listed first for review.
+    pub fn holds_data(self) -> bool {
+        matches!(self, Kind::Bucket | Kind::Database | Kind::LogGroup | Kind::HostedZone)
+    }
+
+    /// Whether a change of a resource of this kind can interrupt the app's traffic (the
+    /// request path: name, certificate, load balancer, listeners, target group, security
+    /// groups, the fleet and what its instances are made from).
+    pub fn carries_traffic(self) -> bool {
+        matches!(
+            self,
+            Kind::LoadBalancer
+                | Kind::Listener
+                | Kind::TargetGroup
+                | Kind::Certificate
+                | Kind::DnsRecord
+                | Kind::SecurityGroup
+                | Kind::AutoscalingGroup
+                | Kind::LaunchTemplate
+        )
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

