@@ -7,6 +7,7 @@ mod import;
 mod out;
 mod permissions;
 mod preflight;
+mod progress;
 mod release;
 mod resources;
 mod run;

@@ -848,8 +848,15 @@ async fn change_cmd(
     }
     started.store(true, Ordering::SeqCst);
     registry.cx.aws.calls.clear();
-    let reporter = Lines { style: s.err, timestamps: s.timestamps };
-    let outcome = apply::execute(&plan, &registry, &reporter).await;
+    // On a terminal, live lines; elsewhere (CI, a file), one timestamped line per event.
+    let outcome = if s.timestamps {
+        apply::execute(&plan, &registry, &Lines { style: s.err, timestamps: true }).await
+    } else {
+        let live = crate::progress::Live::new(crate::progress::steps(&plan), s.err);
+        let outcome = apply::execute(&plan, &registry, &live).await;
+        live.finish();
+        outcome
+    };
     summary(verb, &outcome);
     if outcome.ok() {
         Ok(Exit::Ok)

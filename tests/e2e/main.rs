@@ -24,6 +24,7 @@ mod monitoring;
 mod network;
 mod permissions;
 mod preflight;
+mod progress;
 mod review;
 mod saved_plan;
 mod shell;

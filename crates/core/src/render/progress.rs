@@ -13,8 +13,9 @@ pub struct Lines {
     pub timestamps: bool,
 }
 
-impl Reporter for Lines {
-    fn event(&self, e: Event) {
+impl Lines {
+    /// The line of one event, as [`Lines`] prints it.
+    pub fn line(&self, e: Event) -> String {
         let line = match e {
             Event::Started { addr, kind } => format!("  - {addr:<28} {}", kind.doing_word()),
             Event::Progress { addr, message } => format!("  . {addr:<28} {message}"),
@@ -31,7 +32,17 @@ impl Reporter for Lines {
                 format!("  - {addr:<28} skipped: it depends on `{because}`, which failed")
             }
         };
-        let line = if self.timestamps { format!("{} {}", utc_now(), line.trim_start()) } else { line };
+        if self.timestamps {
+            format!("{} {}", utc_now(), line.trim_start())
+        } else {
+            line
+        }
+    }
+}
+
+impl Reporter for Lines {
+    fn event(&self, e: Event) {
+        let line = self.line(e);
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 }
