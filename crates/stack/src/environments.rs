@@ -26,15 +26,36 @@
 use crate::diagnostic::{Diagnostic, Span};
 use crate::model::{Environment, Stack};
 use crate::reader::{Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::suggest::{closest, list};
 use crate::yaml::{Entry, Kind, Node};
 
-/// Keys of an environment that are its own, not overrides.
-const OWN_KEYS: &[&str] = &["account", "require"];
+/// Keys of an environment that are its own, not overrides (which are every top-level key
+/// but [`FIXED`]).
+pub(crate) static OWN: Shape = Shape::new(
+    "environment",
+    "One environment: its account, its requirements, and overrides of the base's top-level sections (mappings merge key by key, lists and values replace the base's whole).",
+    &[
+        key("account", Ty::AnyOf(&[Ty::Pattern("^[0-9]{12}$"), Ty::Int(100_000_000_000, 999_999_999_999)]), "The 12-digit AWS account id the environment is pinned to (quote it: \"123456789012\").").req(),
+        key("require", Ty::Obj(&REQUIRE), "What the environment must keep, checked once merged."),
+    ],
+);
 /// Top-level keys an environment may not override.
-const FIXED: &[&str] = &["stack", "environments"];
-const REQUIRE_KEYS: &[&str] =
-    &["deletion_protection", "multi_az", "min_instances", "load_balancer_deletion_protection"];
+pub(crate) const FIXED: &[&str] = &["stack", "environments"];
+static REQUIRE: Shape = Shape::new(
+    "environment_requirements",
+    "What the merged environment must keep; each broken requirement is an error at the value that breaks it.",
+    &[
+        key("deletion_protection", Ty::Bool, "`true`: the merged `database.deletion_protection` must be true."),
+        key("multi_az", Ty::Bool, "`true`: the merged `database.multi_az` must be true."),
+        key("min_instances", Ty::Int(1, u64::MAX), "The merged `fleet.min_size` must be at least this."),
+        key(
+            "load_balancer_deletion_protection",
+            Ty::Bool,
+            "`true`: the merged `load_balancer.deletion_protection` must be true.",
+        ),
+    ],
+);
 
 /// The names the file's `environments:` declares, in file order (none without it).
 pub(crate) fn names(root: &Node) -> Vec<String> {
@@ -142,7 +163,7 @@ pub(crate) fn choose(cx: &mut Ctx, root: Node, env: Option<&str>) -> Option<Resu
     };
     let mut require = Vec::new();
     if let Some(r) = m.entry("require") {
-        let rm = Map::open(cx, &r.value, &format!("environments.{name}.require"), r.key.span, Some(REQUIRE_KEYS));
+        let rm = Map::shaped(cx, &r.value, &format!("environments.{name}.require"), r.key.span, &REQUIRE);
         for e in rm.entries {
             require.push((e.key.name.clone(), e.key.span, e.value.clone()));
         }
@@ -152,7 +173,8 @@ pub(crate) fn choose(cx: &mut Ctx, root: Node, env: Option<&str>) -> Option<Resu
         entries.retain(|e| e.key.name != "environments");
     }
     let mut written = Vec::new();
-    for e in m.entries.iter().filter(|e| !OWN_KEYS.contains(&e.key.name.as_str())) {
+    let own = OWN.keys();
+    for e in m.entries.iter().filter(|e| !own.contains(&e.key.name.as_str())) {
         if FIXED.contains(&e.key.name.as_str()) {
             cx.error(
                 e.key.span,
@@ -161,13 +183,10 @@ pub(crate) fn choose(cx: &mut Ctx, root: Node, env: Option<&str>) -> Option<Resu
             );
             continue;
         }
-        if !crate::sections::TOP_KEYS.contains(&e.key.name.as_str()) {
-            let options: Vec<&str> = crate::sections::TOP_KEYS
-                .iter()
-                .copied()
-                .filter(|k| !FIXED.contains(k))
-                .chain(OWN_KEYS.iter().copied())
-                .collect();
+        let top = crate::sections::TOP.keys();
+        if !top.contains(&e.key.name.as_str()) {
+            let options: Vec<&str> =
+                top.iter().copied().filter(|k| !FIXED.contains(k)).chain(own.iter().copied()).collect();
             cx.not_one_of(
                 e.key.span,
                 format!("unknown key `{}` in `environments.{name}`", e.key.name),

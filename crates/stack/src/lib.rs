@@ -16,7 +16,9 @@ pub mod model;
 mod names;
 mod reader;
 mod scalar;
+pub mod schema;
 mod sections;
+mod shape;
 mod suggest;
 mod time;
 mod values;
@@ -25,6 +27,8 @@ mod yaml;
 
 #[cfg(test)]
 mod sample_tests;
+#[cfg(test)]
+mod schema_tests;
 #[cfg(test)]
 mod shipped_tests;
 #[cfg(test)]

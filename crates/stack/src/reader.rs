@@ -8,6 +8,7 @@
 //! so callers may use defaults in place of bad values without ever handing them out.
 
 use crate::diagnostic::{Diagnostic, Span};
+use crate::shape::{self, Shape};
 use crate::suggest::{closest, list};
 pub use crate::values::{boolean, choice, describe, number, seq, string, text, type_error, uint};
 use crate::yaml::{Entry, Kind, Node};
@@ -87,11 +88,13 @@ impl<T> Val<T> {
     }
 }
 
-/// A mapping being read: its dotted path, the span of the key that holds it, its entries.
+/// A mapping being read: its dotted path, the span of the key that holds it, its entries,
+/// and the [`Shape`] its keys are declared in (none for free keys: names, tags).
 pub struct Map<'n> {
     pub path: String,
     pub holder: Span,
     pub entries: &'n [Entry],
+    pub shape: Option<&'static Shape>,
 }
 
 impl<'n> Map<'n> {
@@ -108,7 +111,7 @@ impl<'n> Map<'n> {
                 &[]
             }
         };
-        let map = Map { path: path.to_string(), holder, entries };
+        let map = Map { path: path.to_string(), holder, entries, shape: None };
         for (i, e) in entries.iter().enumerate() {
             if let Some(first) = entries[..i].iter().find(|p| p.key.name == e.key.name) {
                 let message = format!("duplicate key {}", map.what(&e.key.name));
@@ -118,6 +121,28 @@ impl<'n> Map<'n> {
             }
         }
         map
+    }
+
+    /// Opens `node` as a mapping of the keys `shape` declares; the typed getters then take
+    /// each key's range, words and default from its declaration.
+    pub fn shaped(cx: &mut Ctx, node: &'n Node, path: &str, holder: Span, shape: &'static Shape) -> Map<'n> {
+        let keys = shape.keys();
+        Map { shape: Some(shape), ..Map::open(cx, node, path, holder, Some(&keys)) }
+    }
+
+    /// The shape this mapping is read against; a getter on a free mapping is a bug.
+    pub fn decl(&self) -> &'static Shape {
+        match self.shape {
+            Some(shape) => shape,
+            None => panic!("`{}` is read without a shape", self.path),
+        }
+    }
+
+    /// Checks that the shape declares `key` (a typo in a reader is caught by any test).
+    fn declared(&self, key: &str) {
+        if let Some(shape) = self.shape {
+            shape.field(key);
+        }
     }
 
     fn unknown_key(&self, cx: &mut Ctx, e: &Entry, keys: &[&str]) {
@@ -175,6 +200,10 @@ impl<'n> Map<'n> {
 
     /// Reports a required key that is absent (or null); true when it is there.
     pub fn need(&self, cx: &mut Ctx, key: &str) -> bool {
+        if let Some(shape) = self.shape {
+            let declared = shape.field(key).required || shape.exactly_one;
+            assert!(declared, "`{key}` in `{}` is needed but not declared required", shape.name);
+        }
         if self.has(key) {
             return true;
         }
@@ -203,46 +232,90 @@ impl<'n> Map<'n> {
         }
     }
 
-    pub fn uint(&self, cx: &mut Ctx, key: &str, lo: u64, hi: u64) -> Val<u64> {
+    /// Reports every key the shape declares required that is absent, in declaration order;
+    /// true when all are there.
+    pub fn need_all(&self, cx: &mut Ctx) -> bool {
+        let mut all = true;
+        for key in self.decl().required() {
+            all &= self.need(cx, key);
+        }
+        all
+    }
+
+    /// A whole number in the range its declaration gives.
+    pub fn uint(&self, cx: &mut Ctx, key: &str) -> Val<u64> {
+        let (lo, hi) = shape::int_range(self.decl(), key);
         self.with(cx, key, |cx, n, w| uint(cx, n, w, lo, hi))
     }
-    pub fn number(&self, cx: &mut Ctx, key: &str, lo: f64, hi: f64) -> Val<f64> {
+    /// The same, or its declared default.
+    pub fn uint_or(&self, cx: &mut Ctx, key: &str) -> u64 {
+        let default = shape::default_int(self.decl(), key);
+        self.uint(cx, key).or(default)
+    }
+    /// A number in the range its declaration gives.
+    pub fn number(&self, cx: &mut Ctx, key: &str) -> Val<f64> {
+        let (lo, hi) = shape::num_range(self.decl(), key);
         self.with(cx, key, |cx, n, w| number(cx, n, w, lo, hi))
     }
+    pub fn number_or(&self, cx: &mut Ctx, key: &str) -> f64 {
+        let default = shape::default_num(self.decl(), key);
+        self.number(cx, key).or(default)
+    }
     pub fn boolean(&self, cx: &mut Ctx, key: &str) -> Val<bool> {
+        self.declared(key);
         self.with(cx, key, boolean)
     }
+    pub fn boolean_or(&self, cx: &mut Ctx, key: &str) -> bool {
+        let default = shape::default_bool(self.decl(), key);
+        self.boolean(cx, key).or(default)
+    }
     pub fn string(&self, cx: &mut Ctx, key: &str) -> Val<String> {
+        self.declared(key);
         self.with(cx, key, string)
     }
     pub fn text(&self, cx: &mut Ctx, key: &str) -> Val<String> {
+        self.declared(key);
         self.with(cx, key, text)
     }
-    pub fn choice(&self, cx: &mut Ctx, key: &str, options: &[&'static str]) -> Val<&'static str> {
+    /// One of the words its declaration gives.
+    pub fn choice(&self, cx: &mut Ctx, key: &str) -> Val<&'static str> {
+        let options = shape::words(self.decl(), key);
         self.with(cx, key, |cx, n, w| choice(cx, n, w, options))
     }
+    pub fn choice_or(&self, cx: &mut Ctx, key: &str) -> &'static str {
+        let default = shape::default_str(self.decl(), key);
+        self.choice(cx, key).or(default)
+    }
     pub fn duration(&self, cx: &mut Ctx, key: &str) -> Val<u64> {
+        self.declared(key);
         self.with(cx, key, crate::time::duration)
+    }
+    pub fn duration_or(&self, cx: &mut Ctx, key: &str) -> u64 {
+        let default = shape::default_duration(self.decl(), key);
+        self.duration(cx, key).or(default)
     }
     /// A list's items (empty when absent).
     pub fn seq(&self, cx: &mut Ctx, key: &str) -> &'n [Node] {
+        self.declared(key);
         match self.node(key) {
             Some(node) => seq(cx, node, &self.what(key)).unwrap_or(&[]),
             None => &[],
         }
     }
-    /// A nested mapping (empty when absent, so its defaults apply).
-    pub fn sub(&self, cx: &mut Ctx, key: &str, keys: &[&str]) -> Map<'n> {
-        self.open_child(cx, key, Some(keys))
+    /// A nested mapping of the keys `shape` declares (empty when absent, so its defaults apply).
+    pub fn sub(&self, cx: &mut Ctx, key: &str, shape: &'static Shape) -> Map<'n> {
+        self.declared(key);
+        match self.entry(key) {
+            Some(e) => Map::shaped(cx, &e.value, &self.child(key), e.key.span, shape),
+            None => Map { path: self.child(key), holder: self.holder, entries: &[], shape: Some(shape) },
+        }
     }
     /// A nested mapping with free keys (names of buckets, roles, ...).
     pub fn sub_any(&self, cx: &mut Ctx, key: &str) -> Map<'n> {
-        self.open_child(cx, key, None)
-    }
-    fn open_child(&self, cx: &mut Ctx, key: &str, keys: Option<&[&str]>) -> Map<'n> {
+        self.declared(key);
         match self.entry(key) {
-            Some(e) => Map::open(cx, &e.value, &self.child(key), e.key.span, keys),
-            None => Map { path: self.child(key), holder: self.holder, entries: &[] },
+            Some(e) => Map::open(cx, &e.value, &self.child(key), e.key.span, None),
+            None => Map { path: self.child(key), holder: self.holder, entries: &[], shape: None },
         }
     }
 }
@@ -252,10 +325,24 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    use crate::shape::{key, Ty};
+
+    static S: Shape = Shape::new(
+        "s",
+        "a test mapping",
+        &[
+            key("n", Ty::Int(0, 9), "").int(5),
+            key("b", Ty::Bool, ""),
+            key("e", Ty::Enum(&["gp3", "gp2"]), ""),
+            key("m", Ty::Int(8, 9), ""),
+            key("missing", Ty::Int(0, 9), "").req(),
+        ],
+    );
+
     fn read(text: &str, f: impl FnOnce(&mut Ctx, &Map)) -> Vec<String> {
         let (root, _) = crate::yaml::build(Path::new("t"), text).unwrap();
         let mut cx = Ctx { path: "t".into(), dir: ".".into(), diags: Vec::new(), secrets: Vec::new() };
-        let map = Map::open(&mut cx, &root, "s", Span::new(1, 1, 1), Some(&["n", "b", "e"]));
+        let map = Map::shaped(&mut cx, &root, "s", Span::new(1, 1, 1), &S);
         f(&mut cx, &map);
         cx.diags.iter().map(|d| format!("{}:{} {} | {}", d.line, d.column, d.message, d.label)).collect()
     }
@@ -263,10 +350,11 @@ mod tests {
     #[test]
     fn typed_getters_collect_every_problem() {
         let got = read("n: \"8\"\nb: yes\ne: gp4\nx: 1\nn: 2\n", |cx, m| {
-            assert_eq!(m.uint(cx, "n", 0, 9), Val::Bad);
+            assert_eq!(m.uint(cx, "n"), Val::Bad);
+            assert_eq!(m.uint_or(cx, "n"), 5);
             assert_eq!(m.boolean(cx, "b"), Val::Bad);
-            assert_eq!(m.choice(cx, "e", &["gp3", "gp2"]), Val::Bad);
-            assert_eq!(m.uint(cx, "missing", 0, 9), Val::Absent);
+            assert_eq!(m.choice(cx, "e"), Val::Bad);
+            assert_eq!(m.uint(cx, "missing"), Val::Absent);
             assert!(!m.need(cx, "missing"));
         });
         assert_eq!(
@@ -274,6 +362,7 @@ mod tests {
             [
                 "4:1 unknown key `x` in `s` | unknown key",
                 "5:1 duplicate key `n` in `s` | already set on line 1",
+                "1:4 wrong type for `n` in `s`: expected a whole number, found a string `8` | expected a whole number",
                 "1:4 wrong type for `n` in `s`: expected a whole number, found a string `8` | expected a whole number",
                 "2:4 wrong type for `b` in `s`: expected true or false, found a string `yes` | expected true or false",
                 "3:4 invalid value `gp4` for `e` in `s` | did you mean `gp3`?",
@@ -284,11 +373,11 @@ mod tests {
 
     #[test]
     fn good_values_carry_their_span() {
-        let got = read("n: 7\ne: gp2\n", |cx, m| {
-            assert_eq!(m.uint(cx, "n", 0, 9), Val::Got(7, Span::new(1, 4, 1)));
-            assert_eq!(m.choice(cx, "e", &["gp3", "gp2"]).get(), Some("gp2"));
-            assert_eq!(m.uint(cx, "n", 8, 9).checked(0), None);
+        let got = read("n: 7\ne: gp2\nm: 7\nmissing: 1\n", |cx, m| {
+            assert_eq!(m.uint(cx, "n"), Val::Got(7, Span::new(1, 4, 1)));
+            assert_eq!(m.choice(cx, "e").get(), Some("gp2"));
+            assert_eq!(m.uint(cx, "m").checked(0), None);
         });
-        assert_eq!(got, ["1:4 out-of-range value for `n` in `s` | expected 8 to 9, found 7"]);
+        assert_eq!(got, ["3:4 out-of-range value for `m` in `s` | expected 8 to 9, found 7"]);
     }
 }

@@ -10,18 +10,81 @@ use super::{collisions, logical_key, prefix, reference, statements, Known};
 use crate::model::{Access, BucketAccess, Grant, Group, Permissions, Role, Trust};
 use crate::names::{iam_name, is_policy_arn};
 use crate::reader::{describe, string, Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::yaml::Kind;
 use std::collections::BTreeMap;
 
-const ROLE_KEYS: &[&str] =
-    &["name", "description", "assumed_by", "instance_profile", "managed_policies", "grants", "statements"];
-const GROUP_KEYS: &[&str] = &["name", "managed_policies", "grants", "statements"];
-const GRANT_KEYS: &[&str] = &["bucket", "access", "prefix"];
+pub(crate) static SHAPE: Shape = Shape::new(
+    "access",
+    "IAM roles and groups, and what they may do.",
+    &[
+        key("roles", Ty::MapOf(Some(super::LOGICAL_NAME), &Ty::Obj(&ROLE)), "Logical name to IAM role."),
+        key("groups", Ty::MapOf(Some(super::LOGICAL_NAME), &Ty::Obj(&GROUP)), "Logical name to IAM group."),
+    ],
+);
+
+const MANAGED_POLICIES: &str =
+    "AWS-managed policies: bare names become `arn:aws:iam::aws:policy/<name>`; `arn:aws:iam::` ARNs are kept.";
+const GRANTS: &str = "Access to the stack's own buckets.";
+const STATEMENTS: &str = "Raw IAM statements.";
+
+static ROLE: Shape = Shape::new(
+    "role",
+    "An IAM role.",
+    &[
+        key("name", Ty::Str, "The IAM name, `<stack>-<logical>` by default: up to 64 of `A-Za-z0-9+=,.@_-`, unique."),
+        key("description", Ty::Text, "At most 1000 characters."),
+        key(
+            "assumed_by",
+            Ty::AnyOf(&[Ty::Pattern("^[a-z0-9.-]+\\.amazonaws\\.com$"), Ty::Word("account"), Ty::Obj(&ASSUMED_BY)]),
+            "A service principal (`ec2.amazonaws.com`), `account`, or `{account: {require_mfa: true}}`.",
+        )
+        .req(),
+        key("instance_profile", Ty::Bool, "EC2 instances can wear the role; needs `assumed_by: ec2.amazonaws.com`.")
+            .bool(false),
+        key("managed_policies", Ty::List(&Ty::Str), MANAGED_POLICIES),
+        key("grants", Ty::List(&Ty::Obj(&GRANT)), GRANTS),
+        key("statements", Ty::List(&Ty::Obj(&super::statements::STATEMENT)), STATEMENTS),
+    ],
+);
+
+static GROUP: Shape = Shape::new(
+    "group",
+    "An IAM group.",
+    &[
+        key("name", Ty::Str, "The IAM name, `<stack>-<logical>` by default: up to 128 of `A-Za-z0-9+=,.@_-`, unique."),
+        key("managed_policies", Ty::List(&Ty::Str), MANAGED_POLICIES),
+        key("grants", Ty::List(&Ty::Obj(&GRANT)), GRANTS),
+        key("statements", Ty::List(&Ty::Obj(&super::statements::STATEMENT)), STATEMENTS),
+    ],
+);
+
+static GRANT: Shape = Shape::new(
+    "grant",
+    "Access to one of the stack's buckets.",
+    &[
+        key("bucket", Ty::Str, "A `buckets` entry.").req(),
+        key("access", Ty::Enum(&["read", "write", "read-write"]), "What the role or group may do with it.").req(),
+        key("prefix", Ty::Text, "Only keys under this prefix; no leading `/`.").str(""),
+    ],
+);
+
+static ASSUMED_BY: Shape = Shape::new(
+    "assumed_by_account",
+    "The account's own principals.",
+    &[key("account", Ty::Obj(&ACCOUNT), "Principals of the stack's account.").req()],
+);
+
+static ACCOUNT: Shape = Shape::new(
+    "assumed_by_account_options",
+    "How the account's principals assume the role.",
+    &[key("require_mfa", Ty::Bool, "Only with MFA.").bool(false)],
+);
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> Access {
     let mut out = Access::default();
     let Some(entry) = top.entry("access") else { return out };
-    let access = Map::open(cx, &entry.value, "access", entry.key.span, Some(&["roles", "groups"]));
+    let access = Map::shaped(cx, &entry.value, "access", entry.key.span, &SHAPE);
     let all = access.sub_any(cx, "roles");
     let mut resolved = Vec::new();
     for e in all.entries {
@@ -37,7 +100,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> Access {
                 "bumarket-infra makes this role to deliver logs to S3; choose another name",
             );
         }
-        let r = Map::open(cx, &e.value, &all.child(logical), e.key.span, Some(ROLE_KEYS));
+        let r = Map::shaped(cx, &e.value, &all.child(logical), e.key.span, &ROLE);
         let name = physical_name(cx, &r, logical, known, 64, &mut resolved);
         let description = r.text(cx, "description");
         if let Val::Got(d, span) = &description {
@@ -49,7 +112,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> Access {
                 );
             }
         }
-        r.need(cx, "assumed_by");
+        r.need_all(cx);
         let trust = trust(cx, &r);
         let instance_profile = r.boolean(cx, "instance_profile");
         if let (Val::Got(true, span), Some(t)) = (&instance_profile, &trust) {
@@ -58,7 +121,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> Access {
                 cx.error(*span, message, "set `assumed_by: ec2.amazonaws.com` for an instance profile");
             }
         }
-        let instance_profile = instance_profile.or(false);
+        let instance_profile = instance_profile.or(crate::shape::default_bool(&ROLE, "instance_profile"));
         known.roles.insert(logical.clone(), instance_profile);
         let role = Role {
             name,
@@ -79,7 +142,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> Access {
             continue;
         }
         logical_key(cx, logical, e.key.span, "group");
-        let g = Map::open(cx, &e.value, &all.child(logical), e.key.span, Some(GROUP_KEYS));
+        let g = Map::shaped(cx, &e.value, &all.child(logical), e.key.span, &GROUP);
         let name = physical_name(cx, &g, logical, known, 128, &mut resolved);
         known.groups.push(logical.clone());
         groups.insert(logical.clone(), Group { name, permissions: permissions(cx, &g, known) });
@@ -137,14 +200,15 @@ fn trust(cx: &mut Ctx, r: &Map) -> Option<Trust> {
             None
         }
         Kind::Map(_) => {
-            let m = Map::open(cx, node, &r.child("assumed_by"), r.key_span("assumed_by"), Some(&["account"]));
+            let m = Map::shaped(cx, node, &r.child("assumed_by"), r.key_span("assumed_by"), &ASSUMED_BY);
             if m.entry("account").is_none() {
                 m.need(cx, "account");
                 return None;
             }
-            let account = m.sub(cx, "account", &["require_mfa"]);
+            let account = m.sub(cx, "account", &ACCOUNT);
             let mfa = account.boolean(cx, "require_mfa");
-            (!matches!(mfa, Val::Bad)).then(|| Trust::Account { require_mfa: mfa.or(false) })
+            let default = crate::shape::default_bool(&ACCOUNT, "require_mfa");
+            (!matches!(mfa, Val::Bad)).then(|| Trust::Account { require_mfa: mfa.or(default) })
         }
         _ => {
             let message = format!("wrong type for {what}: expected a service principal, `account` or `{{account: {{require_mfa: true}}}}`, found {}", describe(node));
@@ -187,22 +251,21 @@ fn permissions(cx: &mut Ctx, m: &Map, known: &Known) -> Permissions {
     let defined: Vec<&str> = known.buckets.keys().map(String::as_str).collect();
     let mut grants = Vec::new();
     for (i, node) in m.seq(cx, "grants").iter().enumerate() {
-        let g = Map::open(cx, node, &format!("{}[{i}]", m.child("grants")), node.span, Some(GRANT_KEYS));
+        let g = Map::shaped(cx, node, &format!("{}[{i}]", m.child("grants")), node.span, &GRANT);
         if !matches!(node.kind, Kind::Map(_)) {
             continue;
         }
-        g.need(cx, "bucket");
-        g.need(cx, "access");
+        g.need_all(cx);
         let bucket = g.string(cx, "bucket");
         if let Val::Got(b, span) = &bucket {
             reference(cx, b, *span, "bucket", "buckets", &defined);
         }
-        let access = match g.choice(cx, "access", &["read", "write", "read-write"]).get() {
+        let access = match g.choice(cx, "access").get() {
             Some("write") => BucketAccess::Write,
             Some("read-write") => BucketAccess::ReadWrite,
             _ => BucketAccess::Read,
         };
-        let prefix = prefix(cx, &g, "prefix", "", true);
+        let prefix = prefix(cx, &g, "prefix", true);
         grants.push(Grant { bucket: bucket.or(String::new()), access, prefix });
     }
     Permissions { managed_policies: policies, grants, statements: statements::read(cx, m, "statements") }

@@ -18,10 +18,23 @@
 
 use crate::model::Adoption;
 use crate::reader::{text, Ctx, Map, Val};
+use crate::shape::{key as field, Shape, Ty};
 use crate::yaml::Kind;
 use std::collections::BTreeMap;
 
-const KEYS: &[&str] = &["id", "name", "description", "replace"];
+/// A resource address as plans write it: `<kind>.<name>`.
+pub(crate) const ADDRESS: &str = "^[a-z_]+\\..+$";
+
+pub(crate) static ENTRY: Shape = Shape::new(
+    "adoption",
+    "A resource to adopt, with what it keeps that the sections cannot say.",
+    &[
+        field("id", Ty::Text, "The live resource's id or name.").req(),
+        field("name", Ty::Text, "Its physical name, when it is not the one bumarket-infra would give it."),
+        field("description", Ty::Text, "Its description (a security group's)."),
+        field("replace", Ty::Bool, "Adopt even where the plan must replace the resource.").bool(false),
+    ],
+);
 
 /// Reads `adopt:` (address → what to adopt).
 pub(crate) fn read(cx: &mut Ctx, top: &Map) -> BTreeMap<String, Adoption> {
@@ -44,10 +57,10 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map) -> BTreeMap<String, Adoption> {
             continue;
         }
         let (id, name, description, replace) = if let Kind::Map(_) = &e.value.kind {
-            let m = Map::open(cx, &e.value, &format!("adopt.{key}"), e.key.span, Some(KEYS));
-            m.need(cx, "id");
+            let m = Map::shaped(cx, &e.value, &format!("adopt.{key}"), e.key.span, &ENTRY);
+            m.need_all(cx);
             let id = m.text(cx, "id");
-            let replace = m.boolean(cx, "replace").get().unwrap_or(false);
+            let replace = m.boolean_or(cx, "replace");
             (id, m.text(cx, "name").get(), m.text(cx, "description").get(), replace)
         } else {
             (text(cx, &e.value, &map.what(key)), None, None, false)

@@ -10,19 +10,38 @@ use crate::diagnostic::Span;
 use crate::model::{Bucket, Encryption};
 use crate::names::{bucket_name, s3_bucket_problems, template_problems, EXAMPLE_ACCOUNT};
 use crate::reader::{describe, Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::yaml::Kind;
 use std::collections::BTreeMap;
 
-const KEYS: &[&str] = &[
-    "name",
-    "encryption",
-    "public_access",
-    "require_tls",
-    "versioning",
-    "lifecycle",
-    "policy_statements",
-    "force_destroy",
-];
+const ENCRYPTIONS: &[&str] = &["sse-s3", "sse-kms"];
+
+pub(crate) static SHAPE: Shape = Shape::new(
+    "bucket",
+    "An S3 bucket, secure by default.",
+    &[
+        key("name", Ty::Str, "A name template with `{stack}`, `{account_id}` and `{region}`, resolving to a valid S3 bucket name unique in the stack; `{stack}-<logical>-{account_id}-{region}` by default."),
+        key("encryption", Ty::AnyOf(&[Ty::Enum(ENCRYPTIONS), Ty::Obj(&ENCRYPTION)]), "`sse-s3`, `sse-kms` (the AWS-managed key) or `{sse-kms: {key_id: ...}}`.").str("sse-s3"),
+        key("public_access", Ty::AnyOf(&[Ty::Word("blocked"), Ty::Obj(&super::BLOCKED)]), "`blocked`; loosened only as `{blocked: false, reason: \"...\"}`.").str("blocked"),
+        key("require_tls", Ty::AnyOf(&[Ty::True, Ty::Obj(&super::ENABLED)]), "`true`; loosened only as `{enabled: false, reason: \"...\"}`.").bool(true),
+        key("versioning", Ty::Bool, "Keep every version of every object.").bool(false),
+        key("lifecycle", Ty::List(&Ty::Obj(&lifecycle::RULE)), "Expiry rules."),
+        key("policy_statements", Ty::List(&Ty::Obj(&statements::STATEMENT)), "Raw IAM statements added to the bucket's policy."),
+        key("force_destroy", Ty::Bool, "`true`: destroy empties the bucket first.").bool(false),
+    ],
+);
+
+static ENCRYPTION: Shape = Shape::new(
+    "bucket_encryption",
+    "SSE-KMS with a key of your own.",
+    &[key("sse-kms", Ty::Obj(&KMS), "Encrypt with this KMS key.").req()],
+);
+
+static KMS: Shape = Shape::new(
+    "bucket_kms_key",
+    "The bucket's KMS key.",
+    &[key("key_id", Ty::Str, "A KMS key id, ARN or alias, or `existing.kms_key`.")],
+);
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> BTreeMap<String, Bucket> {
     let mut buckets = BTreeMap::new();
@@ -35,7 +54,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> BTreeMap<Strin
             continue;
         }
         logical_key(cx, logical, e.key.span, "bucket");
-        let b = Map::open(cx, &e.value, &all.child(logical), e.key.span, Some(KEYS));
+        let b = Map::shaped(cx, &e.value, &all.child(logical), e.key.span, &SHAPE);
         let template = b.string(cx, "name");
         let span = template.span().unwrap_or(e.key.span);
         let text = match &template {
@@ -52,12 +71,12 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> BTreeMap<Strin
         let bucket = Bucket {
             name: template.get(),
             encryption: encryption.unwrap_or(Encryption::S3Managed),
-            public_access: super::loosenable(cx, &b, "public_access", "blocked"),
-            require_tls: super::loosenable(cx, &b, "require_tls", "enabled"),
-            versioning: b.boolean(cx, "versioning").or(false),
+            public_access: super::loosenable(cx, &b, "public_access", &super::BLOCKED),
+            require_tls: super::loosenable(cx, &b, "require_tls", &super::ENABLED),
+            versioning: b.boolean_or(cx, "versioning"),
             lifecycle: lifecycle::read(cx, &b),
             policy_statements: statements::read(cx, &b, "policy_statements"),
-            force_destroy: b.boolean(cx, "force_destroy").or(false),
+            force_destroy: b.boolean_or(cx, "force_destroy"),
         };
         buckets.insert(logical.clone(), bucket);
     }
@@ -109,16 +128,16 @@ fn encryption(cx: &mut Ctx, b: &Map, known: &Known) -> Option<Encryption> {
         Kind::Str(s) if s == "sse-s3" => Some(Encryption::S3Managed),
         Kind::Str(s) if s == "sse-kms" => Some(Encryption::Kms { key_id: None }),
         Kind::Str(s) => {
-            cx.not_one_of(node.span, format!("invalid value `{s}` for {what}"), s, &["sse-s3", "sse-kms"]);
+            cx.not_one_of(node.span, format!("invalid value `{s}` for {what}"), s, ENCRYPTIONS);
             None
         }
         Kind::Map(_) => {
-            let m = Map::open(cx, node, &b.child("encryption"), b.key_span("encryption"), Some(&["sse-kms"]));
+            let m = Map::shaped(cx, node, &b.child("encryption"), b.key_span("encryption"), &ENCRYPTION);
             if m.entry("sse-kms").is_none() {
                 m.need(cx, "sse-kms");
                 return None;
             }
-            let kms = m.sub(cx, "sse-kms", &["key_id"]);
+            let kms = m.sub(cx, "sse-kms", &KMS);
             let key_id = kms.string(cx, "key_id");
             super::existing_ref(cx, &key_id, "kms_key", known.existing_kms_key);
             (!matches!(key_id, Val::Bad)).then(|| Encryption::Kms { key_id: key_id.get() })

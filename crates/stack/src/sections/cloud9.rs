@@ -7,18 +7,37 @@ use super::{reference, requires, Known};
 use crate::model::Cloud9;
 use crate::names::is_instance_type;
 use crate::reader::{Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 
-const KEYS: &[&str] = &["name", "instance_type", "automatic_stop_minutes", "image_id", "subnet", "members_group"];
 const IMAGES: &[&str] =
     &["amazonlinux-2023-x86_64", "amazonlinux-2-x86_64", "ubuntu-22.04-x86_64", "ubuntu-18.04-x86_64"];
 const SSM_IMAGES: &str = "resolve:ssm:/aws/service/cloud9/amis/";
+
+pub(crate) static SHAPE: Shape = Shape::new(
+    "cloud9",
+    "A Cloud9 EC2 environment for the team, in a public subnet.",
+    &[
+        key("name", Ty::Str, "1-60 characters; `<stack>-ide` by default."),
+        key("instance_type", Ty::Pattern(super::fleet::INSTANCE_TYPE), "The EC2 instance type, `family.size`.")
+            .str("t3.small"),
+        key("automatic_stop_minutes", Ty::Int(30, 20_160), "Minutes without use before the instance stops.").int(30),
+        key(
+            "image_id",
+            Ty::AnyOf(&[Ty::Enum(IMAGES), Ty::Pattern("^resolve:ssm:/aws/service/cloud9/amis/")]),
+            "One of Cloud9's images, or `resolve:ssm:/aws/service/cloud9/amis/...`.",
+        )
+        .str("amazonlinux-2023-x86_64"),
+        key("subnet", Ty::Int(0, 255), "Index into `network.public_subnets`.").int(0),
+        key("members_group", Ty::Str, "An `access.groups` entry whose members share the environment."),
+    ],
+);
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Cloud9> {
     let entry = top.entry("cloud9")?;
     if known.subnets.is_none() {
         requires(cx, top, "cloud9", "network", "the environment's instance runs in a public subnet");
     }
-    let m = Map::open(cx, &entry.value, "cloud9", entry.key.span, Some(KEYS));
+    let m = Map::shaped(cx, &entry.value, "cloud9", entry.key.span, &SHAPE);
     let name = m.string(cx, "name");
     if let Val::Got(n, span) = &name {
         let len = n.chars().count();
@@ -42,7 +61,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Cloud9> {
             cx.not_one_of(*span, format!("invalid value `{i}` for {}", m.what("image_id")), i, IMAGES);
         }
     }
-    let subnet = m.uint(cx, "subnet", 0, 255);
+    let subnet = m.uint(cx, "subnet");
     if let (Val::Got(index, span), Some((public, _))) = (&subnet, known.subnets) {
         if *index as usize >= public {
             let message = format!(
@@ -59,10 +78,10 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Cloud9> {
     }
     Some(Cloud9 {
         name: name.get(),
-        instance_type: instance_type.or("t3.small".into()),
-        automatic_stop_minutes: m.uint(cx, "automatic_stop_minutes", 30, 20_160).or(30) as u32,
-        image_id: image.or("amazonlinux-2023-x86_64".into()),
-        subnet_index: subnet.or(0) as usize,
+        instance_type: instance_type.or(crate::shape::default_str(&SHAPE, "instance_type").into()),
+        automatic_stop_minutes: m.uint_or(cx, "automatic_stop_minutes") as u32,
+        image_id: image.or(crate::shape::default_str(&SHAPE, "image_id").into()),
+        subnet_index: subnet.or(crate::shape::default_int(&SHAPE, "subnet")) as usize,
         members_group: group.get(),
     })
 }

@@ -10,28 +10,74 @@ use super::{encrypted, Known};
 use crate::model::{Database, Password, Storage};
 use crate::names::{is_instance_type, is_secret_arn, rds_identifier};
 use crate::reader::{string, Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::time::{overlaps, window};
 use crate::yaml::Kind;
 
-const KEYS: &[&str] = &[
-    "identifier",
-    "engine",
-    "engine_version",
-    "license_model",
-    "instance_class",
-    "port",
+pub(crate) static SHAPE: Shape = Shape::new(
+    "database",
+    "One RDS instance in the network's private subnets.",
+    &[
+        key("identifier", Ty::Str, "The RDS identifier, `<stack>-db` by default: 1-63 characters, a letter first, letters, digits and `-`, no `--`, no trailing `-`."),
+        key("engine", Ty::Enum(engines::ENGINES), "The database engine.").req(),
+        key("engine_version", Ty::Text, "The engine version RDS offers: Oracle 19 and 21 (21 only with a `-cdb` engine), PostgreSQL 13-17, MySQL 8.0 and 8.4, MariaDB 10.5, 10.6, 10.11 and 11.4.").req(),
+        key("license_model", Ty::Enum(engines::LICENSES), "By engine: Oracle EE bring-your-own-license only; Oracle SE2 license-included (default) or BYOL; postgresql-license; general-public-license."),
+        key("instance_class", Ty::Pattern("^db\\.[a-z][a-z0-9-]*\\.[a-z0-9]+$"), "The RDS instance class, `db.<family>.<size>` (`db.t3.small`).").req(),
+        key("port", Ty::Int(1150, 65_535), "The port: Oracle 1521, PostgreSQL 5432, MySQL and MariaDB 3306 by default."),
+        key("storage", Ty::Obj(&STORAGE), "The instance's storage."),
+        key("admin_user", Ty::Str, "The master user: a letter first, then letters, digits or `_`; not a default name such as `admin` (unless `adopt:` lists `database.main`).").str("bumarket_admin"),
+        key("password", Ty::AnyOf(&[Ty::Word("managed"), Ty::Obj(&PASSWORD)]), "Never the password itself: `managed` (RDS keeps it in Secrets Manager), `{managed: {kms_key_id: ...}}` or `{secret_arn: ...}`."),
+        key("backups", Ty::Obj(&BACKUPS), "Automated backups."),
+        key("maintenance_window", Ty::Text, "`ddd:hh:mm-ddd:hh:mm` UTC, at least 30 minutes, never overlapping the backup window.").str("sun:18:00-sun:18:30"),
+        key("log_exports", Ty::List(&Ty::Str), "Log types exported to CloudWatch Logs; by default Oracle alert, audit, listener, trace; PostgreSQL postgresql, upgrade; MySQL/MariaDB error, slowquery."),
+        key("deletion_protection", Ty::Bool, "Refuse to delete the database.").bool(true),
+        key("apply_immediately", Ty::Bool, "`false`: changes wait for the maintenance window.").bool(false),
+        key("final_snapshot", Ty::Bool, "Take a snapshot before the database is deleted.").bool(true),
+        key("multi_az", Ty::Bool, "A standby in a second availability zone.").bool(false),
+        key("wait_timeout", Ty::Duration, "How long apply waits for the database.").str("40m"),
+    ],
+);
+
+static STORAGE: Shape = Shape::new(
     "storage",
-    "admin_user",
-    "password",
+    "The database's storage.",
+    &[
+        key("size_gb", Ty::Int(20, 65_536), "Allocated storage in GiB.").int(20),
+        key("max_size_gb", Ty::Int(21, 65_536), "Storage autoscaling up to this size; greater than `size_gb`."),
+        key("type", Ty::Enum(super::fleet::VOLUME_TYPES), "The storage type.").str("gp3"),
+        key("encrypted", Ty::Bool, "`false` needs `unencrypted_reason`.").bool(true),
+        key("unencrypted_reason", Ty::Text, "Why the storage is not encrypted."),
+    ],
+);
+
+static BACKUPS: Shape = Shape::new(
     "backups",
-    "maintenance_window",
-    "log_exports",
-    "deletion_protection",
-    "apply_immediately",
-    "final_snapshot",
-    "multi_az",
-    "wait_timeout",
-];
+    "Automated backups.",
+    &[
+        key("retention_days", Ty::Int(1, 35), "Days backups are kept.").int(7),
+        key("window", Ty::Text, "The daily backup window, `hh:mm-hh:mm` UTC, at least 30 minutes.").str("00:00-00:30"),
+    ],
+);
+
+static PASSWORD: Shape = Shape::new(
+    "password",
+    "Where the master password lives: exactly one of `managed` and `secret_arn`.",
+    &[
+        key(
+            "managed",
+            Ty::Obj(&MANAGED),
+            "RDS creates and rotates it in Secrets Manager, encrypted with `kms_key_id`.",
+        ),
+        key("secret_arn", Ty::Str, "An existing Secrets Manager secret that holds it (`arn:aws:secretsmanager:...`)."),
+    ],
+)
+.one_key();
+
+static MANAGED: Shape = Shape::new(
+    "managed_password",
+    "A password RDS manages.",
+    &[key("kms_key_id", Ty::Str, "The KMS key its secret is encrypted with, or `existing.kms_key`.")],
+);
 const RESERVED_USERS: &[&str] = &["admin", "root", "sys", "system", "rdsadmin", "postgres", "master", "sa"];
 const SECRET_KEYS: &[&str] = &["value", "plaintext", "password", "secret", "secret_string"];
 const NEVER: &str = "the password never goes in the stack file; use `managed` or `secret_arn`";
@@ -48,10 +94,8 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
         ),
         _ => {}
     }
-    let m = Map::open(cx, &entry.value, "database", entry.key.span, Some(KEYS));
-    for key in ["engine", "engine_version", "instance_class"] {
-        m.need(cx, key);
-    }
+    let m = Map::shaped(cx, &entry.value, "database", entry.key.span, &SHAPE);
+    m.need_all(cx);
     let identifier = m.string(cx, "identifier");
     let (id, id_span) = match &identifier {
         Val::Got(id, span) => (Some(id.clone()), *span),
@@ -62,7 +106,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
             cx.error(id_span, format!("database identifier `{id}` {p}"), "invalid RDS identifier");
         }
     }
-    let engine = m.choice(cx, "engine", engines::ENGINES);
+    let engine = m.choice(cx, "engine");
     let version = m.text(cx, "engine_version");
     let engine_name = engine.clone().get();
     if let (Some(engine), Val::Got(v, span)) = (engine_name, &version) {
@@ -72,7 +116,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
     }
     let engine_name = engine_name.unwrap_or("oracle-ee");
     let f = family(engine_name);
-    let license = m.choice(cx, "license_model", engines::LICENSES);
+    let license = m.choice(cx, "license_model");
     if let (true, Val::Got(l, span)) = (!matches!(engine, Val::Bad), &license) {
         if let Some((message, label)) = engines::license_problem(engine_name, l) {
             cx.error(*span, message, label);
@@ -88,10 +132,11 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
             );
         }
     }
-    let s = m.sub(cx, "storage", &["size_gb", "max_size_gb", "type", "encrypted", "unencrypted_reason"]);
-    let size = s.uint(cx, "size_gb", 20, 65_536);
-    let max_size = s.uint(cx, "max_size_gb", 21, 65_536);
-    if let (Some(size), Val::Got(max, span)) = (size.clone().checked(20), &max_size) {
+    let s = m.sub(cx, "storage", &STORAGE);
+    let size = s.uint(cx, "size_gb");
+    let max_size = s.uint(cx, "max_size_gb");
+    let default_size = crate::shape::default_int(&STORAGE, "size_gb");
+    if let (Some(size), Val::Got(max, span)) = (size.clone().checked(default_size), &max_size) {
         if *max <= size {
             cx.error(
                 *span,
@@ -101,13 +146,13 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
         }
     }
     let storage = Storage {
-        size_gb: size.or(20) as u32,
+        size_gb: size.or(default_size) as u32,
         max_size_gb: max_size.get().map(|v| v as u32),
-        storage_type: s.choice(cx, "type", super::fleet::VOLUME_TYPES).or("gp3").to_string(),
+        storage_type: s.choice_or(cx, "type").to_string(),
         encrypted: encrypted(cx, &s),
     };
-    let b = m.sub(cx, "backups", &["retention_days", "window"]);
-    let retention = b.uint(cx, "retention_days", 1, 35).or(7) as u32;
+    let b = m.sub(cx, "backups", &BACKUPS);
+    let retention = b.uint_or(cx, "retention_days") as u32;
     let backup = b.text(cx, "window");
     let backup_window = match &backup {
         Val::Got(text, span) => window(cx, text, *span, &b.what("window"), false),
@@ -118,8 +163,9 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
         Val::Got(text, span) => window(cx, text, *span, &m.what("maintenance_window"), true),
         _ => Some((6 * 1440 + 18 * 60, 30)),
     };
-    let backup_text = backup.clone().or("00:00-00:30".into());
-    let maintenance_text = maintenance.clone().or("sun:18:00-sun:18:30".into()).to_lowercase();
+    let backup_text = backup.clone().or(crate::shape::default_str(&BACKUPS, "window").into());
+    let maintenance_text =
+        maintenance.clone().or(crate::shape::default_str(&SHAPE, "maintenance_window").into()).to_lowercase();
     if let (Some(w), Some(d)) = (maintenance_window, backup_window) {
         if overlaps(w, d) {
             let span = maintenance.span().or(backup.span()).unwrap_or(m.holder);
@@ -147,7 +193,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
         engine_version: version.or(String::new()),
         license_model: Some(license.or(engines::default_license(engine_name)).to_string()),
         instance_class: class.or(String::new()),
-        port: m.uint(cx, "port", 1150, 65_535).or(engines::default_port(f)) as u16,
+        port: m.uint(cx, "port").or(engines::default_port(f)) as u16,
         storage,
         admin_user: admin_user(cx, &m, f, adopts_database(top)),
         password: password(cx, &m, known),
@@ -155,11 +201,11 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Database> {
         backup_window: backup_text,
         maintenance_window: maintenance_text,
         log_exports: log_exports(cx, &m, f, !matches!(engine, Val::Bad)),
-        deletion_protection: m.boolean(cx, "deletion_protection").or(true),
-        apply_immediately: m.boolean(cx, "apply_immediately").or(false),
-        final_snapshot: m.boolean(cx, "final_snapshot").or(true),
-        multi_az: m.boolean(cx, "multi_az").or(false),
-        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(2400),
+        deletion_protection: m.boolean_or(cx, "deletion_protection"),
+        apply_immediately: m.boolean_or(cx, "apply_immediately"),
+        final_snapshot: m.boolean_or(cx, "final_snapshot"),
+        multi_az: m.boolean_or(cx, "multi_az"),
+        wait_timeout_seconds: m.duration_or(cx, "wait_timeout"),
     })
 }
 
@@ -172,7 +218,9 @@ fn adopts_database(top: &Map) -> bool {
 }
 
 fn admin_user(cx: &mut Ctx, m: &Map, f: Family, adopted: bool) -> String {
-    let Val::Got(user, span) = m.string(cx, "admin_user") else { return "bumarket_admin".into() };
+    let Val::Got(user, span) = m.string(cx, "admin_user") else {
+        return crate::shape::default_str(&SHAPE, "admin_user").into();
+    };
     let max = engines::admin_max_len(f);
     let n = user.chars().count();
     // An adopted database keeps its master user whatever its name: RDS cannot rename it
@@ -206,13 +254,17 @@ fn password(cx: &mut Ctx, m: &Map, known: &Known) -> Password {
     match &node.kind {
         Kind::Str(s) if s == "managed" => managed,
         Kind::Map(entries) => {
-            let mut keys: Vec<&str> = vec!["managed", "secret_arn"];
+            let mut keys: Vec<&str> = PASSWORD.keys();
             for e in entries.iter().filter(|e| SECRET_KEYS.contains(&e.key.name.as_str())) {
                 cx.secrets.push(e.value.span);
                 cx.error(e.value.span, NEVER, "remove this value");
                 keys.push(&e.key.name);
             }
-            let p = Map::open(cx, node, &m.child("password"), m.key_span("password"), Some(&keys));
+            // The secrets found are reported once, above, not again as unknown keys.
+            let p = Map {
+                shape: Some(&PASSWORD),
+                ..Map::open(cx, node, &m.child("password"), m.key_span("password"), Some(&keys))
+            };
             let (has_managed, has_secret) = (p.entry("managed").is_some(), p.entry("secret_arn").is_some());
             if has_managed && has_secret {
                 cx.error(
@@ -234,7 +286,7 @@ fn password(cx: &mut Ctx, m: &Map, known: &Known) -> Password {
                     return Password::Secret { arn };
                 }
             } else if has_managed {
-                let kms = p.sub(cx, "managed", &["kms_key_id"]);
+                let kms = p.sub(cx, "managed", &MANAGED);
                 let key = kms.string(cx, "kms_key_id");
                 super::existing_ref(cx, &key, "kms_key", known.existing_kms_key);
                 return Password::Managed { kms_key_id: key.get() };

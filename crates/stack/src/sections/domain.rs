@@ -15,18 +15,40 @@
 use super::{requires, Known};
 use crate::model::{Domain, DomainZone};
 use crate::reader::{Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::yaml::Kind;
 
-const KEYS: &[&str] = &["name", "zone", "wait_timeout"];
+pub(crate) static SHAPE: Shape = Shape::new(
+    "domain",
+    "The app's name in a Route 53 hosted zone, served over HTTPS with a certificate the stack requests.",
+    &[
+        key("name", Ty::Str, "The host name users type (`shop.example.com`).").req(),
+        key("zone", Ty::AnyOf(&[Ty::Word("existing"), Ty::Obj(&ZONE)]), "`existing` (the zone `existing.hosted_zone` finds) or `{name: example.com}`, a public zone the stack creates and owns.").req(),
+        key("wait_timeout", Ty::Duration, "How long apply waits for ACM to issue the certificate.").str("30m"),
+    ],
+);
+
+static ZONE: Shape = Shape::new(
+    "owned_zone",
+    "A public hosted zone the stack creates and owns.",
+    &[
+        key("name", Ty::Str, "The zone's domain name: `domain.name` or a domain it ends with.").req(),
+        key(
+            "deletion_protection",
+            Ty::Bool,
+            "Destroy keeps the zone (its name servers are gone for good once deleted).",
+        )
+        .bool(true),
+    ],
+);
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Domain> {
     let entry = top.entry("domain")?;
     if !top.has("load_balancer") {
         requires(cx, top, "domain", "load_balancer", "the domain's name points at the load balancer");
     }
-    let m = Map::open(cx, &entry.value, "domain", entry.key.span, Some(KEYS));
-    m.need(cx, "name");
-    m.need(cx, "zone");
+    let m = Map::shaped(cx, &entry.value, "domain", entry.key.span, &SHAPE);
+    m.need_all(cx);
     let name = m.string(cx, "name");
     if let Val::Got(n, span) = &name {
         if let Some(problem) = host_name(n) {
@@ -37,7 +59,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Domain> {
     Some(Domain {
         name: name.or(String::new()).trim_end_matches('.').to_ascii_lowercase(),
         zone,
-        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(30 * 60),
+        wait_timeout_seconds: m.duration_or(cx, "wait_timeout"),
     })
 }
 
@@ -45,10 +67,10 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Domain> {
 fn zone(cx: &mut Ctx, m: &Map, known: &Known, host: Option<&str>) -> DomainZone {
     let Some(node) = m.node("zone") else { return DomainZone::Existing };
     if matches!(node.kind, Kind::Map(_)) {
-        let z = m.sub(cx, "zone", &["name", "deletion_protection"]);
-        z.need(cx, "name");
+        let z = m.sub(cx, "zone", &ZONE);
+        z.need_all(cx);
         let name = z.string(cx, "name");
-        let deletion_protection = z.boolean(cx, "deletion_protection").or(true);
+        let deletion_protection = z.boolean_or(cx, "deletion_protection");
         let Val::Got(zone, span) = name else { return DomainZone::Owned { name: String::new(), deletion_protection } };
         let zone = zone.trim_end_matches('.').to_ascii_lowercase();
         if let Some(problem) = host_name(&zone) {

@@ -14,11 +14,44 @@
 
 use crate::model::{Existing, Lookup};
 use crate::reader::{string, Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::yaml::{Kind, Node};
 use std::collections::BTreeMap;
 
-const KEYS: &[&str] = &["vpc", "public_subnets", "private_subnets", "hosted_zone", "certificate", "kms_key", "role"];
-const LOOKUP_KEYS: &[&str] = &["id", "name", "tags"];
+/// A lookup: an id, or a mapping of `id`, `name` and (VPC and subnets) `tags`.
+const ONE: Ty = Ty::AnyOf(&[Ty::Pattern("\\S"), Ty::Obj(&LOOKUP)]);
+
+pub(crate) static SHAPE: Shape = Shape::new(
+    "existing",
+    "What the stack uses but never owns, each looked up at plan time: it must match exactly one live resource.",
+    &[
+        key("vpc", ONE, "A VPC: its id (`vpc-0abc...`), or `{name, tags}` (`name`: its `Name` tag)."),
+        key(
+            "public_subnets",
+            Ty::List(&ONE),
+            "Subnets of the VPC for the load balancer and fleet (`network: existing` needs 2 or more).",
+        ),
+        key("private_subnets", Ty::List(&ONE), "Subnets of the VPC for the database (none, or 2 or more)."),
+        key("hosted_zone", ONE, "A Route 53 hosted zone: its id, or `{name: example.com}`."),
+        key("certificate", ONE, "An ACM certificate: its ARN, or `{name: shop.example.com}` (its domain name)."),
+        key("kms_key", ONE, "A KMS key: its id or ARN, or `{name: alias/shop}`."),
+        key("role", ONE, "An IAM role with one instance profile: its ARN, or `{name: ...}`."),
+    ],
+);
+
+static LOOKUP: Shape = Shape::new(
+    "lookup",
+    "A lookup: `id` alone, or `name` and (VPC and subnets only) `tags`.",
+    &[
+        key("id", Ty::Str, "The resource's id (or ARN)."),
+        key(
+            "name",
+            Ty::Str,
+            "The resource's name: the `Name` tag, a zone's or certificate's domain name, a key's alias, a role's name.",
+        ),
+        key("tags", Ty::MapOf(None, &Ty::Text), "Tags the VPC or subnet carries (VPC and subnets only)."),
+    ],
+);
 
 /// What `name` means for each kind, for messages.
 fn named_by(key: &str) -> &'static str {
@@ -33,7 +66,7 @@ fn named_by(key: &str) -> &'static str {
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map) -> Option<Existing> {
     let entry = top.entry("existing")?;
-    let m = Map::open(cx, &entry.value, "existing", entry.key.span, Some(KEYS));
+    let m = Map::shaped(cx, &entry.value, "existing", entry.key.span, &SHAPE);
     let one = |cx: &mut Ctx, key: &str| m.node(key).and_then(|n| lookup(cx, n, &m.child(key), key));
     let mut existing = Existing {
         vpc: one(cx, "vpc"),
@@ -71,7 +104,7 @@ fn lookup(cx: &mut Ctx, node: &Node, path: &str, key: &str) -> Option<Lookup> {
         }
         return Some(Lookup { id: Some(id), ..Lookup::default() });
     }
-    let m = Map::open(cx, node, path, node.span, Some(LOOKUP_KEYS));
+    let m = Map::shaped(cx, node, path, node.span, &LOOKUP);
     let id = m.string(cx, "id").get();
     let name = m.string(cx, "name").get();
     let mut tags = BTreeMap::new();

@@ -8,28 +8,50 @@ use super::{encrypted, reference, requires, Known};
 use crate::model::{Fleet, Image, RootVolume, UserData};
 use crate::names::is_instance_type;
 use crate::reader::{Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use std::path::PathBuf;
 
-const KEYS: &[&str] = &[
-    "instance_type",
-    "image",
-    "app_port",
-    "user_data",
-    "root_volume",
-    "require_imdsv2",
-    "min_size",
-    "desired_capacity",
-    "max_size",
-    "cpu_target_percent",
-    "health_check_grace_seconds",
-    "min_healthy_percent",
-    "max_healthy_percent",
-    "instance_role",
-    "wait_timeout",
-];
 pub(crate) const VOLUME_TYPES: &[&str] = &["gp3", "gp2", "io1", "io2"];
-/// Amazon Linux 2023, resolved through SSM at plan time.
-pub const DEFAULT_IMAGE: &str = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+/// Amazon Linux 2023, resolved through SSM at plan time, as the file writes it.
+const DEFAULT_IMAGE_WRITTEN: &str = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+/// Its SSM parameter.
+pub const DEFAULT_IMAGE: &str = DEFAULT_IMAGE_WRITTEN.split_at(4).1;
+/// An EC2 instance type: `family.size`.
+pub(crate) const INSTANCE_TYPE: &str = "^[a-z][a-z0-9-]*\\.[a-z0-9]+$";
+
+pub(crate) static SHAPE: Shape = Shape::new(
+    "fleet",
+    "The launch template and Auto Scaling group that run the app.",
+    &[
+        key("instance_type", Ty::Pattern(INSTANCE_TYPE), "The EC2 instance type, `family.size` (`t3.micro`).").req(),
+        key("image", Ty::Pattern("^(ssm:/[^\\s]+|ami-[0-9a-f]{8,17})$"), "`ssm:/<parameter>` (resolved when planning) or an AMI id (`ami-` and 8-17 hex digits).")
+            .str(DEFAULT_IMAGE_WRITTEN),
+        key("app_port", Ty::Int(1, 65_535), "The port the app listens on.").int(8000),
+        key("user_data", Ty::Str, "A file next to the stack file run at boot (at most 14 KiB); a shell script gets the stack's values after its `#!` line."),
+        key("root_volume", Ty::Obj(&ROOT_VOLUME), "The instances' EBS root volume."),
+        key("require_imdsv2", Ty::AnyOf(&[Ty::True, Ty::Obj(&super::ENABLED)]), "Instance metadata only with a session token (IMDSv2); off only as `{enabled: false, reason: \"...\"}`."),
+        key("min_size", Ty::Int(0, 100), "Fewest instances; min_size <= desired_capacity <= max_size.").int(1),
+        key("desired_capacity", Ty::Int(0, 100), "Instances to start with.").int(1),
+        key("max_size", Ty::Int(0, 100), "Most instances.").int(4),
+        key("cpu_target_percent", Ty::Num(1.0, 100.0), "Target tracking on the fleet's average CPU.").num(60.0),
+        key("health_check_grace_seconds", Ty::Int(0, 7200), "Seconds a new instance has before health checks count.").int(300),
+        key("min_healthy_percent", Ty::Int(0, 100), "The share of the fleet an instance refresh keeps healthy.").int(100),
+        key("max_healthy_percent", Ty::Int(100, 200), "The share an instance refresh may run meanwhile; at most min_healthy_percent + 100 (the default, capped at 200)."),
+        key("instance_role", Ty::Str, "An `access.roles` entry with `instance_profile: true`, or `existing.role`."),
+        key("wait_timeout", Ty::Duration, "How long apply waits for the fleet.").str("15m"),
+    ],
+);
+
+static ROOT_VOLUME: Shape = Shape::new(
+    "root_volume",
+    "The instances' EBS root volume.",
+    &[
+        key("size_gb", Ty::Int(1, 16_384), "Size in GiB.").int(8),
+        key("type", Ty::Enum(VOLUME_TYPES), "The EBS volume type.").str("gp3"),
+        key("encrypted", Ty::Bool, "`false` needs `unencrypted_reason`.").bool(true),
+        key("unencrypted_reason", Ty::Text, "Why the volume is not encrypted."),
+    ],
+);
 /// EC2 takes 16 KiB of user data; bumarket-infra adds the stack's values to a script
 /// (a few hundred bytes, see the binary's `app_env`), so the file may use 14 of them.
 const MAX_USER_DATA: usize = 14 * 1024;
@@ -39,8 +61,8 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Fleet> {
     if known.subnets.is_none() {
         requires(cx, top, "fleet", "network", "the fleet's instances run in the network's public subnets");
     }
-    let m = Map::open(cx, &entry.value, "fleet", entry.key.span, Some(KEYS));
-    m.need(cx, "instance_type");
+    let m = Map::shaped(cx, &entry.value, "fleet", entry.key.span, &SHAPE);
+    m.need_all(cx);
     let instance_type = m.string(cx, "instance_type");
     if let Val::Got(t, span) = &instance_type {
         if !is_instance_type(t) {
@@ -51,10 +73,10 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Fleet> {
             );
         }
     }
-    let volume = m.sub(cx, "root_volume", &["size_gb", "type", "encrypted", "unencrypted_reason"]);
+    let volume = m.sub(cx, "root_volume", &ROOT_VOLUME);
     let root_volume = RootVolume {
-        size_gb: volume.uint(cx, "size_gb", 1, 16_384).or(8) as u32,
-        volume_type: volume.choice(cx, "type", VOLUME_TYPES).or("gp3").to_string(),
+        size_gb: volume.uint_or(cx, "size_gb") as u32,
+        volume_type: volume.choice_or(cx, "type").to_string(),
         encrypted: encrypted(cx, &volume),
     };
     let (min, desired, max) = sizes(cx, &m);
@@ -62,19 +84,19 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Fleet> {
     Some(Fleet {
         instance_type: instance_type.or(String::new()),
         image: image(cx, &m),
-        app_port: m.uint(cx, "app_port", 1, 65_535).or(8000) as u16,
+        app_port: m.uint_or(cx, "app_port") as u16,
         user_data: user_data(cx, &m),
         root_volume,
-        require_imdsv2: super::loosenable(cx, &m, "require_imdsv2", "enabled"),
+        require_imdsv2: super::loosenable(cx, &m, "require_imdsv2", &super::ENABLED),
         min_size: min,
         desired_capacity: desired,
         max_size: max,
-        cpu_target_percent: m.number(cx, "cpu_target_percent", 1.0, 100.0).or(60.0),
-        health_check_grace_seconds: m.uint(cx, "health_check_grace_seconds", 0, 7200).or(300) as u32,
+        cpu_target_percent: m.number_or(cx, "cpu_target_percent"),
+        health_check_grace_seconds: m.uint_or(cx, "health_check_grace_seconds") as u32,
         min_healthy_percent,
         max_healthy_percent,
         instance_role: instance_role(cx, &m, known),
-        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(900),
+        wait_timeout_seconds: m.duration_or(cx, "wait_timeout"),
     })
 }
 
@@ -122,8 +144,8 @@ fn user_data(cx: &mut Ctx, m: &Map) -> Option<UserData> {
 /// min_size <= desired_capacity <= max_size <= 100, pointing at what was written.
 fn sizes(cx: &mut Ctx, m: &Map) -> (u32, u32, u32) {
     let keys = ["min_size", "desired_capacity", "max_size"];
-    let defaults = [1u64, 1, 4];
-    let vals: Vec<Val<u64>> = keys.iter().map(|k| m.uint(cx, k, 0, 100)).collect();
+    let defaults = keys.map(|k| crate::shape::default_int(&SHAPE, k));
+    let vals: Vec<Val<u64>> = keys.iter().map(|k| m.uint(cx, k)).collect();
     let spans: Vec<_> = vals.iter().map(Val::span).collect();
     let got: Vec<Option<u64>> = vals.iter().zip(defaults).map(|(v, d)| v.clone().checked(d)).collect();
     if let [Some(min), Some(desired), Some(max)] = got[..] {
@@ -150,10 +172,10 @@ fn sizes(cx: &mut Ctx, m: &Map) -> (u32, u32, u32) {
 /// defaults, min 100 and max min + 100 (at most 200), never lose the only instance of a
 /// fleet of one.
 fn healthy(cx: &mut Ctx, m: &Map) -> (u32, u32) {
-    let min = m.uint(cx, "min_healthy_percent", 0, 100);
-    let max = m.uint(cx, "max_healthy_percent", 100, 200);
+    let min = m.uint(cx, "min_healthy_percent");
+    let max = m.uint(cx, "max_healthy_percent");
     let (min_span, max_span) = (min.span(), max.span());
-    let lo = min.or(100);
+    let lo = min.or(crate::shape::default_int(&SHAPE, "min_healthy_percent"));
     let hi = max.or((lo + 100).min(200));
     if let Some(span) = max_span.filter(|_| hi > lo + 100) {
         let message = format!("max_healthy_percent {hi} is more than 100 above min_healthy_percent {lo} in `fleet`");

@@ -7,11 +7,22 @@
 use super::prefix;
 use crate::model::LifecycleRule;
 use crate::reader::{Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::yaml::Kind;
 
-const KEYS: &[&str] =
-    &["id", "prefix", "expire_after_days", "noncurrent_expire_after_days", "abort_incomplete_upload_days"];
 const MAX_DAYS: u64 = 36_500;
+
+pub(crate) static RULE: Shape = Shape::new(
+    "lifecycle_rule",
+    "An expiry rule: at least one of `expire_after_days`, `noncurrent_expire_after_days` and `abort_incomplete_upload_days`.",
+    &[
+        key("id", Ty::Text, "The rule's id: 1-255 characters, unique in the bucket.").req(),
+        key("prefix", Ty::Text, "The keys it applies to (`\"\"`: the whole bucket); no leading `/`.").str(""),
+        key("expire_after_days", Ty::Int(1, MAX_DAYS), "Delete objects this many days after they are written."),
+        key("noncurrent_expire_after_days", Ty::Int(1, MAX_DAYS), "Delete old versions this many days after they are replaced."),
+        key("abort_incomplete_upload_days", Ty::Int(1, MAX_DAYS), "Abort multipart uploads unfinished after this many days."),
+    ],
+);
 
 pub(crate) fn read(cx: &mut Ctx, bucket: &Map) -> Vec<LifecycleRule> {
     let items = bucket.seq(cx, "lifecycle");
@@ -19,11 +30,11 @@ pub(crate) fn read(cx: &mut Ctx, bucket: &Map) -> Vec<LifecycleRule> {
     let mut ids: Vec<String> = Vec::new();
     for (i, node) in items.iter().enumerate() {
         let path = format!("{}[{i}]", bucket.child("lifecycle"));
-        let rule = Map::open(cx, node, &path, node.span, Some(KEYS));
+        let rule = Map::shaped(cx, node, &path, node.span, &RULE);
         if !matches!(node.kind, Kind::Map(_)) {
             continue;
         }
-        rule.need(cx, "id");
+        rule.need_all(cx);
         let id = rule.text(cx, "id");
         if let Val::Got(id, span) = &id {
             let n = id.chars().count();
@@ -42,10 +53,10 @@ pub(crate) fn read(cx: &mut Ctx, bucket: &Map) -> Vec<LifecycleRule> {
             }
             ids.push(id.clone());
         }
-        let prefix = prefix(cx, &rule, "prefix", "", true);
-        let expire = rule.uint(cx, "expire_after_days", 1, MAX_DAYS);
-        let noncurrent = rule.uint(cx, "noncurrent_expire_after_days", 1, MAX_DAYS);
-        let abort = rule.uint(cx, "abort_incomplete_upload_days", 1, MAX_DAYS);
+        let prefix = prefix(cx, &rule, "prefix", true);
+        let expire = rule.uint(cx, "expire_after_days");
+        let noncurrent = rule.uint(cx, "noncurrent_expire_after_days");
+        let abort = rule.uint(cx, "abort_incomplete_upload_days");
         if [&expire, &noncurrent, &abort].iter().all(|v| matches!(v, Val::Absent)) {
             cx.error_help(
                 node.span,

@@ -9,19 +9,56 @@ use super::{prefix, reference, requires, Known};
 use crate::model::{AccessLogs, Encryption, HealthCheck, LoadBalancer};
 use crate::names::acm_certificate_region;
 use crate::reader::{Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 
-const KEYS: &[&str] = &[
-    "listen_port",
-    "certificate_arn",
+pub(crate) static SHAPE: Shape = Shape::new(
+    "load_balancer",
+    "An application load balancer in front of the fleet.",
+    &[
+        key(
+            "listen_port",
+            Ty::Int(1, 65_535),
+            "The listener's port: 80 by default, 443 with a certificate or a `domain`.",
+        ),
+        key(
+            "certificate_arn",
+            Ty::Str,
+            "An ACM certificate ARN in the stack's region (the listener then speaks HTTPS), or `existing.certificate`.",
+        ),
+        key("health_check", Ty::Obj(&HEALTH), "The target group's health check."),
+        key(
+            "access_logs",
+            Ty::Obj(&ACCESS_LOGS),
+            "Access logs into one of the stack's buckets (SSE-S3: ALB cannot write to SSE-KMS).",
+        ),
+        key("deletion_protection", Ty::Bool, "Refuse to delete the load balancer.").bool(false),
+        key("drop_invalid_header_fields", Ty::Bool, "Drop HTTP headers with invalid names.").bool(true),
+        key("idle_timeout_seconds", Ty::Int(1, 4000), "Connection idle timeout.").int(60),
+        key("wait_timeout", Ty::Duration, "How long apply waits for the load balancer.").str("10m"),
+    ],
+);
+
+static HEALTH: Shape = Shape::new(
     "health_check",
+    "The target group's health check.",
+    &[
+        key("path", Ty::Str, "The path checked; starts with `/`.").str("/health/"),
+        key("interval_seconds", Ty::Int(5, 300), "Seconds between checks.").int(30),
+        key("timeout_seconds", Ty::Int(2, 120), "Seconds a check may take; less than the interval.").int(10),
+        key("healthy_threshold", Ty::Int(2, 10), "Passed checks before an instance is healthy.").int(2),
+        key("unhealthy_threshold", Ty::Int(2, 10), "Failed checks before an instance is unhealthy.").int(5),
+        key("matcher", Ty::Text, "HTTP codes 200-499 counted healthy: `200`, `200,302`, `200-399`.").str("200-399"),
+    ],
+);
+
+static ACCESS_LOGS: Shape = Shape::new(
     "access_logs",
-    "deletion_protection",
-    "drop_invalid_header_fields",
-    "idle_timeout_seconds",
-    "wait_timeout",
-];
-const HEALTH_KEYS: &[&str] =
-    &["path", "interval_seconds", "timeout_seconds", "healthy_threshold", "unhealthy_threshold", "matcher"];
+    "Where the load balancer writes its access logs.",
+    &[
+        key("bucket", Ty::Str, "A `buckets` entry using SSE-S3.").req(),
+        key("prefix", Ty::Text, "Key prefix: no leading or trailing `/`, no `AWSLogs`.").str("alb"),
+    ],
+);
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<LoadBalancer> {
     let entry = top.entry("load_balancer")?;
@@ -30,7 +67,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<LoadBalance
     } else if !known.has_fleet {
         requires(cx, top, "load_balancer", "fleet", "the load balancer forwards to the fleet's instances");
     }
-    let m = Map::open(cx, &entry.value, "load_balancer", entry.key.span, Some(KEYS));
+    let m = Map::shaped(cx, &entry.value, "load_balancer", entry.key.span, &SHAPE);
     let certificate = m.string(cx, "certificate_arn");
     if let Val::Got(arn, span) = certificate.clone() {
         if arn == "existing.certificate" && !known.existing_certificate {
@@ -51,16 +88,16 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<LoadBalance
         }
     }
     let default_port = if matches!(certificate, Val::Absent) && !known.has_domain { 80 } else { 443 };
-    let health = m.sub(cx, "health_check", HEALTH_KEYS);
+    let health = m.sub(cx, "health_check", &HEALTH);
     Some(LoadBalancer {
-        listen_port: m.uint(cx, "listen_port", 1, 65_535).or(default_port) as u16,
+        listen_port: m.uint(cx, "listen_port").or(default_port) as u16,
         certificate_arn: certificate.get(),
         health_check: health_check(cx, &health),
         access_logs: access_logs(cx, &m, known),
-        deletion_protection: m.boolean(cx, "deletion_protection").or(false),
-        drop_invalid_header_fields: m.boolean(cx, "drop_invalid_header_fields").or(true),
-        idle_timeout_seconds: m.uint(cx, "idle_timeout_seconds", 1, 4000).or(60) as u32,
-        wait_timeout_seconds: m.duration(cx, "wait_timeout").or(600),
+        deletion_protection: m.boolean_or(cx, "deletion_protection"),
+        drop_invalid_header_fields: m.boolean_or(cx, "drop_invalid_header_fields"),
+        idle_timeout_seconds: m.uint_or(cx, "idle_timeout_seconds") as u32,
+        wait_timeout_seconds: m.duration_or(cx, "wait_timeout"),
     })
 }
 
@@ -71,9 +108,11 @@ fn health_check(cx: &mut Ctx, h: &Map) -> HealthCheck {
             cx.error(*span, format!("health check path `{p}` must start with `/`"), "expected a path like `/health/`");
         }
     }
-    let interval = h.uint(cx, "interval_seconds", 5, 300);
-    let timeout = h.uint(cx, "timeout_seconds", 2, 120);
-    if let (Some(i), Some(t)) = (interval.clone().checked(30), timeout.clone().checked(10)) {
+    let interval = h.uint(cx, "interval_seconds");
+    let timeout = h.uint(cx, "timeout_seconds");
+    let (default_interval, default_timeout) =
+        (crate::shape::default_int(&HEALTH, "interval_seconds"), crate::shape::default_int(&HEALTH, "timeout_seconds"));
+    if let (Some(i), Some(t)) = (interval.clone().checked(default_interval), timeout.clone().checked(default_timeout)) {
         if t >= i {
             let span = timeout.span().or(interval.span()).unwrap_or(h.holder);
             let message = format!("health check timeout_seconds {t} is not less than interval_seconds {i}");
@@ -91,12 +130,12 @@ fn health_check(cx: &mut Ctx, h: &Map) -> HealthCheck {
         }
     }
     HealthCheck {
-        path: path.or("/health/".into()),
-        interval_seconds: interval.or(30) as u32,
-        timeout_seconds: timeout.or(10) as u32,
-        healthy_threshold: h.uint(cx, "healthy_threshold", 2, 10).or(2) as u32,
-        unhealthy_threshold: h.uint(cx, "unhealthy_threshold", 2, 10).or(5) as u32,
-        matcher: matcher.or("200-399".into()),
+        path: path.or(crate::shape::default_str(&HEALTH, "path").into()),
+        interval_seconds: interval.or(default_interval) as u32,
+        timeout_seconds: timeout.or(default_timeout) as u32,
+        healthy_threshold: h.uint_or(cx, "healthy_threshold") as u32,
+        unhealthy_threshold: h.uint_or(cx, "unhealthy_threshold") as u32,
+        matcher: matcher.or(crate::shape::default_str(&HEALTH, "matcher").into()),
     }
 }
 
@@ -111,8 +150,8 @@ fn matcher_ok(text: &str) -> bool {
 
 fn access_logs(cx: &mut Ctx, m: &Map, known: &Known) -> Option<AccessLogs> {
     m.node("access_logs")?;
-    let logs = m.sub(cx, "access_logs", &["bucket", "prefix"]);
-    logs.need(cx, "bucket");
+    let logs = m.sub(cx, "access_logs", &ACCESS_LOGS);
+    logs.need_all(cx);
     let bucket = logs.string(cx, "bucket");
     if let Val::Got(b, span) = &bucket {
         let defined: Vec<&str> = known.buckets.keys().map(String::as_str).collect();
@@ -127,7 +166,7 @@ fn access_logs(cx: &mut Ctx, m: &Map, known: &Known) -> Option<AccessLogs> {
             }
         }
     }
-    let prefix = prefix(cx, &logs, "prefix", "alb", false);
+    let prefix = prefix(cx, &logs, "prefix", false);
     if prefix.contains("AWSLogs") {
         cx.error(
             logs.key_span("prefix"),

@@ -24,28 +24,59 @@ mod top;
 use crate::diagnostic::Span;
 use crate::model::{Encryption, Loosenable, Source, Stack};
 use crate::reader::{Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::suggest::{closest, list};
 use crate::values::describe;
 use crate::yaml::{Kind, Node};
 use std::collections::BTreeMap;
 
-pub(crate) const TOP_KEYS: &[&str] = &[
-    "stack",
-    "region",
-    "tags",
-    "network",
-    "fleet",
-    "load_balancer",
-    "database",
-    "buckets",
-    "monitoring",
-    "access",
-    "cloud9",
-    "adopt",
-    "existing",
-    "domain",
-    "environments",
-];
+/// A stack name: 1-24 characters of a-z, 0-9 and `-`, a letter first, no trailing `-`.
+pub(crate) const STACK_NAME: &str = "^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$";
+/// A logical name (buckets, roles, groups, environments): 1-20 characters of a-z, 0-9 and `-`.
+pub(crate) const LOGICAL_NAME: &str = "^[a-z0-9-]{1,20}$";
+
+/// The whole file: its top-level keys.
+pub(crate) static TOP: Shape = Shape::new(
+    "stack_file",
+    "A bumarket-infra stack file: one YAML file for a whole AWS stack. Every section is optional except `stack` and `region`; the reference is docs/stack-file.md.",
+    &[
+        key("stack", Ty::Pattern(STACK_NAME), "The stack's name, part of every physical name: 1-24 characters of a-z, 0-9 and `-`, a letter first, no trailing `-`.").req(),
+        key("region", Ty::Pattern("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"), "The AWS region the whole stack lives in, like `ap-northeast-2`.").req(),
+        key("tags", Ty::MapOf(Some("^.{1,128}$"), &Ty::Text), "Tags added to every taggable resource: keys 1-128 characters, values at most 256 (kept as written); keys starting with `aws:` or `bumarket-infra:` are reserved."),
+        key("network", Ty::AnyOf(&[Ty::Obj(&network::SHAPE), Ty::Word("existing")]), "One VPC with public subnets (load balancer, fleet) and private ones (database); or `existing`: the VPC and subnets `existing:` looks up."),
+        key("fleet", Ty::Obj(&fleet::SHAPE), "The launch template and Auto Scaling group that run the app (needs `network`)."),
+        key("load_balancer", Ty::Obj(&load_balancer::SHAPE), "An application load balancer in front of the fleet (needs `network` and `fleet`)."),
+        key("database", Ty::Obj(&database::SHAPE), "One RDS instance in the network's private subnets (needs `network.private_subnets`)."),
+        key("buckets", Ty::MapOf(Some(LOGICAL_NAME), &Ty::Obj(&buckets::SHAPE)), "Logical name (1-20 characters of a-z, 0-9 and `-`) to S3 bucket, secure by default."),
+        key("monitoring", Ty::Obj(&monitoring::SHAPE), "CloudWatch alarms that mail the team, a dashboard, log retention, logs delivered to a bucket."),
+        key("access", Ty::Obj(&access::SHAPE), "IAM roles and groups, and what they may do."),
+        key("cloud9", Ty::Obj(&cloud9::SHAPE), "An optional Cloud9 EC2 environment for the team, in a public subnet (needs `network`)."),
+        key("adopt", Ty::MapOf(Some(adopt::ADDRESS), &Ty::AnyOf(&[Ty::Text, Ty::Obj(&adopt::ENTRY)])), "Resources made outside bumarket-infra that the stack takes over in place: address as `plan` writes it (`bucket.images`) to the live resource's id or name, or to `{id, name, description, replace}`."),
+        key("existing", Ty::Obj(&existing::SHAPE), "What the stack uses but never owns, looked up at plan time: a VPC and subnets, a hosted zone, a certificate, a KMS key, an IAM role."),
+        key("domain", Ty::Obj(&domain::SHAPE), "The app's name in a Route 53 hosted zone, served over HTTPS (needs `load_balancer`)."),
+        key("environments", Ty::Environments(&crate::environments::OWN), "Copies of the stack (staging, production) from this one file: environment name (1-20 characters of a-z, 0-9 and `-`) to its account, its requirements and overrides of the top-level sections."),
+    ],
+);
+
+/// `public_access: {blocked: false, reason: ...}`.
+pub(crate) static BLOCKED: Shape = Shape::new(
+    "public_access_loosened",
+    "Public access, loosened only with a stated reason.",
+    &[
+        key("blocked", Ty::Bool, "`false` lets the bucket's policy or ACLs make objects public; needs `reason`.").req(),
+        key("reason", Ty::Text, "Why the secure default is turned off."),
+    ],
+);
+
+/// `require_tls` / `require_imdsv2: {enabled: false, reason: ...}`.
+pub(crate) static ENABLED: Shape = Shape::new(
+    "loosened",
+    "A secure default, turned off only with a stated reason.",
+    &[
+        key("enabled", Ty::Bool, "`false` turns the secure default off; needs `reason`.").req(),
+        key("reason", Ty::Text, "Why the secure default is turned off."),
+    ],
+);
 
 /// What later sections may refer to, gathered from earlier ones.
 #[derive(Default)]
@@ -76,7 +107,7 @@ pub(crate) struct Known {
 /// Reads the whole file.
 pub(crate) fn read_stack(cx: &mut Ctx, root: &Node, source: Source) -> Stack {
     let holder = Span::new(1, 1, 1);
-    let top = Map::open(cx, root, "", holder, Some(TOP_KEYS));
+    let top = Map::shaped(cx, root, "", holder, &TOP);
     let mut known = Known::default();
     if !matches!(root.kind, Kind::Map(_) | Kind::Null) {
         // Reported by `Map::open`; nothing else in the file can be read.
@@ -209,7 +240,8 @@ pub(crate) fn collisions(cx: &mut Ctx, kind: &str, resolved: &[(String, String, 
 }
 
 /// A key prefix as used in grants, log destinations and lifecycle rules: no leading `/`.
-pub(crate) fn prefix(cx: &mut Ctx, map: &Map, key: &str, default: &str, trailing_slash_ok: bool) -> String {
+pub(crate) fn prefix(cx: &mut Ctx, map: &Map, key: &str, trailing_slash_ok: bool) -> String {
+    let default = crate::shape::default_str(map.decl(), key);
     let value = map.text(cx, key);
     if let Val::Got(p, span) = &value {
         if p.starts_with('/') || (!trailing_slash_ok && p.ends_with('/')) {
@@ -223,18 +255,20 @@ pub(crate) fn prefix(cx: &mut Ctx, map: &Map, key: &str, default: &str, trailing
 /// `encrypted:` (default true); `false` needs an `unencrypted_reason` in the same mapping.
 pub(crate) fn encrypted(cx: &mut Ctx, m: &Map) -> bool {
     let flag = m.boolean(cx, "encrypted");
+    let default = crate::shape::default_bool(m.decl(), "encrypted");
     let reason = m.text(cx, "unencrypted_reason").get().filter(|r| !r.trim().is_empty());
     if let (Val::Got(false, span), None) = (&flag, reason) {
         let message = format!("`encrypted: false` in `{}` needs a reason", m.path);
         let help = format!("add `unencrypted_reason: \"...\"` to `{}`", m.path);
         cx.error_help(*span, message, "a reason is required", help);
     }
-    flag.or(true)
+    flag.or(default)
 }
 
 /// A secure default the file may turn off only with a reason: `public_access` (word
-/// `blocked`, flag `blocked`), `require_tls` or `require_imdsv2` (word `true`, flag `enabled`).
-pub(crate) fn loosenable(cx: &mut Ctx, b: &Map, key: &str, flag: &str) -> Loosenable {
+/// `blocked`, shape [`BLOCKED`]), `require_tls` or `require_imdsv2` (word `true`, shape [`ENABLED`]).
+pub(crate) fn loosenable(cx: &mut Ctx, b: &Map, key: &str, shape: &'static Shape) -> Loosenable {
+    let flag = shape.fields[0].name;
     let Some(node) = b.node(key) else { return Loosenable::On };
     let what = b.what(key);
     let loosen = format!("`{key}: {{{flag}: false, reason: \"...\"}}`");
@@ -247,7 +281,7 @@ pub(crate) fn loosenable(cx: &mut Ctx, b: &Map, key: &str, flag: &str) -> Loosen
             Loosenable::On
         }
         (Kind::Map(_), _) => {
-            let m = Map::open(cx, node, &b.child(key), b.key_span(key), Some(&[flag, "reason"]));
+            let m = Map::shaped(cx, node, &b.child(key), b.key_span(key), shape);
             m.need(cx, flag);
             let on = m.boolean(cx, flag);
             let reason = m.text(cx, "reason").get().filter(|r| !r.trim().is_empty());

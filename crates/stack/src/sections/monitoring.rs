@@ -9,23 +9,72 @@ use super::{prefix, reference, Known};
 use crate::model::{AccessLogs, Alarms, Monitoring};
 use crate::names::is_email;
 use crate::reader::{string, Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::suggest::list;
 
-const KEYS: &[&str] =
-    &["emails", "alarms", "dashboard", "log_retention_days", "database_logs_to_bucket", "app_logs_to_bucket"];
-const ALARM_KEYS: &[&str] = &[
-    "fleet_cpu_percent",
-    "unhealthy_hosts",
-    "http_5xx_per_5_minutes",
-    "database_cpu_percent",
-    "database_free_storage_mb",
-];
 const RETENTION_DAYS: &[u64] = crate::model::LOG_RETENTION_DAYS;
+
+pub(crate) static SHAPE: Shape = Shape::new(
+    "monitoring",
+    "CloudWatch alarms that mail the team, a dashboard, log retention.",
+    &[
+        key("emails", Ty::List(&Ty::Str), "At least one e-mail address that receives the alarms, no duplicates.").req(),
+        key("alarms", Ty::Obj(&ALARMS), "Alarm thresholds."),
+        key("dashboard", Ty::Bool, "A CloudWatch dashboard of the stack.").bool(true),
+        key(
+            "log_retention_days",
+            Ty::IntOneOf(RETENTION_DAYS),
+            "Days CloudWatch Logs keeps the stack's logs (a value it accepts).",
+        )
+        .int(180),
+        key(
+            "database_logs_to_bucket",
+            Ty::Obj(&DATABASE_LOGS),
+            "Deliver the database's logs into a bucket through Firehose (needs `database`).",
+        ),
+        key(
+            "app_logs_to_bucket",
+            Ty::Obj(&APP_LOGS),
+            "Deliver the app's logs into a bucket through Firehose (needs `fleet`).",
+        ),
+    ],
+);
+
+static ALARMS: Shape = Shape::new(
+    "alarms",
+    "Alarm thresholds.",
+    &[
+        key("fleet_cpu_percent", Ty::Num(1.0, 100.0), "The fleet's average CPU.").num(60.0),
+        key("unhealthy_hosts", Ty::Num(1.0, 100.0), "Unhealthy instances behind the load balancer.").num(1.0),
+        key("http_5xx_per_5_minutes", Ty::Num(1.0, 1e6), "HTTP 5xx responses in 5 minutes.").num(10.0),
+        key("database_cpu_percent", Ty::Num(1.0, 100.0), "The database's CPU.").num(80.0),
+        key("database_free_storage_mb", Ty::Num(1.0, 65_536.0 * 1024.0), "The database's free storage, in MB.")
+            .num(2048.0),
+    ],
+);
+
+static DATABASE_LOGS: Shape = Shape::new(
+    "database_logs_to_bucket",
+    "Where the database's logs are delivered.",
+    &[
+        key("bucket", Ty::Str, "A `buckets` entry.").req(),
+        key("prefix", Ty::Text, "Key prefix: no leading or trailing `/`.").str("database"),
+    ],
+);
+
+static APP_LOGS: Shape = Shape::new(
+    "app_logs_to_bucket",
+    "Where the app's logs are delivered.",
+    &[
+        key("bucket", Ty::Str, "A `buckets` entry.").req(),
+        key("prefix", Ty::Text, "Key prefix: no leading or trailing `/`.").str("app"),
+    ],
+);
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Monitoring> {
     let entry = top.entry("monitoring")?;
-    let m = Map::open(cx, &entry.value, "monitoring", entry.key.span, Some(KEYS));
-    m.need(cx, "emails");
+    let m = Map::shaped(cx, &entry.value, "monitoring", entry.key.span, &SHAPE);
+    m.need_all(cx);
     let mut emails: Vec<String> = Vec::new();
     let items = m.seq(cx, "emails");
     if let (true, Some(node)) = (items.is_empty(), m.node("emails")) {
@@ -44,15 +93,15 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Monitoring>
         }
         emails.push(email);
     }
-    let a = m.sub(cx, "alarms", ALARM_KEYS);
+    let a = m.sub(cx, "alarms", &ALARMS);
     let alarms = Alarms {
-        fleet_cpu_percent: a.number(cx, "fleet_cpu_percent", 1.0, 100.0).or(60.0),
-        unhealthy_hosts: a.number(cx, "unhealthy_hosts", 1.0, 100.0).or(1.0),
-        http_5xx_per_5_minutes: a.number(cx, "http_5xx_per_5_minutes", 1.0, 1e6).or(10.0),
-        database_cpu_percent: a.number(cx, "database_cpu_percent", 1.0, 100.0).or(80.0),
-        database_free_storage_mb: a.number(cx, "database_free_storage_mb", 1.0, 65_536.0 * 1024.0).or(2048.0),
+        fleet_cpu_percent: a.number_or(cx, "fleet_cpu_percent"),
+        unhealthy_hosts: a.number_or(cx, "unhealthy_hosts"),
+        http_5xx_per_5_minutes: a.number_or(cx, "http_5xx_per_5_minutes"),
+        database_cpu_percent: a.number_or(cx, "database_cpu_percent"),
+        database_free_storage_mb: a.number_or(cx, "database_free_storage_mb"),
     };
-    let retention = m.uint(cx, "log_retention_days", 1, 3653);
+    let retention = m.uint(cx, "log_retention_days");
     if let Val::Got(days, span) = &retention {
         if !RETENTION_DAYS.contains(days) {
             let shown: Vec<String> = RETENTION_DAYS.iter().map(u64::to_string).collect();
@@ -67,8 +116,8 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &Known) -> Option<Monitoring>
     Some(Monitoring {
         emails,
         alarms,
-        dashboard: m.boolean(cx, "dashboard").or(true),
-        log_retention_days: retention.or(180) as u32,
+        dashboard: m.boolean_or(cx, "dashboard"),
+        log_retention_days: retention.or(crate::shape::default_int(&SHAPE, "log_retention_days")) as u32,
         database_logs_to_bucket: database_logs,
         app_logs_to_bucket: app_logs,
     })
@@ -82,12 +131,12 @@ enum Source {
 
 /// `database_logs_to_bucket:` / `app_logs_to_bucket:` – `{bucket, prefix}`.
 fn logs_to_bucket(cx: &mut Ctx, m: &Map, known: &Known, source: Source) -> Option<AccessLogs> {
-    let (key, section, present, default) = match source {
-        Source::Database => ("database_logs_to_bucket", "database", known.has_database, "database"),
-        Source::App => ("app_logs_to_bucket", "fleet", known.has_fleet, "app"),
+    let (key, section, present, shape) = match source {
+        Source::Database => ("database_logs_to_bucket", "database", known.has_database, &DATABASE_LOGS),
+        Source::App => ("app_logs_to_bucket", "fleet", known.has_fleet, &APP_LOGS),
     };
     m.node(key)?;
-    let d = m.sub(cx, key, &["bucket", "prefix"]);
+    let d = m.sub(cx, key, shape);
     if !present {
         cx.error(
             m.key_span(key),
@@ -95,12 +144,12 @@ fn logs_to_bucket(cx: &mut Ctx, m: &Map, known: &Known, source: Source) -> Optio
             format!("no {section} to deliver logs from"),
         );
     }
-    d.need(cx, "bucket");
+    d.need_all(cx);
     let bucket = d.string(cx, "bucket");
     if let Val::Got(b, span) = &bucket {
         let defined: Vec<&str> = known.buckets.keys().map(String::as_str).collect();
         reference(cx, b, *span, "bucket", "buckets", &defined);
     }
-    let prefix = prefix(cx, &d, "prefix", default, false);
+    let prefix = prefix(cx, &d, "prefix", false);
     Some(AccessLogs { bucket: bucket.or(String::new()), prefix })
 }

@@ -10,19 +10,44 @@ use crate::cidr::{parse, CidrError};
 use crate::diagnostic::Span;
 use crate::model::{Cidr, Existing, Network};
 use crate::reader::{string, Ctx, Map, Val};
+use crate::shape::{key, Shape, Ty};
 use crate::yaml::{Kind, Node};
 
-const KEYS: &[&str] = &["cidr", "availability_zones", "public_subnets", "private_subnets"];
+/// An IPv4 CIDR block as written (its size and host bits are the reader's to check).
+pub(crate) const CIDR: &str = "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$";
+
+pub(crate) static SHAPE: Shape = Shape::new(
+    "network",
+    "One VPC, public subnets for the load balancer and fleet, private ones for the database.",
+    &[
+        key("cidr", Ty::Pattern(CIDR), "The VPC's IPv4 block, /16 to /28, host bits zero (`10.0.0.0/16`).").req(),
+        key(
+            "availability_zones",
+            Ty::List(&Ty::Str),
+            "At least 2 distinct availability zones of the stack's region (`ap-northeast-2a`).",
+        )
+        .req(),
+        key(
+            "public_subnets",
+            Ty::List(&Ty::Pattern(CIDR)),
+            "Exactly one subnet per availability zone, inside `cidr`, no overlaps.",
+        )
+        .req(),
+        key(
+            "private_subnets",
+            Ty::List(&Ty::Pattern(CIDR)),
+            "None or one subnet per availability zone, inside `cidr`, no overlaps; required with `database`.",
+        ),
+    ],
+);
 
 pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known, existing: Option<&Existing>) -> Option<Network> {
     let entry = top.entry("network")?;
     if let Kind::Str(word) = &entry.value.kind {
         return in_existing(cx, word, entry.value.span, known, existing);
     }
-    let m = Map::open(cx, &entry.value, "network", entry.key.span, Some(KEYS));
-    for key in ["cidr", "availability_zones", "public_subnets"] {
-        m.need(cx, key);
-    }
+    let m = Map::shaped(cx, &entry.value, "network", entry.key.span, &SHAPE);
+    m.need_all(cx);
     let vpc = match m.string(cx, "cidr") {
         Val::Got(text, span) => block(cx, &text, span, &m.what("cidr"), "a VPC"),
         _ => None,

@@ -5,11 +5,25 @@
 //! values are copied to [`serde_json::Value`] as written, in file order.
 
 use crate::reader::{describe, Ctx, Map};
+use crate::shape::{key, Shape, Ty};
 use crate::yaml::{Kind, Node};
 use serde_json::Value;
 
-const STATEMENT_KEYS: &[&str] =
-    &["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
+pub(crate) static STATEMENT: Shape = Shape::new(
+    "iam_statement",
+    "A raw IAM policy statement, with IAM's own keys; it needs `Action` or `NotAction`.",
+    &[
+        key("Sid", Ty::Any, "The statement's id."),
+        key("Effect", Ty::Enum(&["Allow", "Deny"]), "Allow or Deny.").req(),
+        key("Principal", Ty::Any, "Who the statement applies to (bucket policies)."),
+        key("NotPrincipal", Ty::Any, "Who it does not apply to."),
+        key("Action", Ty::Any, "The actions, like `s3:GetObject` or a list of them."),
+        key("NotAction", Ty::Any, "Every action but these."),
+        key("Resource", Ty::Any, "The resources."),
+        key("NotResource", Ty::Any, "Every resource but these."),
+        key("Condition", Ty::Any, "IAM conditions."),
+    ],
+);
 
 /// Reads the list under `key` of `map` (empty when absent).
 pub(crate) fn read(cx: &mut Ctx, map: &Map, key: &str) -> Vec<Value> {
@@ -17,12 +31,12 @@ pub(crate) fn read(cx: &mut Ctx, map: &Map, key: &str) -> Vec<Value> {
     let mut out = Vec::with_capacity(items.len());
     for (i, node) in items.iter().enumerate() {
         let path = format!("{}[{i}]", map.child(key));
-        let statement = Map::open(cx, node, &path, node.span, Some(STATEMENT_KEYS));
+        let statement = Map::shaped(cx, node, &path, node.span, &STATEMENT);
         if !matches!(node.kind, Kind::Map(_)) {
             continue;
         }
-        if statement.need(cx, "Effect") {
-            statement.choice(cx, "Effect", &["Allow", "Deny"]);
+        if statement.need_all(cx) {
+            statement.choice(cx, "Effect");
         }
         if !statement.has("Action") && !statement.has("NotAction") {
             cx.error(node.span, format!("statement `{path}` has no `Action`"), "add `Action:` (or `NotAction:`)");
