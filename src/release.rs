@@ -162,9 +162,10 @@ fn giving(registry: &Registry, o: &Observed) -> Giving {
     for t in [TAG_STACK, TAG_RESOURCE, TAG_APPLIED, TAG_TEMPLATE] {
         after.remove(t);
     }
-    // A role or profile the stack made lies under its path, which IAM cannot change.
+    // A role or profile the stack made lies under its path, which IAM cannot change; a
+    // hosted zone keeps the caller reference it was made with.
     let path_owned = matches!(o.addr.kind(), Kind::Role | Kind::InstanceProfile) && o.id.contains(&cx.iam_path());
-    if path_owned {
+    if path_owned || o.addr.kind() == Kind::HostedZone {
         after.insert(TAG_RELEASED.into(), cx.stack.name.clone());
     }
     Giving::Changes(vec![change("tags", Some(before.clone()), Some(crate::resources::tags_value(&after)))])

@@ -181,7 +181,9 @@ async fn validate(cx: &Cx, arn: &str, p: &Progress<'_>) -> Result<(), StepError>
                 let status = other.map(|s| s.as_str()).unwrap_or("unknown");
                 let reason = d.failure_reason().map(|r| format!(" ({})", r.as_str())).unwrap_or_default();
                 Err(StepError::new("acm:DescribeCertificate", format!("the certificate is {status}{reason}"))
-                    .hint("ACM gave up on it: running apply again requests a new one"))
+                    .hint(format!(
+                        "ACM gave up on it: delete it (`aws acm delete-certificate --certificate-arn {arn}`), then run apply again to request a new one"
+                    )))
             }
         }
     })

@@ -262,10 +262,11 @@ impl Provider for Records {
         let set = alias_set(&o.name, zone, dns, evaluate)?;
         match send(cx, &record_zone, change(ChangeAction::Delete, set)?).await {
             Ok(_) => Ok(()),
-            // Already gone (AWS: InvalidChangeBatch "not found"; the emulator: InvalidInput).
+            // Already gone (AWS: InvalidChangeBatch "... but it was not found"; the
+            // emulator: InvalidInput "... but found none").
             Err(e)
                 if (e.is_code("InvalidChangeBatch") || e.is_code("InvalidInput"))
-                    && e.message.contains("not found") =>
+                    && (e.message.contains("not found") || e.message.contains("found none")) =>
             {
                 Ok(())
             }

@@ -5,7 +5,9 @@
 //! (`bumarket-infra/<stack>/…`), which only the stack writes; a zone of that name without
 //! either is someone else's, a conflict the plan names (`adopt:` takes it over).
 //!
-//! Destroy keeps the zone unless the file says `deletion_protection: false`, and deletes
+//! Destroy (or a rename) is refused while the file does not say `deletion_protection:
+//! false`; released (`release`), the zone is marked so and its caller reference no longer
+//! counts. Destroy deletes
 //! it only when it holds nothing but its SOA and NS records, the stack's alias record
 //! and ACM validation records (which the stack's certificate wrote, and which it removes
 //! here): any other record refuses the delete, named.
@@ -72,6 +74,9 @@ impl LiveZone {
     /// Whether the stack made it: its tag says so, or (a run killed before tagging it)
     /// its caller reference does.
     fn ownership(&self, cx: &Cx) -> Ownership {
+        if self.tags.get(crate::resources::TAG_RELEASED) == Some(&cx.stack.name) {
+            return Ownership::Unowned("the hosted zone was released from the stack".into());
+        }
         match cx.tag_ownership("the hosted zone", &self.tags) {
             Ownership::Unowned(_) if self.caller_reference.starts_with(&caller_prefix(cx)) => Ownership::Ours,
             other => other,
@@ -381,7 +386,9 @@ impl Provider for Zones {
     }
 
     async fn refuse_delete(&self, cx: &Cx, o: &Observed, _d: Option<&Desired>) -> Result<Option<String>, StepError> {
-        if owned(cx) != Some((o.name.as_str(), false)) {
+        // The file's word: a zone it no longer names (renamed, or back to `existing`) stays
+        // protected unless the file says otherwise.
+        if !matches!(owned(cx), Some((_, false))) {
             return Ok(Some(format!(
                 "the hosted zone {} ({}) is kept: deleting it gives up its name servers for good (the registrar's \
                  delegation breaks, and the name could be taken over); set `deletion_protection: false` under \
