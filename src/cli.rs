@@ -196,6 +196,14 @@ pub struct PlanArgs {
     /// or hosted zone), `change` (anything); each may name a kind, `delete:database`.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = fail_on)]
     pub fail_on: Vec<FailOn>,
+    /// Also print the estimated monthly cost (`--format markdown` always does; JSON
+    /// under `"cost"`).
+    #[arg(long)]
+    pub cost: bool,
+    /// The stack file as it was before the change (the pull request's base): the cost
+    /// estimate then says what the change adds or saves a month.
+    #[arg(long, value_name = "FILE")]
+    pub cost_base: Option<std::path::PathBuf>,
     /// Also save the plan to FILE, for `apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,

@@ -3,6 +3,7 @@
 
 mod aws;
 mod cli;
+mod cost;
 mod import;
 mod out;
 mod permissions;

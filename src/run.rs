@@ -775,6 +775,7 @@ fn json_text(v: &impl serde::Serialize) -> String {
 async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, reading: Reading) -> Result<Exit> {
     use crate::cli::Format;
     let sha = stack.source.sha256.clone();
+    let cost = cost_of(&stack, s, args)?;
     let (_, plan) = prepare(stack, s, (Mode::Converge, reading), None).await?;
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(plan.clone(), &s.file.display().to_string(), &sha);
@@ -783,10 +784,28 @@ async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, readi
         errln!("Saved the plan to `{}`: `bumarket-infra apply {}` applies exactly it.", out.display(), out.display());
     }
     let file = s.file.display().to_string();
-    match args.format() {
-        Format::Json => outln!("{}", json_text(&render::json::plan(&plan))),
-        Format::Markdown => crate::out::stdout(&render::markdown::plan(&plan, &file, args.max_bytes)),
-        Format::Human => crate::out::stdout(&render::human::plan(&plan, &file, s.out)),
+    match (args.format(), &cost) {
+        (Format::Json, cost) => {
+            let mut doc = render::json::plan(&plan);
+            if let (Some(c), true) = (cost, args.cost || args.cost_base.is_some()) {
+                doc["cost"] = c.json();
+            }
+            outln!("{}", json_text(&doc))
+        }
+        (Format::Markdown, Some(c)) => {
+            // The estimate is part of the comment: the plan gets what it leaves of the room.
+            let cost = c.markdown();
+            let room = args.max_bytes.saturating_sub(cost.len() + 1);
+            let text = render::markdown::plan(&plan, &file, room);
+            crate::out::stdout(&format!("{text}\n{cost}"));
+        }
+        (Format::Markdown, None) => crate::out::stdout(&render::markdown::plan(&plan, &file, args.max_bytes)),
+        (Format::Human, cost) => {
+            crate::out::stdout(&render::human::plan(&plan, &file, s.out));
+            if let (Some(c), true) = (cost, args.cost || args.cost_base.is_some()) {
+                crate::out::stdout(&format!("\n{}", c.human()));
+            }
+        }
     }
     let forbidden: Vec<String> = plan
         .actions()
@@ -798,6 +817,26 @@ async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, readi
         return Ok(Exit::Forbidden);
     }
     Ok(if args.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok })
+}
+
+/// The estimated monthly cost of the stack (and of the change from `--cost-base`), when
+/// the output shows it.
+fn cost_of(stack: &Stack, s: &Settings, args: &crate::cli::PlanArgs) -> Result<Option<crate::cost::Estimate>> {
+    let wanted = args.cost || args.cost_base.is_some() || args.format() == crate::cli::Format::Markdown;
+    if !wanted {
+        return Ok(None);
+    }
+    let before = match &args.cost_base {
+        None => None,
+        Some(path) => match bumarket_stack::load_env(path, s.env.as_deref()) {
+            Ok(stack) => Some(stack),
+            Err(d) => {
+                crate::out::stderr(&d.to_string());
+                return Err(Failure::new(format!("could not read `--cost-base {}`", path.display())).nothing_changed());
+            }
+        },
+    };
+    Ok(Some(crate::cost::estimate(stack, before.as_ref(), &crate::cost::Prices::shipped())))
 }
 
 async fn change_cmd(

@@ -129,3 +129,23 @@ fn the_example_workflow_passes_actionlint_which_catches_a_broken_copy() {
     assert!(findings.contains("runs_on"), "{findings}");
     let _ = std::fs::remove_file(&broken);
 }
+
+/// The plan's cost estimate: in every markdown plan, and with `--cost`; with
+/// `--cost-base` (the file before the change) what the change adds a month.
+#[test]
+fn the_plan_estimates_the_monthly_cost_and_what_a_change_adds() {
+    let stack = stack_copy("tests/stacks/load_balancer.yaml", "cost");
+    let base = stack.dir.path().join("base.yaml");
+    std::fs::copy(&stack.path, &base).unwrap();
+    let text = std::fs::read_to_string(&stack.path).unwrap();
+    std::fs::write(&stack.path, text.replace("instance_type: t3.micro", "instance_type: t3.small")).unwrap();
+
+    let md = cli(&stack).args(["plan", "--format", "markdown"]).run().success().stdout;
+    assert!(md.contains(&format!("#### Monthly cost of `{}`", stack.name)), "{md}");
+    assert!(md.contains("Usage-driven, not estimated"), "{md}");
+    let human = cli(&stack).args(["plan", "--cost", "--cost-base", base.to_str().unwrap()]).run().success().stdout;
+    assert!(human.contains("t3.micro") && human.contains("t3.small"), "{human}");
+    assert!(human.contains("estimate"), "{human}");
+    let plain = cli(&stack).args(["plan"]).run().success().stdout;
+    assert!(!plain.contains("estimate"), "the cost shows only when asked: {plain}");
+}
