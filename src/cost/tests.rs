@@ -236,16 +236,6 @@ fn renderings_carry_the_label_with_the_price_date() {
 }
 
 #[test]
-#[ignore = "prints the seed's estimate: cargo test --bin bumarket-infra cost::tests::print -- --ignored --nocapture"]
-fn print() {
-    let before = seed();
-    let mut after = before.clone();
-    after.fleet.as_mut().unwrap().instance_type = "t3.small".into();
-    let e = estimate(&after, Some(&before), &Prices::shipped());
-    println!("{}\n{}", e.human(), e.markdown());
-}
-
-#[test]
 fn a_table_as_refresh_prices_prints_it_replaces_the_shipped_one() {
     let text = r#"{
   "format": 1,
