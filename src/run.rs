@@ -236,12 +236,16 @@ fn each_environment(command: Command, s: &Settings, names: &[String]) -> Result<
         let command = match &plan {
             None => Command::Validate,
             Some(args) => {
+                let mut args = args.clone();
                 if args.format() == crate::cli::Format::Markdown {
                     outln!("## Environment `{name}`\n");
+                    // One comment holds them all: each gets its share of the room.
+                    args.max_bytes =
+                        (args.max_bytes / names.len()).saturating_sub(format!("## Environment `{name}`\n\n").len());
                 } else {
                     outln!("== environment `{name}`");
                 }
-                Command::Plan(args.clone())
+                Command::Plan(args)
             }
         };
         let exit = run(command, &one).unwrap_or_else(|f| {
@@ -794,7 +798,12 @@ async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, readi
         }
         (Format::Markdown, Some(c)) => {
             // The estimate is part of the comment: the plan gets what it leaves of the room.
-            let cost = c.markdown();
+            let mut cost = c.markdown();
+            if cost.len() * 3 > args.max_bytes {
+                // Too little room: the plan's lines come first, the estimate is one line.
+                cost = "_The cost estimate is left out to keep this short: `bumarket-infra plan --cost` shows it._\n"
+                    .into();
+            }
             let room = args.max_bytes.saturating_sub(cost.len() + 1);
             let text = render::markdown::plan(&plan, &file, room);
             crate::out::stdout(&format!("{text}\n{cost}"));

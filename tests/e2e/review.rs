@@ -35,7 +35,8 @@ fn a_markdown_plan_puts_the_deleted_bucket_first_and_fail_on_stops_on_it() {
     let short = cli(&stack).args(["plan", "--format", "markdown", "--max-bytes", "1500"]).run().success().stdout;
     assert!(short.len() <= 1500, "{} bytes:\n{short}", short.len());
     assert!(short.contains("`-` **`bucket.images`**"), "{short}");
-    assert!(short.contains("Shortened to fit 1500 bytes"), "{short}");
+    // The estimate takes its share first, so the plan is shortened to fit less than 1500.
+    assert!(short.contains("Shortened to fit ") && short.contains("The cost estimate is left out"), "{short}");
 
     // --fail-on: 3 on what it names, 0 otherwise, and nothing is changed either way.
     for (list, code) in
@@ -66,6 +67,11 @@ fn the_example_workflow_comments_once_applies_the_saved_plan_and_stops_on_data_l
         (env!("CARGO_BIN_EXE_bumarket-infra"), stack.path.to_str().unwrap(), store.to_str().unwrap());
     let job = |name: &str| Emulator::shared().python("tests/workflow.py", &[bin, file, store, name]);
     let marker = "<!-- bumarket-infra plan -->";
+
+    // Both environments in one comment, together under the size asked for.
+    let both = cli(&stack).args(["plan", "--env", "all", "--format", "markdown", "--max-bytes", "2500"]).run();
+    let both = both.success().stdout;
+    assert!(both.len() <= 2500 && both.contains("## Environment `prod`"), "{} bytes:\n{both}", both.len());
 
     let first = job("plan");
     assert_eq!(first["failed"], serde_json::Value::Null, "{first:#}");
