@@ -148,6 +148,19 @@ pub enum Command {
         #[arg(long = "for", value_enum, default_value = "apply")]
         phase: crate::permissions::Phase,
     },
+    /// Draw the stack as Graphviz DOT or Mermaid: the request path, buckets, alarms and
+    /// who may do what; with `--plan`, what that saved plan changes is marked (no AWS call).
+    #[command(
+        after_help = "Examples:\n  bumarket-infra graph | dot -Tsvg > stack.svg\n  bumarket-infra graph --format mermaid   # GitHub draws a ```mermaid block\n  bumarket-infra plan --out p.plan && bumarket-infra graph --plan p.plan | dot -Tpng > change.png"
+    )]
+    Graph {
+        /// The language: `dot` (Graphviz) or `mermaid`.
+        #[arg(long, value_enum, default_value = "dot")]
+        format: GraphFormat,
+        /// A plan saved by `plan --out`: the resources it changes are marked.
+        #[arg(long, value_name = "FILE")]
+        plan: Option<std::path::PathBuf>,
+    },
     /// Print shell completions for bumarket-infra (no stack file, no AWS call).
     #[command(
         after_help = "Examples:\n  bumarket-infra completions bash > ~/.local/share/bash-completion/completions/bumarket-infra\n  bumarket-infra completions zsh > ~/.zfunc/_bumarket-infra   # with fpath+=(~/.zfunc) in ~/.zshrc\n  bumarket-infra completions fish > ~/.config/fish/completions/bumarket-infra.fish"
@@ -222,6 +235,13 @@ impl PlanArgs {
             self.format.unwrap_or(Format::Human)
         }
     }
+}
+
+/// The language `graph` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 /// How `plan` prints.

@@ -4,6 +4,7 @@
 mod aws;
 mod cli;
 mod cost;
+mod graph;
 mod import;
 mod out;
 mod permissions;

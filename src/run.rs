@@ -186,6 +186,9 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
     if let Command::Permissions { phase } = command {
         return permissions_cmd(stack, s, phase);
     }
+    if let Command::Graph { format, plan } = command {
+        return graph_cmd(stack, s, format, plan.as_deref());
+    }
     let phase = match command {
         Command::Plan { .. } | Command::Output { .. } => permissions::Phase::Plan,
         _ => permissions::Phase::Apply,
@@ -312,6 +315,34 @@ fn permissions_cmd(stack: Stack, s: &Settings, phase: permissions::Phase) -> Res
     Ok(Exit::Ok)
 }
 
+/// `graph`: the picture of the file's resources, with a saved plan's changes marked.
+fn graph_cmd(
+    stack: Stack,
+    s: &Settings,
+    format: crate::cli::GraphFormat,
+    plan: Option<&std::path::Path>,
+) -> Result<Exit> {
+    let saved = plan.map(read_saved).transpose()?;
+    if let Some(saved) = &saved {
+        if saved.plan.stack != stack.name {
+            return Err(Failure::new(format!(
+                "the saved plan is of the stack `{}`, and `{}` is `{}`",
+                saved.plan.stack,
+                s.file.display(),
+                stack.name
+            ))
+            .help("pass the plan of this stack (and environment), or its stack file with `--file`"));
+        }
+    }
+    let registry = offline_registry(stack.clone(), s)?;
+    let picture = crate::graph::Picture::new(&stack, &registry.desired(), saved.as_ref().map(|p| &p.plan));
+    crate::out::stdout(&match format {
+        crate::cli::GraphFormat::Dot => picture.dot(),
+        crate::cli::GraphFormat::Mermaid => picture.mermaid(),
+    });
+    Ok(Exit::Ok)
+}
+
 fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
     if let Command::Apply { auto_approve: false, .. }
     | Command::Destroy { auto_approve: false, .. }
@@ -339,6 +370,7 @@ fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
         match command {
             Command::Validate
             | Command::Permissions { .. }
+            | Command::Graph { .. }
             | Command::Import { .. }
             | Command::Completions { .. }
             | Command::Man => unreachable!("handled above"),
@@ -772,6 +804,36 @@ fn read_saved(path: &std::path::Path) -> Result<SavedPlan> {
     Ok(saved)
 }
 
+/// The markdown plan in `room` bytes, then `after` (the cost estimate), then the picture
+/// of the stack with the plan's changes marked, folded (GitHub draws its Mermaid). The
+/// picture is the first thing left out: only when the whole plan fits beside it.
+fn markdown_with_picture(plan: &Plan, file: &str, room: usize, stack: Option<&Stack>, after: &str) -> String {
+    let picture = stack.map(|stack| {
+        let desired: Vec<_> = plan.resources.iter().filter_map(|r| r.desired.clone()).collect();
+        let picture = crate::graph::Picture::new(stack, &desired, Some(plan));
+        let marked = match picture.marked() {
+            0 => String::new(),
+            n => format!(", {n} marked as changed"),
+        };
+        format!(
+            "\n<details><summary>Picture of the stack{marked}</summary>\n\n```mermaid\n{}```\n\n</details>\n",
+            picture.mermaid()
+        )
+    });
+    if let Some(picture) = picture {
+        let text = render::markdown::plan(plan, file, room.saturating_sub(picture.len()));
+        if render::markdown::is_whole(&text) {
+            return format!("{text}\n{after}{picture}");
+        }
+    }
+    let text = render::markdown::plan(plan, file, room);
+    if after.is_empty() {
+        text
+    } else {
+        format!("{text}\n{after}")
+    }
+}
+
 fn json_text(v: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(v).expect("plans and outputs serialise")
 }
@@ -780,6 +842,7 @@ async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, readi
     use crate::cli::Format;
     let sha = stack.source.sha256.clone();
     let cost = cost_of(&stack, s, args)?;
+    let drawn = (args.format() == Format::Markdown).then(|| stack.clone());
     let (_, plan) = prepare(stack, s, (Mode::Converge, reading), None).await?;
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(plan.clone(), &s.file.display().to_string(), &sha);
@@ -805,10 +868,11 @@ async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, readi
                     .into();
             }
             let room = args.max_bytes.saturating_sub(cost.len() + 1);
-            let text = render::markdown::plan(&plan, &file, room);
-            crate::out::stdout(&format!("{text}\n{cost}"));
+            crate::out::stdout(&markdown_with_picture(&plan, &file, room, drawn.as_ref(), &cost));
         }
-        (Format::Markdown, None) => crate::out::stdout(&render::markdown::plan(&plan, &file, args.max_bytes)),
+        (Format::Markdown, None) => {
+            crate::out::stdout(&markdown_with_picture(&plan, &file, args.max_bytes, drawn.as_ref(), ""))
+        }
         (Format::Human, cost) => {
             crate::out::stdout(&render::human::plan(&plan, &file, s.out));
             if let (Some(c), true) = (cost, args.cost || args.cost_base.is_some()) {

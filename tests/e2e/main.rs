@@ -15,6 +15,7 @@ mod edges;
 mod environments;
 mod existing;
 mod faults;
+mod graph;
 mod harness;
 mod iam;
 mod killed;

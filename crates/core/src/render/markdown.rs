@@ -70,6 +70,11 @@ struct Part {
     text: String,
 }
 
+/// Whether `text`, written by [`plan`], holds the whole plan (nothing left out to fit).
+pub fn is_whole(text: &str) -> bool {
+    !text.contains("\n_Shortened to fit ") && !text.contains("\n_Longer than ")
+}
+
 /// Render the plan of `title` (the stack, its environment and region) for a pull
 /// request, in at most `max_bytes` bytes unless its deletion and replacement lines alone
 /// take more (then those, and a word saying so).
