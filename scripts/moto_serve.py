@@ -49,7 +49,9 @@ DNS), or POST /__testbed/acm/issue (unless MOTO_ACM_VALIDATION_WAIT is set). mot
 Service Quotas for VPC quotas only (GetAWSDefaultServiceQuota: HTTP 500);
 scripts/service_quotas.py answers Get/List(AWSDefault)ServiceQuota(s) for moto's VPC
 quotas and testbed-data/service-quotas.json's (VPCs per Region, Running On-Demand
-Standard instances), and POST /__testbed/quota sets an applied value.
+Standard instances), and POST /__testbed/quota sets an applied value. moto serves no
+Price List Query API; scripts/price_list.py answers GetProducts from
+testbed-data/price-list.json (test prices, not AWS's).
 
 Control endpoints of the fix-ups (every mode but --no-fixups; JSON in and out):
 
@@ -109,6 +111,7 @@ from moto_strict import (  # noqa: E402
     requester_account,
     s3_bucket_key,
 )
+from price_list import PriceList  # noqa: E402
 from service_quotas import ServiceQuotas  # noqa: E402
 
 
@@ -572,6 +575,7 @@ def plain_fixups(app):
     app = s3_foreign_buckets(app)
     app = rds_orderable_options(app)
     app = routed(app, quotas.routes())
+    app = routed(app, PriceList(StrictConfig().data_dir).routes())
     app = simulate_principal_policy(app)
     controls = {
         **quotas.controls(),

@@ -161,6 +161,16 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         plan: Option<std::path::PathBuf>,
     },
+    /// Print a region's price table asked of the AWS Price List Query API, in the format of
+    /// src/cost/prices/ (what scripts/refresh-prices runs; needs `pricing:GetProducts`).
+    #[command(hide = true)]
+    RefreshPrices {
+        /// The region whose prices to ask for.
+        region: String,
+        /// Another key to price (`ec2.instance.m5.large`), besides the shipped table's.
+        #[arg(long = "add", value_name = "KEY")]
+        add: Vec<String>,
+    },
     /// Print shell completions for bumarket-infra (no stack file, no AWS call).
     #[command(
         after_help = "Examples:\n  bumarket-infra completions bash > ~/.local/share/bash-completion/completions/bumarket-infra\n  bumarket-infra completions zsh > ~/.zfunc/_bumarket-infra   # with fpath+=(~/.zfunc) in ~/.zshrc\n  bumarket-infra completions fish > ~/.config/fish/completions/bumarket-infra.fish"

@@ -41,9 +41,11 @@ pub enum Phase {
 
 /// Calls every command makes whatever the stack holds: who the caller is (STS), wave
 /// one's listings (the tagging API, IAM under the stack's path and by the file's names)
-/// and the fleet image's SSM parameter.
+/// and the fleet image's SSM parameter; and the cost estimate's prices (the Price List
+/// Query API: without it the estimate uses the shipped table and says so).
 pub const CORE_READS: &[&str] = &[
     "sts:GetCallerIdentity",
+    "pricing:GetProducts",
     "tag:GetResources",
     "ssm:GetParameter",
     "iam:ListRoles",

@@ -156,6 +156,9 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
         }
         _ => {}
     }
+    if let Command::RefreshPrices { region, add } = &command {
+        return refresh_prices(s, region, add);
+    }
     // Import writes a stack file: there is none to load.
     if let Command::Import { stack, prefix, vpc, tags, out, force } = command {
         let request = crate::import::Request { stack, prefix, vpc, tags, out, force };
@@ -315,6 +318,29 @@ fn permissions_cmd(stack: Stack, s: &Settings, phase: permissions::Phase) -> Res
     Ok(Exit::Ok)
 }
 
+/// `refresh-prices REGION`: a price table asked of the Price List Query API, on stdout;
+/// exit 1 when a key had no product (a half-refreshed table is noticed).
+fn refresh_prices(s: &Settings, region: &str, add: &[String]) -> Result<Exit> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
+    let opts = Options {
+        region: region.to_string(),
+        profile: s.profile.clone(),
+        endpoint_url: s.endpoint_url.clone(),
+        ..Default::default()
+    };
+    let (table, problems) = runtime
+        .block_on(async { crate::cost::query::table_of(&Aws::connect(&opts).await.pricing, region, add).await })
+        .map_err(|e| Failure::new(e).help("any credentials with `pricing:GetProducts` will do"))?;
+    outln!("{}", json_text(&table));
+    for p in &problems {
+        errln!("refresh-prices: {p}");
+    }
+    Ok(if problems.is_empty() { Exit::Ok } else { Exit::Error })
+}
+
 /// `graph`: the picture of the file's resources, with a saved plan's changes marked.
 fn graph_cmd(
     stack: Stack,
@@ -371,6 +397,7 @@ fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
             Command::Validate
             | Command::Permissions { .. }
             | Command::Graph { .. }
+            | Command::RefreshPrices { .. }
             | Command::Import { .. }
             | Command::Completions { .. }
             | Command::Man => unreachable!("handled above"),
@@ -841,9 +868,16 @@ fn json_text(v: &impl serde::Serialize) -> String {
 async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, reading: Reading) -> Result<Exit> {
     use crate::cli::Format;
     let sha = stack.source.sha256.clone();
-    let cost = cost_of(&stack, s, args)?;
+    let priced = cost_of(&stack, s, args)?;
     let drawn = (args.format() == Format::Markdown).then(|| stack.clone());
-    let (_, plan) = prepare(stack, s, (Mode::Converge, reading), None).await?;
+    let (registry, plan) = prepare(stack, s, (Mode::Converge, reading), None).await?;
+    // After the read, so its summary counts the read's calls only: one round trip more.
+    let cost = match &priced {
+        Some((stack, before)) => {
+            Some(crate::cost::query::estimate_asking(&registry.cx.aws.pricing, stack, before.as_ref()).await)
+        }
+        None => None,
+    };
     if let Some(out) = &args.out {
         let saved = SavedPlan::new(plan.clone(), &s.file.display().to_string(), &sha);
         std::fs::write(out, json_text(&saved))
@@ -894,7 +928,9 @@ async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, readi
 
 /// The estimated monthly cost of the stack (and of the change from `--cost-base`), when
 /// the output shows it.
-fn cost_of(stack: &Stack, s: &Settings, args: &crate::cli::PlanArgs) -> Result<Option<crate::cost::Estimate>> {
+/// What an estimate prices, when the plan wants one: the stack, and the one of
+/// `--cost-base` to price the change from.
+fn cost_of(stack: &Stack, s: &Settings, args: &crate::cli::PlanArgs) -> Result<Option<(Stack, Option<Stack>)>> {
     let wanted = args.cost || args.cost_base.is_some() || args.format() == crate::cli::Format::Markdown;
     if !wanted {
         return Ok(None);
@@ -909,7 +945,7 @@ fn cost_of(stack: &Stack, s: &Settings, args: &crate::cli::PlanArgs) -> Result<O
             }
         },
     };
-    Ok(Some(crate::cost::estimate(stack, before.as_ref(), &crate::cost::Prices::shipped())))
+    Ok(Some((stack.clone(), before)))
 }
 
 async fn change_cmd(

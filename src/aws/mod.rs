@@ -74,6 +74,8 @@ pub struct Aws {
     pub quotas: aws_sdk_servicequotas::Client,
     pub route53: aws_sdk_route53::Client,
     pub kms: aws_sdk_kms::Client,
+    /// The Price List Query API, at its own endpoint region whatever the stack's is.
+    pub pricing: aws_sdk_pricing::Client,
     pub calls: Arc<CallLog>,
 }
 
@@ -194,6 +196,19 @@ impl Aws {
             .retry_partition(retry_partition("kms"))
             .interceptor(calls.interceptor())
             .build();
+        // An estimate falls back to the shipped prices when this does not answer: it must
+        // not hold the plan up for long (two attempts, ten seconds each).
+        let pricing = aws_sdk_pricing::config::Builder::from(&shared)
+            .region(aws_config::Region::new(crate::cost::query::ENDPOINT_REGION))
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .build(),
+            )
+            .retry_partition(retry_partition("pricing"))
+            .interceptor(calls.interceptor())
+            .build();
         Aws {
             region: opts.region.clone(),
             s3: aws_sdk_s3::Client::from_conf(s3),
@@ -215,6 +230,7 @@ impl Aws {
             quotas: aws_sdk_servicequotas::Client::from_conf(quotas),
             route53: aws_sdk_route53::Client::from_conf(route53),
             kms: aws_sdk_kms::Client::from_conf(kms),
+            pricing: aws_sdk_pricing::Client::from_conf(pricing),
             calls,
         }
     }

@@ -14,6 +14,7 @@
 //! stack file at the base of a pull request, or the file last applied.
 
 pub mod prices;
+pub mod query;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -102,6 +103,9 @@ pub struct Label {
     pub refresh: String,
     pub hours_per_month: f64,
     pub unconfirmed_entries: usize,
+    /// How the prices were got: asked of the Price List Query API now, or the shipped
+    /// table (and why the API was not asked or did not answer).
+    pub origin: String,
 }
 
 /// The monthly cost of a stack, and of a change when `before` was given.
@@ -200,6 +204,7 @@ fn one(stack: &Stack, prices: &Prices) -> Estimate {
         refresh: table.refresh.clone(),
         hours_per_month: table.hours_per_month,
         unconfirmed_entries: table.unconfirmed(),
+        origin: "the table shipped with bumarket-infra".into(),
     });
     let mut b = Builder { table, out: &mut out };
     b.fleet(stack);

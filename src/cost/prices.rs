@@ -3,7 +3,9 @@
 //!
 //! Each table names its date (`prices_of`), its currency, where its numbers come from and
 //! the exact command that rewrites it (`scripts/refresh-prices <region>`, which asks the
-//! Price List Query API and prints this same format). Every entry carries its own
+//! Price List Query API with [`super::query`]'s questions and prints this same format).
+//! At run time a plan asks the API for the entries its estimate uses and falls back to
+//! these tables when it does not answer. Every entry carries its own
 //! `source` and whether it was `confirmed` against AWS's published prices: a hand-compiled
 //! table says so entry by entry instead of passing a remembered number off as AWS's.
 //!
@@ -18,7 +20,7 @@
 //! - usage-driven unit prices shown beside what is not estimated: `cloudwatch.logs.ingest`,
 //!   `s3.standard.storage`, `firehose.ingest`, `transfer.out.internet`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The tables shipped in the binary, by region.
@@ -31,7 +33,7 @@ const SHIPPED: &[(&str, &str)] = &[
 pub const FORMAT: u32 = 1;
 
 /// One region's price table, as the JSON file holds it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Table {
     pub format: u32,
     pub region: String,
@@ -50,7 +52,7 @@ pub struct Table {
 }
 
 /// One price.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Entry {
     /// Price per `unit`, in the table's currency.
     pub usd: f64,
@@ -105,9 +107,13 @@ impl Prices {
         Prices { tables }
     }
 
-    /// Tables from elsewhere (the Price List Query API, a test): a later table of a region
-    /// replaces an earlier one.
-    // The Price List API's tables will come in this way; the tests' do now.
+    /// These tables with `table` in place of its region's.
+    pub fn with(mut self, table: Table) -> Prices {
+        self.tables.insert(table.region.clone(), table);
+        self
+    }
+
+    /// Tables from elsewhere (a test): a later table of a region replaces an earlier one.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn from_tables(tables: impl IntoIterator<Item = Table>) -> Prices {
         Prices { tables: tables.into_iter().map(|t| (t.region.clone(), t)).collect() }

@@ -77,8 +77,8 @@ impl Estimate {
     fn label_text(&self) -> String {
         match &self.label {
             Some(l) => format!(
-                "Estimate, not a bill: AWS Price List, {}, prices of {} ({}, on-demand, {} hours a month)",
-                l.region, l.prices_of, l.currency, l.hours_per_month
+                "Estimate, not a bill: AWS Price List, {}, prices of {} ({}, on-demand, {} hours a month), from {}",
+                l.region, l.prices_of, l.currency, l.hours_per_month, l.origin
             ),
             None => format!("No estimate: {}", self.problem.as_deref().unwrap_or("no price table")),
         }
@@ -237,6 +237,7 @@ impl Estimate {
                 "refresh": l.refresh,
                 "hours_per_month": l.hours_per_month,
                 "unconfirmed_entries": l.unconfirmed_entries,
+                "origin": l.origin,
             })),
             "lines": self.lines.iter().map(|l| json!({
                 "item": l.item,

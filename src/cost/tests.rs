@@ -259,3 +259,74 @@ fn a_table_as_refresh_prices_prints_it_replaces_the_shipped_one() {
     assert!(e.human().contains("prices of 2027-01-02"));
     assert!(Table::parse(&text.replace("\"format\": 1", "\"format\": 2")).unwrap_err().contains("format 2"));
 }
+
+#[test]
+fn each_key_of_the_shipped_tables_has_a_price_list_question() {
+    // The run-time refresh and scripts/refresh-prices ask these; a key without one would
+    // silently stay the shipped price.
+    for region in Prices::shipped().regions() {
+        let table = Prices::shipped().table(region).unwrap().clone();
+        for key in table.entries.keys() {
+            let q = query::question(key, &table.location).unwrap_or_else(|| panic!("no question for {key}"));
+            let global = key == "route53.hosted_zone" || key == "transfer.out.internet";
+            assert!(global || q.filters.contains(&("location", table.location.clone())), "{key}: {q:?}");
+        }
+    }
+    let q = query::question("ec2.instance.t2.micro", "Asia Pacific (Seoul)").unwrap();
+    assert_eq!(q.service, "AmazonEC2");
+    assert!(
+        q.filters.contains(&("instanceType", "t2.micro".into()))
+            && q.filters.contains(&("operatingSystem", "Linux".into()))
+    );
+    assert_eq!(
+        query::question("rds.instance.oracle-ee.bring-your-own-license.db.t3.small", "x").unwrap().service,
+        "AmazonRDS"
+    );
+    assert_eq!(query::question("sqs.requests", "x"), None);
+}
+
+#[test]
+fn the_unit_price_is_the_first_paid_tier_of_the_on_demand_terms() {
+    // The shape GetProducts answers (Price List Query API Reference, PriceList): a free
+    // first tier (the first 10 alarms) is not the unit price.
+    let product = serde_json::json!({
+        "product": {"sku": "ABC", "productFamily": "Alarm", "attributes": {}},
+        "terms": {"OnDemand": {"ABC.T": {"priceDimensions": {
+            "ABC.T.1": {"pricePerUnit": {"USD": "0.0000000000"}, "beginRange": "0", "endRange": "10", "description": "free"},
+            "ABC.T.3": {"pricePerUnit": {"USD": "0.0500000000"}, "beginRange": "1000", "endRange": "Inf", "description": "bulk"},
+            "ABC.T.2": {"pricePerUnit": {"USD": "0.1000000000"}, "beginRange": "10", "endRange": "1000", "description": "paid"}
+        }}}}
+    });
+    assert_eq!(query::first_paid_tier(&product), Some((0.1, "paid".to_string())));
+    assert_eq!(query::first_paid_tier(&serde_json::json!({"terms": {"OnDemand": {}}})), None);
+}
+
+#[tokio::test]
+async fn without_an_answer_the_estimate_is_the_shipped_tables_and_says_why() {
+    // Nothing listens on port 9 here: the API does not answer, as without network.
+    let opts = crate::aws::Options {
+        region: "ap-northeast-2".into(),
+        endpoint_url: Some("http://127.0.0.1:9".into()),
+        ..Default::default()
+    };
+    let aws = crate::aws::Aws::connect(&opts).await;
+    let stack = seed();
+    let asked = query::estimate_asking(&aws.pricing, &stack, None).await;
+    let label = asked.label.as_ref().unwrap();
+    assert!(
+        label.origin.starts_with(
+            "the table shipped with bumarket-infra: the Price List Query API did not answer (pricing:GetProducts: "
+        ),
+        "{}",
+        label.origin
+    );
+    assert!(close(line(&asked, "fleet.instances").unit_price, price("ec2.instance.t2.micro")));
+    assert_eq!(label.prices_of, Prices::shipped().table("ap-northeast-2").unwrap().prices_of);
+    assert!(
+        asked
+            .markdown()
+            .contains("from the table shipped with bumarket-infra: the Price List Query API did not answer"),
+        "{}",
+        asked.markdown()
+    );
+}

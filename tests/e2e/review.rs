@@ -152,6 +152,33 @@ fn the_plan_estimates_the_monthly_cost_and_what_a_change_adds() {
     let human = cli(&stack).args(["plan", "--cost", "--cost-base", base.to_str().unwrap()]).run().success().stdout;
     assert!(human.contains("t3.micro") && human.contains("t3.small"), "{human}");
     assert!(human.contains("estimate"), "{human}");
+    // The prices were asked of the Price List Query API (the test bed's, whose t3.small
+    // is $0.04 an hour, not the shipped table's): 730 hours of one instance.
+    assert!(human.contains("from the Price List Query API, asked now"), "{human}");
+    assert!(human.contains("$29.20"), "{human}");
     let plain = cli(&stack).args(["plan"]).run().success().stdout;
     assert!(!plain.contains("estimate"), "the cost shows only when asked: {plain}");
+}
+
+#[test]
+fn refresh_prices_writes_the_shipped_format_from_the_price_list_and_names_what_it_lacks() {
+    // The test bed's Price List holds a few Seoul products (with test prices), not all.
+    let run = Cli::new(Emulator::shared()).args(["refresh-prices", REGION]).run().code_is(1);
+    let table: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    assert_eq!(table["format"], 1);
+    assert_eq!(table["location"], "Asia Pacific (Seoul)");
+    assert_eq!(table["refresh"], format!("scripts/refresh-prices {REGION} > src/cost/prices/{REGION}.json"));
+    let t3 = &table["entries"]["ec2.instance.t3.small"];
+    // The Linux, shared-tenancy, used-capacity product, not the Windows one beside it.
+    assert_eq!(t3["usd"], 0.04, "{table:#}");
+    assert_eq!(t3["confirmed"], true);
+    assert!(t3["source"].as_str().unwrap().contains("SKU TESTBEDT3SMALL01"), "{t3}");
+    // The first paid tier: the first 10 alarms are free.
+    assert_eq!(table["entries"]["cloudwatch.alarm.standard"]["usd"], 0.2, "{table:#}");
+    assert!(table["entries"].get("ec2.instance.t2.micro").is_none());
+    assert!(
+        run.stderr.contains("refresh-prices: ec2.instance.t2.micro: the Price List has no on-demand product"),
+        "{}",
+        run.stderr
+    );
 }
