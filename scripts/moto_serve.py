@@ -65,6 +65,7 @@ Control endpoints of the fix-ups (every mode but --no-fixups; JSON in and out):
     POST /__testbed/route53/undelegate  {"zone": "<HostedZoneId>"}
          the zone's domain is not delegated to it: ACM never finds a record in it
     POST /__testbed/route53/registrar   {"domain": "example.com", "zone": "<HostedZoneId>" | null}
+    POST /__testbed/s3/deliver-logs     {"bucket": "<source>"}: deliver its held server access logs
          the domain's registrar delegates it to that zone only (null: to none of them)
 
 POST /moto-api/reset also forgets the quota overrides.
@@ -84,7 +85,9 @@ its rules, their AWS documents, its timings and its control endpoints.
 """
 
 import argparse
+import copy
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -92,6 +95,7 @@ import signal
 import sys
 import threading
 import time
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -452,6 +456,9 @@ def acm_pending_until_issued() -> None:
     CertBundle.check = check
 
 
+# Control endpoints the fix-ups installed at start (method, path) -> handler(req).
+CONTROLS: dict = {}
+
 # Hosted zone ids whose domain is not delegated to them (POST /__testbed/route53/undelegate).
 UNDELEGATED: set = set()
 # Domain (lower case, no final dot) -> the one hosted zone id its registrar delegates it to,
@@ -579,11 +586,12 @@ def plain_fixups(app):
     app = simulate_principal_policy(app)
     controls = {
         **quotas.controls(),
+        **CONTROLS,
         ("POST", CONTROL_PREFIX + "acm/issue"): acm_issue,
         ("POST", CONTROL_PREFIX + "route53/undelegate"): route53_undelegate,
         ("POST", CONTROL_PREFIX + "route53/registrar"): route53_registrar,
     }
-    return PlainControls(app, controls, [quotas.reset, UNDELEGATED.clear, REGISTRAR.clear])
+    return PlainControls(app, controls, [quotas.reset, UNDELEGATED.clear, REGISTRAR.clear, PENDING_LOGS.clear])
 
 
 def wait_until_answering(url: str, timeout: float) -> None:
@@ -610,6 +618,82 @@ def live_launch_template_tags() -> None:
     from moto.ec2.models.launch_templates import LaunchTemplate
 
     LaunchTemplate.tags = property(lambda self: self.get_tags(), lambda self, _copy: None)
+
+
+def logging_policy_as_aws_reads_it() -> None:
+    """moto 5.2.5's PutBucketLogging checks the target bucket's policy for a statement
+    granting the logging service, and reads it more narrowly than AWS does: it fails with
+    HTTP 500 (AttributeError) when any statement's Principal is the string "*" (as a
+    deny-without-TLS statement's is), and it matches the principal's Service and the
+    Resource only as single strings. IAM User Guide, "AWS JSON policy elements: Principal"
+    and "Resource": `"Principal": "*"` is valid, and each of Service, Action and Resource
+    may be a string or an array of them. The check here skips statements whose principal
+    is not a map (they grant the logging service nothing) and tries each Service and
+    Resource of the rest, with moto's own rule for each."""
+    from moto.s3.models import FakeBucket
+
+    original = FakeBucket._log_permissions_enabled_policy
+
+    def listed(v):
+        return v if isinstance(v, list) else [v]
+
+    def check(target_bucket, target_prefix):
+        policy = target_bucket.policy
+        if not policy:
+            return original(target_bucket, target_prefix)
+        doc = json.loads(policy.decode())
+        single = []
+        for st in doc.get("Statement", []):
+            principal = st.get("Principal", {})
+            if not isinstance(principal, dict):
+                continue
+            for service in listed(principal.get("Service")):
+                for resource in listed(st.get("Resource")):
+                    single.append({**st, "Principal": {"Service": service}, "Resource": resource})
+        shadow = copy.copy(target_bucket)
+        shadow.policy = json.dumps({**doc, "Statement": single}).encode()
+        return original(shadow, target_prefix)
+
+    FakeBucket._log_permissions_enabled_policy = staticmethod(check)
+
+
+# Server access log records moto would write at once, held until POST
+# /__testbed/s3/deliver-logs (see server_access_logs_later).
+PENDING_LOGS: list = []
+PENDING_LOCK = threading.Lock()
+
+
+def server_access_logs_later() -> None:
+    """moto 5.2.5 writes a server access log object into the target bucket during the very
+    request it logs. S3 User Guide, "Logging requests with server access logging": logs
+    are delivered on a best-effort basis, most within a few hours of the request. Here a
+    record waits until POST /__testbed/s3/deliver-logs {"bucket": SOURCE} (as hours later,
+    that bucket's records only), so a destroy
+    right after an apply finds the log bucket as AWS would then: still empty."""
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.log_incoming_request
+
+    def hold(self, request, bucket_name):
+        # What moto's record reads of the request, copied now: the request is gone later.
+        seen = types.SimpleNamespace(method=request.method, url=request.url, headers=dict(request.headers))
+        with PENDING_LOCK:
+            PENDING_LOGS.append((self, seen, bucket_name))
+
+    def deliver(req):
+        # Only the named source bucket's: tests share the server and run in parallel.
+        source = req.json().get("bucket")
+        if not source:
+            return json_answer(400, {"error": 'expected {"bucket": "<source bucket>"}'})
+        with PENDING_LOCK:
+            held = [p for p in PENDING_LOGS if p[2] == source]
+            PENDING_LOGS[:] = [p for p in PENDING_LOGS if p[2] != source]
+        for backend, request, bucket_name in held:
+            original(backend, request, bucket_name)
+        return json_answer(200, {"delivered": len(held)})
+
+    S3Backend.log_incoming_request = hold
+    CONTROLS[("POST", CONTROL_PREFIX + "s3/deliver-logs")] = deliver
 
 
 def group_path_moves() -> None:
@@ -686,9 +770,11 @@ def main() -> int:
     app = DomainDispatcherApplication(create_backend_app)
     if not args.no_fixups:
         os.environ.setdefault("MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS", "false")  # s3_foreign_buckets
+        server_access_logs_later()  # before plain_fixups: it adds a control endpoint
         app = plain_fixups(app)
         live_launch_template_tags()
         group_path_moves()
+        logging_policy_as_aws_reads_it()
         acm_pending_until_issued()
     if args.strict:
         app = StrictMode(app, StrictConfig(**{

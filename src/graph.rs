@@ -237,6 +237,7 @@ impl Picture {
                         }
                     }
                     (Kind::LoadBalancer, Kind::Bucket) => edge(&me, &them, "access logs", Line::Flow),
+                    (Kind::Bucket, Kind::Bucket) => edge(&me, &them, "server access logs", Line::Flow),
                     (Kind::LogSubscription, Kind::DeliveryStream) => {
                         if let Some(group) = d.deps.iter().find(|a| a.kind() == Kind::LogGroup) {
                             edge(&node_id(group), &them, "log events", Line::Flow)

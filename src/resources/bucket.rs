@@ -62,6 +62,8 @@ fn desired_attrs(cx: &Cx, addr: &Addr, name: &str, b: &Bucket) -> Attrs {
     }
     // The load balancer's access logs, when this is the bucket they go to.
     statements.extend(super::lb::log_delivery::for_bucket(cx, addr, name));
+    // Other buckets' server access logs, when they go here.
+    statements.extend(server_log_statements(cx, addr.name(), name));
     statements.extend(b.policy_statements.iter().cloned());
     let mut tags = cx.tags(addr);
     if b.force_destroy {
@@ -74,24 +76,85 @@ fn desired_attrs(cx: &Cx, addr: &Addr, name: &str, b: &Bucket) -> Attrs {
     a.insert("object_ownership".into(), json!("BucketOwnerEnforced"));
     a.insert("policy".into(), if statements.is_empty() { Value::Null } else { policy::document(statements) });
     a.insert("versioning".into(), json!(b.versioning));
+    // FSBP S3.13: every bucket has a lifecycle rule, and it ends what failed uploads left
+    // (their parts are stored and billed until then): unless a whole-bucket rule of the
+    // file says after how many days, its first whole-bucket rule aborts them after
+    // ABORT_DAYS, and a bucket without one gets a rule of its own.
+    let aborts = b.lifecycle.iter().any(|r| r.prefix.is_empty() && r.abort_incomplete_upload_days.is_some());
+    let first_whole = b.lifecycle.iter().position(|r| r.prefix.is_empty());
     let mut rules: Vec<Value> = b
         .lifecycle
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
+            let default = (!aborts && first_whole == Some(i)).then_some(ABORT_DAYS);
             rule_value(
                 &r.id,
                 &r.prefix,
                 r.expire_after_days,
                 r.noncurrent_expire_after_days,
-                r.abort_incomplete_upload_days,
+                r.abort_incomplete_upload_days.or(default),
             )
         })
         .collect();
+    if first_whole.is_none() {
+        rules.push(rule_value(ABORT_RULE, "", None, None, Some(ABORT_DAYS)));
+    }
     rules.sort_by_key(|r| r["id"].to_string());
     a.insert("lifecycle".into(), Value::Array(rules));
+    a.insert("logging".into(), logging_value(cx, addr.name()));
     a.insert("tags".into(), tags_value(&tags));
     a
 }
+
+/// Where the bucket `logical` writes its server access logs: `{bucket, prefix}` with the
+/// target's physical name, or null.
+fn logging_value(cx: &Cx, logical: &str) -> Value {
+    match cx.stack.server_access_logs(logical) {
+        Some(to) => json!({"bucket": physical_name(cx, &to.bucket), "prefix": to.prefix}),
+        None => Value::Null,
+    }
+}
+
+/// The statements of the log bucket `target` (physical name `name`) that let S3 deliver
+/// the server access logs of each bucket logging into it: the logging service principal
+/// may put objects under that bucket's prefix only, for that source bucket of this
+/// account (S3 User Guide, "Enabling Amazon S3 server access logging", permissions for
+/// log delivery: a bucket policy granting `logging.s3.amazonaws.com` `s3:PutObject`,
+/// with `aws:SourceArn` the source bucket and `aws:SourceAccount` its account, since a
+/// bucket with ACLs disabled (BucketOwnerEnforced) takes no log-delivery ACL grant).
+fn server_log_statements(cx: &Cx, target: &str, name: &str) -> Vec<Value> {
+    let p = cx.partition();
+    cx.stack
+        .buckets
+        .keys()
+        .filter_map(|source| {
+            cx.stack.server_access_logs(source).filter(|to| to.bucket == target).map(|to| (source, to))
+        })
+        .map(|(source, to)| {
+            let sid: String = source.chars().filter(char::is_ascii_alphanumeric).collect();
+            json!({
+                "Sid": format!("AllowServerAccessLogsOf{sid}"),
+                "Effect": "Allow",
+                "Principal": {"Service": SERVER_LOGS_PRINCIPAL},
+                "Action": "s3:PutObject",
+                "Resource": format!("arn:{p}:s3:::{name}/{}*", to.prefix),
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": format!("arn:{p}:s3:::{}", physical_name(cx, source))},
+                    "StringEquals": {"aws:SourceAccount": cx.account}
+                }
+            })
+        })
+        .collect()
+}
+
+/// The lifecycle rule a bucket gets when the file gives it no whole-bucket rule, and after
+/// how many days incomplete multipart uploads are aborted by default.
+pub const ABORT_RULE: &str = "bumarket-infra-abort-incomplete-uploads";
+pub const ABORT_DAYS: u32 = 7;
+
+/// The service principal that delivers S3 server access logs.
+const SERVER_LOGS_PRINCIPAL: &str = "logging.s3.amazonaws.com";
 
 fn pab_value(acls: bool, ignore: bool, policy: bool, restrict: bool) -> Value {
     json!({"block_public_acls": acls, "ignore_public_acls": ignore, "block_public_policy": policy, "restrict_public_buckets": restrict})
@@ -205,13 +268,21 @@ pub async fn config(cx: &Cx, name: &str) -> Result<Attrs, StepError> {
             Err(e) => Err(call_error("s3:GetBucketLifecycleConfiguration", e)),
         }
     };
+    let logging = async {
+        match s3.get_bucket_logging().bucket(name).send().await {
+            Ok(out) => Ok(out
+                .logging_enabled
+                .map_or(Value::Null, |l| json!({"bucket": l.target_bucket, "prefix": l.target_prefix}))),
+            Err(e) => Err(call_error("s3:GetBucketLogging", e)),
+        }
+    };
     // Every read runs to its answer, even once one has failed: a bucket that is absent
-    // fails all six with NoSuchBucket, and cancelling the rest at the first would make
+    // fails all seven with NoSuchBucket, and cancelling the rest at the first would make
     // how many calls a plan sends depend on which answer came first.
-    let (encryption, pab, ownership, bucket_policy, versioning, lifecycle) =
-        tokio::join!(encryption, pab, ownership, bucket_policy, versioning, lifecycle);
-    let (encryption, pab, ownership, bucket_policy, versioning, lifecycle) =
-        (encryption?, pab?, ownership?, bucket_policy?, versioning?, lifecycle?);
+    let (encryption, pab, ownership, bucket_policy, versioning, lifecycle, logging) =
+        tokio::join!(encryption, pab, ownership, bucket_policy, versioning, lifecycle, logging);
+    let (encryption, pab, ownership, bucket_policy, versioning, lifecycle, logging) =
+        (encryption?, pab?, ownership?, bucket_policy?, versioning?, lifecycle?, logging?);
     let mut a = Attrs::new();
     a.insert("name".into(), json!(name));
     a.insert("encryption".into(), encryption);
@@ -220,6 +291,7 @@ pub async fn config(cx: &Cx, name: &str) -> Result<Attrs, StepError> {
     a.insert("policy".into(), bucket_policy);
     a.insert("versioning".into(), versioning);
     a.insert("lifecycle".into(), lifecycle);
+    a.insert("logging".into(), logging);
     Ok(a)
 }
 
@@ -317,6 +389,7 @@ pub static SCHEMA: Schema = Schema {
         AttrSpec::update("policy").normalized(policy::normalize),
         AttrSpec::update("versioning"),
         AttrSpec::update("lifecycle"),
+        AttrSpec::update("logging"),
         AttrSpec::update("tags"),
     ],
     deleted_after: &[],
@@ -334,6 +407,7 @@ impl Provider for Buckets {
                 "s3:GetBucketVersioning",
                 "s3:GetBucketEncryption",
                 "s3:GetBucketLifecycleConfiguration",
+                "s3:GetBucketLogging",
                 "s3:GetBucketOwnershipControls",
                 "s3:GetBucketPolicy",
                 "s3:GetPublicAccessBlock",
@@ -348,6 +422,7 @@ impl Provider for Buckets {
                 "s3:ListObjectVersions",
                 "s3:PutBucketEncryption",
                 "s3:PutBucketLifecycleConfiguration",
+                "s3:PutBucketLogging",
                 "s3:PutBucketOwnershipControls",
                 "s3:PutBucketPolicy",
                 "s3:PutBucketTagging",
@@ -371,7 +446,9 @@ impl Provider for Buckets {
                 let addr = Addr::new(Kind::Bucket, logical);
                 let name = physical_name(cx, logical);
                 let attrs = desired_attrs(cx, &addr, &name, b);
-                Desired { addr, name, attrs, deps: vec![] }
+                // Logging is switched on once the log bucket (and its policy) exists.
+                let deps = cx.stack.server_access_logs(logical).map(|to| Addr::new(Kind::Bucket, &to.bucket));
+                Desired { addr, name, attrs, deps: deps.into_iter().collect() }
             })
             .collect()
     }
@@ -602,7 +679,34 @@ async fn apply_changes(cx: &Cx, name: &str, changes: &[AttrChange]) -> Result<()
             None => Ok(()),
         }
     };
-    tokio::try_join!(access, encryption, ownership, versioning, lifecycle).map(drop)
+    // After the policy: a bucket may log into itself only if its own policy lets it.
+    let logging = async {
+        match get("logging") {
+            Some(v) => put_logging(cx, name, &v).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(async { access.await.and(logging.await) }, encryption, ownership, versioning, lifecycle).map(drop)
+}
+
+/// Switch server access logging to `v` (`{bucket, prefix}`), or off (null).
+async fn put_logging(cx: &Cx, name: &str, v: &Value) -> Result<(), StepError> {
+    let mut status = s3t::BucketLoggingStatus::builder();
+    if let (Some(bucket), Some(prefix)) =
+        (v.get("bucket").and_then(Value::as_str), v.get("prefix").and_then(Value::as_str))
+    {
+        let on = s3t::LoggingEnabled::builder().target_bucket(bucket).target_prefix(prefix).build();
+        status = status.logging_enabled(on.map_err(|e| StepError::new("s3:PutBucketLogging", e.to_string()))?);
+    }
+    cx.aws
+        .s3
+        .put_bucket_logging()
+        .bucket(name)
+        .bucket_logging_status(status.build())
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| call_error("s3:PutBucketLogging", e))
 }
 
 async fn put_public_access_block(cx: &Cx, name: &str, v: &Value) -> Result<(), StepError> {

@@ -91,8 +91,9 @@ fn a_saved_plans_deletion_is_marked_on_the_picture_and_in_the_markdown_plan() {
     assert!(svg.contains("(deleted)") && svg.contains("#b91c1c"), "{svg}");
 
     let md = cli(&stack).args(["plan", "--format", "markdown"]).run().success().stdout;
-    // The bucket, and the role and group that lose their grant on it.
-    assert!(md.contains("<summary>Picture of the stack, 3 marked as changed</summary>"), "{md}");
+    // The bucket; the role and group that lose their grant on it; the log bucket, whose
+    // policy no longer lets the bucket's server access logs in.
+    assert!(md.contains("<summary>Picture of the stack, 4 marked as changed</summary>"), "{md}");
     assert!(md.contains("```mermaid\nflowchart LR\n") && md.contains("  class bucket_images deleted\n"), "{md}");
 
     // A plan of another stack is refused, not drawn over this one.

@@ -28,7 +28,7 @@ fn a_markdown_plan_puts_the_deleted_bucket_first_and_fail_on_stops_on_it() {
     assert!(at("[!CAUTION]") < at("`-` **`bucket.images`**"), "{md}");
     assert!(md.contains(&format!("`{images}`: **deleted**: no longer in")), "{md}");
     assert!(at("`-` **`bucket.images`**") < at("<b>Tags only</b>"), "{md}");
-    assert!(at("<b>Tags only</b>") < at("**`bucket.logs`**"), "{md}");
+    assert!(at("<b>Tags only</b>") < at("**`instance_profile.app`**"), "{md}");
     assert!(md.contains("+ tags.team: \"web\""), "{md}");
 
     // Under a small limit the deletion line stays, the detail goes.

@@ -30,7 +30,7 @@ fn expiry_days(stack: &TempStack) -> Value {
 fn set_expiry_outside(stack: &TempStack, days: u32) {
     let logs = format!("{}-logs-123456789012-{REGION}", stack.name);
     let rules = format!(
-        r#"{{"Rules":[{{"ID":"expire-logs","Status":"Enabled","Filter":{{"Prefix":""}},"Expiration":{{"Days":{days}}}}}]}}"#
+        r#"{{"Rules":[{{"ID":"expire-logs","Status":"Enabled","Filter":{{"Prefix":""}},"Expiration":{{"Days":{days}}},"AbortIncompleteMultipartUpload":{{"DaysAfterInitiation":7}}}}]}}"#
     );
     aws(&["s3api", "put-bucket-lifecycle-configuration", "--bucket", &logs, "--lifecycle-configuration", &rules]);
 }

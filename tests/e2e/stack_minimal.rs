@@ -116,8 +116,7 @@ fn drift_made_outside_shows_in_plan_and_apply_reverts_it() {
     let stack = stack_copy("examples/minimal.yaml", "drift");
     apply(&stack);
     let logs = bucket(&stack, "logs");
-    let thirty =
-        r#"{"Rules":[{"ID":"expire-logs","Status":"Enabled","Filter":{"Prefix":""},"Expiration":{"Days":30}}]}"#;
+    let thirty = r#"{"Rules":[{"ID":"expire-logs","Status":"Enabled","Filter":{"Prefix":""},"Expiration":{"Days":30},"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}]}"#;
     aws(&["s3api", "put-bucket-lifecycle-configuration", "--bucket", &logs, "--lifecycle-configuration", thirty]);
 
     let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(2);
@@ -311,4 +310,61 @@ fn a_stack_without_network_or_database_reads_neither() {
     let calls = plan.stderr.lines().find(|l| l.contains("AWS calls of the read")).expect("-v lists the read's calls");
     assert!(!calls.contains("EC2.") && !calls.contains("RDS."), "{calls}");
     cli(&stack).args(["destroy", "--auto-approve"]).run().success();
+}
+
+#[test]
+fn every_bucket_aborts_failed_uploads_and_logs_its_requests_into_the_log_bucket() {
+    // A policy value as one string, whether written as a string or a one-element list.
+    let one = |v: &Value| v.as_str().or_else(|| v[0].as_str()).unwrap_or_default().to_string();
+    // FSBP S3.13 and S3.9, as an independent client sees the applied buckets.
+    let stack = stack_copy("examples/minimal.yaml", "fsbp-s3");
+    apply(&stack);
+    let (images, logs) = (bucket(&stack, "images"), bucket(&stack, "logs"));
+
+    // images: no rule in the file, so the default rule of its own; logs: its rule aborts.
+    let rules = |b: &str| aws(&["s3api", "get-bucket-lifecycle-configuration", "--bucket", b])["Rules"].clone();
+    let images_rules = rules(&images);
+    assert_eq!(images_rules[0]["ID"], "bumarket-infra-abort-incomplete-uploads", "{images_rules}");
+    assert_eq!(images_rules[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"], 7, "{images_rules}");
+    let logs_rules = rules(&logs);
+    assert_eq!(logs_rules[0]["ID"], "expire-logs", "{logs_rules}");
+    assert_eq!(logs_rules[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"], 7, "{logs_rules}");
+
+    // images logs its requests into logs under its own prefix; logs does not log itself.
+    let logging = aws(&["s3api", "get-bucket-logging", "--bucket", &images]);
+    assert_eq!(logging["LoggingEnabled"]["TargetBucket"], logs.as_str(), "{logging}");
+    assert_eq!(logging["LoggingEnabled"]["TargetPrefix"], "s3/images/", "{logging}");
+    let own = aws(&["s3api", "get-bucket-logging", "--bucket", &logs]);
+    assert!(own.get("LoggingEnabled").is_none(), "{own}");
+    // The log bucket lets S3's logging service write there, for images of this account only.
+    let policy = aws(&["s3api", "get-bucket-policy", "--bucket", &logs]);
+    let policy: Value = serde_json::from_str(policy["Policy"].as_str().unwrap()).unwrap();
+    let delivery = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| one(&s["Principal"]["Service"]) == "logging.s3.amazonaws.com")
+        .unwrap_or_else(|| panic!("no log delivery statement in {policy}"))
+        .clone();
+    assert_eq!(one(&delivery["Resource"]), format!("arn:aws:s3:::{logs}/s3/images/*"), "{delivery}");
+    assert_eq!(one(&delivery["Condition"]["ArnLike"]["aws:SourceArn"]), format!("arn:aws:s3:::{images}"), "{delivery}");
+    assert_eq!(one(&delivery["Condition"]["StringEquals"]["aws:SourceAccount"]), ACCOUNT, "{delivery}");
+
+    // Converged; and logging switched off outside the tool is drift the next apply reverts.
+    cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(0);
+    aws(&["s3api", "put-bucket-logging", "--bucket", &images, "--bucket-logging-status", "{}"]);
+    let plan = cli(&stack).args(["plan", "--detailed-exitcode"]).run().code_is(2);
+    assert!(plan.stdout.contains("~ bucket.images"), "{}", plan.stdout);
+    apply(&stack);
+    let logging = aws(&["s3api", "get-bucket-logging", "--bucket", &images]);
+    assert_eq!(logging["LoggingEnabled"]["TargetPrefix"], "s3/images/", "{logging}");
+
+    // S3 delivers the logs hours later (the test bed, when told): they land under the
+    // prefix, and destroy then keeps the log bucket, as it keeps every log.
+    let delivered = Emulator::shared().control("/__testbed/s3/deliver-logs", &serde_json::json!({"bucket": images}));
+    assert!(delivered["delivered"].as_u64().is_some_and(|n| n > 0), "{delivered}");
+    let listed = aws(&["s3api", "list-objects-v2", "--bucket", &logs, "--prefix", "s3/images/"]);
+    assert!(listed["Contents"].as_array().is_some_and(|c| !c.is_empty()), "{listed}");
+    let refused = cli(&stack).args(["destroy", "--auto-approve"]).run().code_is(1);
+    assert!(refused.stderr.contains(&format!("bucket `{logs}` is not empty")), "{}", refused.stderr);
 }

@@ -54,6 +54,29 @@ pub struct Environment {
 }
 
 impl Stack {
+    /// The stack's log bucket: where the load balancer writes its access logs, else where
+    /// the database's or the app's logs go, else the bucket named `logs`.
+    pub fn log_bucket(&self) -> Option<&str> {
+        let lb = self.load_balancer.as_ref().and_then(|l| l.access_logs.as_ref());
+        let m = self.monitoring.as_ref();
+        let streams = m.and_then(|m| m.database_logs_to_bucket.as_ref().or(m.app_logs_to_bucket.as_ref()));
+        let named = self.buckets.get_key_value("logs").map(|(k, _)| k.as_str());
+        lb.or(streams).map(|l| l.bucket.as_str()).or(named)
+    }
+
+    /// Where the bucket `logical` writes its server access logs (a bucket of this stack
+    /// and a key prefix ending in `/`), if anywhere.
+    pub fn server_access_logs(&self, logical: &str) -> Option<AccessLogs> {
+        match &self.buckets.get(logical)?.access_logs {
+            BucketLogs::To(to) => Some(to.clone()),
+            BucketLogs::Off { .. } => None,
+            BucketLogs::Default => self
+                .log_bucket()
+                .filter(|b| *b != logical && self.buckets.contains_key(*b))
+                .map(|b| AccessLogs { bucket: b.to_string(), prefix: format!("s3/{logical}/") }),
+        }
+    }
+
     /// How many (public, private) subnets the stack's network has: the file's, or the
     /// `existing:` lookups' when `network: existing`.
     pub fn subnet_counts(&self) -> (usize, usize) {
@@ -355,6 +378,21 @@ pub struct Bucket {
     pub policy_statements: Vec<serde_json::Value>,
     /// Destroy empties the bucket first (default false: destroy refuses a non-empty bucket).
     pub force_destroy: bool,
+    /// S3 server access logging (FSBP S3.9): where the bucket's request logs go.
+    pub access_logs: BucketLogs,
+}
+
+/// `buckets.<name>.access_logs`: a bucket's server access logs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BucketLogs {
+    /// Into the stack's log bucket ([`Stack::log_bucket`]) under `s3/<logical>/`, unless
+    /// this is that bucket (a log bucket does not log into itself) or there is none.
+    #[default]
+    Default,
+    /// Into this bucket of the stack, under this prefix.
+    To(AccessLogs),
+    /// Not logged, for the reason the file gives.
+    Off { reason: String },
 }
 
 /// A secure default that the file may turn off only by giving a reason.

@@ -393,6 +393,15 @@ fn bucket(w: &mut Writer, b: &Bucket) {
         }
     }
     w.differing(2, "force_destroy", &b.force_destroy, &d.force_destroy, |v| v.to_string());
+    match &b.access_logs {
+        crate::model::BucketLogs::Default => {}
+        crate::model::BucketLogs::To(to) => {
+            w.line(2, &format!("access_logs: {{bucket: {}, prefix: {}}}", q(&to.bucket), q(&to.prefix)))
+        }
+        crate::model::BucketLogs::Off { reason } => {
+            w.line(2, &format!("access_logs: {{enabled: false, reason: {}}}", q(reason)))
+        }
+    }
 }
 
 fn monitoring(w: &mut Writer, m: &Monitoring) {

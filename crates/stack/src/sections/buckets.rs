@@ -7,7 +7,7 @@
 
 use super::{collisions, lifecycle, logical_key, statements, Known};
 use crate::diagnostic::Span;
-use crate::model::{Bucket, Encryption};
+use crate::model::{AccessLogs, Bucket, BucketLogs, Encryption, Loosenable};
 use crate::names::{bucket_name, s3_bucket_problems, template_problems, EXAMPLE_ACCOUNT};
 use crate::reader::{describe, Ctx, Map, Val};
 use crate::shape::{key, Shape, Ty};
@@ -28,6 +28,16 @@ pub(crate) static SHAPE: Shape = Shape::new(
         key("lifecycle", Ty::List(&Ty::Obj(&lifecycle::RULE)), "Expiry rules."),
         key("policy_statements", Ty::List(&Ty::Obj(&statements::STATEMENT)), "Raw IAM statements added to the bucket's policy."),
         key("force_destroy", Ty::Bool, "`true`: destroy empties the bucket first.").bool(false),
+        key("access_logs", Ty::AnyOf(&[Ty::Obj(&ACCESS_LOGS), Ty::Obj(&super::ENABLED)]), "S3 server access logs: into the stack's log bucket under `s3/<logical>/` by default (a log bucket does not log into itself); `{bucket: ..., prefix: ...}` elsewhere; off only as `{enabled: false, reason: \"...\"}`."),
+    ],
+);
+
+static ACCESS_LOGS: Shape = Shape::new(
+    "bucket_access_logs",
+    "Where a bucket's server access logs go.",
+    &[
+        key("bucket", Ty::Str, "Another `buckets` entry using SSE-S3.").req(),
+        key("prefix", Ty::Text, "Key prefix of the log objects, ending in `/`; `s3/<logical>/` by default."),
     ],
 );
 
@@ -48,6 +58,7 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> BTreeMap<Strin
     let Some(entry) = top.entry("buckets") else { return buckets };
     let all = Map::open(cx, &entry.value, "buckets", entry.key.span, None);
     let mut resolved = Vec::new();
+    let mut targets = Vec::new();
     for e in all.entries {
         let logical = &e.key.name;
         if buckets.contains_key(logical) {
@@ -77,11 +88,60 @@ pub(crate) fn read(cx: &mut Ctx, top: &Map, known: &mut Known) -> BTreeMap<Strin
             lifecycle: lifecycle::read(cx, &b),
             policy_statements: statements::read(cx, &b, "policy_statements"),
             force_destroy: b.boolean_or(cx, "force_destroy"),
+            access_logs: access_logs(cx, &b, logical),
         };
+        if let BucketLogs::To(to) = &bucket.access_logs {
+            targets.push((logical.clone(), to.bucket.clone(), b.node("access_logs").map_or(e.key.span, |n| n.span)));
+        }
         buckets.insert(logical.clone(), bucket);
     }
     collisions(cx, "bucket", &resolved);
+    // Where server access logs go must be another of the stack's buckets, with SSE-S3: S3
+    // delivers server access logs only into a bucket whose default encryption is SSE-S3
+    // (S3 User Guide, "Logging requests with server access logging": SSE-KMS is not
+    // supported for the destination bucket).
+    let names: Vec<&str> = buckets.keys().map(String::as_str).collect();
+    for (logical, target, span) in targets {
+        if target == logical {
+            cx.error_help(
+                span,
+                format!("bucket `{logical}` cannot write its access logs into itself"),
+                "logs of the logs would grow without end",
+                "name another bucket, or turn them off with `{enabled: false, reason: \"...\"}`",
+            );
+        } else if super::reference(cx, &target, span, "bucket", "buckets", &names) {
+            if let Some(Some(Encryption::Kms { .. })) = known.buckets.get(&target) {
+                cx.error_help(
+                    span,
+                    format!("bucket `{target}` uses SSE-KMS, which S3 server access logs cannot be written to"),
+                    "needs an SSE-S3 bucket",
+                    format!("set `encryption: sse-s3` on `buckets.{target}` or use another bucket"),
+                );
+            }
+        }
+    }
     buckets
+}
+
+/// `access_logs:` of one bucket: absent is the default (see [`BucketLogs::Default`]).
+fn access_logs(cx: &mut Ctx, b: &Map, logical: &str) -> BucketLogs {
+    let Some(node) = b.node("access_logs") else { return BucketLogs::Default };
+    let loosening = matches!(&node.kind, Kind::Map(m) if m.iter().any(|e| e.key.name == "enabled"))
+        || matches!(node.kind, Kind::Bool(_));
+    if loosening {
+        return match super::loosenable(cx, b, "access_logs", &super::ENABLED) {
+            Loosenable::On => BucketLogs::Default,
+            Loosenable::Off { reason } => BucketLogs::Off { reason },
+        };
+    }
+    let m = b.sub(cx, "access_logs", &ACCESS_LOGS);
+    m.need_all(cx);
+    let bucket = m.string(cx, "bucket").get().unwrap_or_default();
+    let mut prefix = m.text(cx, "prefix").get().unwrap_or_else(|| format!("s3/{logical}/"));
+    if !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    BucketLogs::To(AccessLogs { bucket, prefix })
 }
 
 /// Checks a name template; returns the name it resolves to with the example account id.
@@ -150,5 +210,48 @@ fn encryption(cx: &mut Ctx, b: &Map, known: &Known) -> Option<Encryption> {
             cx.error(node.span, message, "expected `sse-s3` or `sse-kms`");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod access_log_tests {
+    use crate::model::{AccessLogs, BucketLogs};
+    use std::path::Path;
+
+    const BASE: &str = "stack: s\nregion: ap-northeast-2\nnetwork: {cidr: 10.0.0.0/16, availability_zones: [ap-northeast-2a, ap-northeast-2c], public_subnets: [10.0.0.0/24, 10.0.1.0/24]}\nfleet: {instance_type: t3.micro}\nload_balancer: {access_logs: {bucket: logs}}\n";
+
+    fn parse(buckets: &str) -> Result<crate::Stack, String> {
+        crate::parse(Path::new("t.yaml"), &format!("{BASE}buckets:\n{buckets}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn buckets_log_into_the_stacks_log_bucket_by_default_and_it_not_into_itself() {
+        let s = parse("  images: {}\n  logs: {}\n").unwrap();
+        assert_eq!(s.log_bucket(), Some("logs"));
+        let to = AccessLogs { bucket: "logs".into(), prefix: "s3/images/".into() };
+        assert_eq!(s.server_access_logs("images"), Some(to));
+        assert_eq!(s.server_access_logs("logs"), None);
+        // Elsewhere, with a prefix made to end in `/`; or off, with the reason stated.
+        let s = parse("  images: {access_logs: {bucket: audit, prefix: img}}\n  audit: {}\n  logs: {}\n").unwrap();
+        assert_eq!(
+            s.server_access_logs("images").unwrap(),
+            AccessLogs { bucket: "audit".into(), prefix: "img/".into() }
+        );
+        let s = parse("  images: {access_logs: {enabled: false, reason: \"public data set\"}}\n  logs: {}\n").unwrap();
+        assert_eq!(s.buckets["images"].access_logs, BucketLogs::Off { reason: "public data set".into() });
+        assert_eq!(s.server_access_logs("images"), None);
+    }
+
+    #[test]
+    fn a_bad_target_or_a_loosening_without_reason_is_refused_at_its_line() {
+        let e = parse("  images: {access_logs: {enabled: false}}\n  logs: {}\n").unwrap_err();
+        assert!(e.contains("needs a reason") && e.contains("t.yaml:7:"), "{e}");
+        let e = parse("  images: {}\n  logs: {access_logs: {bucket: logs}}\n").unwrap_err();
+        assert!(e.contains("bucket `logs` cannot write its access logs into itself") && e.contains("t.yaml:8:"), "{e}");
+        let e = parse("  images: {access_logs: {bucket: lgos}}\n  logs: {}\n").unwrap_err();
+        assert!(e.contains("lgos") && e.contains("t.yaml:7:"), "{e}");
+        let e = parse("  images: {access_logs: {bucket: vault}}\n  vault: {encryption: sse-kms}\n  logs: {}\n")
+            .unwrap_err();
+        assert!(e.contains("bucket `vault` uses SSE-KMS, which S3 server access logs cannot be written to"), "{e}");
     }
 }
