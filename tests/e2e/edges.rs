@@ -146,6 +146,8 @@ fn a_resource_whose_address_tag_names_no_kind_stops_the_plan_and_is_never_touche
 #[test]
 fn an_error_no_retry_can_fix_prints_its_help_on_a_line_of_its_own() {
     let stack = stack_copy("examples/minimal.yaml", "edge-denied");
+    // The denied CreateBucket must be a bucket of the stack's, not the account's lock bucket.
+    crate::lock::lock_bucket();
     let proxy = Proxy::start(Emulator::shared(), &["--deny", "1", "--ops", "^CreateBucket$"]);
     let run = proxy.cli(Emulator::shared(), &stack).args(["apply", "--auto-approve"]).run().code_is(1);
     // Whichever bucket is made first is refused (the other may wait for it).

@@ -52,7 +52,7 @@ fn lock_holder(stack: &TempStack) -> Value {
 }
 
 /// Make sure the lock bucket exists (another test may not have made it yet).
-fn lock_bucket() {
+pub(crate) fn lock_bucket() {
     let config = format!("LocationConstraint={REGION}");
     let _ = Emulator::shared()
         .try_aws(REGION, &["s3api", "create-bucket", "--bucket", BUCKET, "--create-bucket-configuration", &config]);

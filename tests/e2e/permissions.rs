@@ -68,9 +68,13 @@ fn without(policy: &Value, action: &str) -> Value {
 #[test]
 fn the_apply_policy_is_enough_to_apply_plan_and_destroy_the_seed_stack() {
     let stack = seed_stack("perm-seed");
-    // destroy must be able to take the database (the file's way to allow it).
+    // destroy must be able to take the database and the load balancer (the file's way to
+    // allow it).
     let text = std::fs::read_to_string(&stack.path).unwrap();
     let text = text.replacen("  deletion_protection: true    # default\n", "  deletion_protection: false\n", 1);
+    let lb = "  deletion_protection: true    # default: protected load balancer\n";
+    assert!(text.contains(lb), "stacks/bumarket.yaml no longer has `{lb}`");
+    let text = text.replacen(lb, "  deletion_protection: false\n", 1);
     std::fs::write(&stack.path, text).unwrap();
     let deployer = User::with("perm-seed-deployer", &policy(&stack, "apply"));
     deployer.cli(&stack).args(["apply", "--auto-approve"]).run().success();

@@ -95,13 +95,15 @@ fn the_shipped_file_plans_staging_and_prod_side_by_side() {
     assert!(run.stderr.contains("`staging`, `prod`"), "{}", run.stderr);
 }
 
-/// Turn the database's deletion protection off (the file's way to allow destroy).
+/// Turn the database's and the load balancer's deletion protection off (the file's way
+/// to allow destroy).
 fn allow_database_deletion(stack: &TempStack) {
     edit(
         stack,
         "  deletion_protection: true    # default\n  apply_immediately",
         "  deletion_protection: false\n  apply_immediately",
     );
+    edit(stack, "deletion_protection: true    # default: protected load balancer", "deletion_protection: false");
 }
 
 fn edit(stack: &TempStack, from: &str, to: &str) {
@@ -217,6 +219,11 @@ fn the_seed_stack_applies_converges_and_destroys() {
     let alb = &lbs["LoadBalancers"][0];
     assert_eq!(alb["Scheme"], "internet-facing");
     assert_eq!(alb["AvailabilityZones"].as_array().unwrap().len(), 2);
+    // FSBP ELB.6: protected against deletion by default.
+    let arn = alb["LoadBalancerArn"].as_str().unwrap();
+    let attrs = aws(&["elbv2", "describe-load-balancer-attributes", "--load-balancer-arn", arn])["Attributes"].clone();
+    let protection = attrs.as_array().unwrap().iter().find(|a| a["Key"] == "deletion_protection.enabled").cloned();
+    assert_eq!(protection.map(|a| a["Value"].clone()), Some(Value::from("true")), "{attrs}");
     let listeners =
         aws(&["elbv2", "describe-listeners", "--load-balancer-arn", alb["LoadBalancerArn"].as_str().unwrap()]);
     let l = &listeners["Listeners"][0];
@@ -418,10 +425,16 @@ fn the_seed_stack_applies_converges_and_destroys() {
     let url = out["load_balancer.main"]["url"].as_str().expect("output has the load balancer's URL");
     assert!(url.starts_with("http://") && url.contains(alb["DNSName"].as_str().unwrap()), "{url}");
 
-    // The seed's database is protected: destroy deletes nothing at all and says why.
+    // The seed's database and load balancer are protected: destroy deletes nothing at all
+    // and says why.
     let db_id = format!("{}-db", stack.name);
     let refused = cli(&stack).args(["destroy", "--auto-approve"]).run().code_is(1);
     assert!(refused.stderr.contains("deletion_protection: false"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("load balancer `") && refused.stderr.contains("has deletion protection on"),
+        "{}",
+        refused.stderr
+    );
     assert_eq!(aws(&["ec2", "describe-vpcs", "--filters", &f])["Vpcs"].as_array().unwrap().len(), 1);
     aws(&["rds", "describe-db-instances", "--db-instance-identifier", &db_id]);
     allow_database_deletion(&stack);

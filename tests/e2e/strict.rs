@@ -91,6 +91,7 @@ fn the_seed_stack_applies_converges_refreshes_and_is_destroyed_on_aws_terms() {
         "  deletion_protection: true    # default\n  apply_immediately",
         "  deletion_protection: false\n  apply_immediately",
     );
+    edit(&stack, "deletion_protection: true    # default: protected load balancer", "deletion_protection: false");
     cli(&stack).args(["apply", "--auto-approve"]).run().success();
     let run = cli(&stack).args(["destroy", "--auto-approve"]).run();
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);

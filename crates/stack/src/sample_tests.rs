@@ -61,7 +61,8 @@ fn defaults_fill_in() {
     .is_some());
     let lb = s.load_balancer.unwrap();
     assert_eq!((lb.listen_port, lb.idle_timeout_seconds, lb.wait_timeout_seconds), (80, 60, 600));
-    assert!(lb.drop_invalid_header_fields && !lb.deletion_protection && lb.access_logs.is_none());
+    // Deletion protection is on by default (FSBP ELB.6).
+    assert!(lb.drop_invalid_header_fields && lb.deletion_protection && lb.access_logs.is_none());
     let hc = lb.health_check;
     assert_eq!((hc.path.as_str(), hc.interval_seconds, hc.timeout_seconds), ("/health/", 30, 10));
     assert_eq!((hc.healthy_threshold, hc.unhealthy_threshold, hc.matcher.as_str()), (2, 5, "200-399"));

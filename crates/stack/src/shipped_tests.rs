@@ -29,7 +29,12 @@ fn bumarket_stack_matches_the_seed() {
     assert_eq!(staging.name, "bumarket-staging");
     assert_eq!(staging.fleet.as_ref().map(|f| f.max_size), Some(2));
     assert!(!staging.database.as_ref().unwrap().deletion_protection);
+    assert!(!staging.load_balancer.as_ref().unwrap().deletion_protection);
+    assert!(s.load_balancer.as_ref().unwrap().deletion_protection);
     let without = |mut st: Stack| {
+        if let Some(lb) = &mut st.load_balancer {
+            lb.deletion_protection = true;
+        }
         st.name = String::new();
         st.environment = None;
         st.fleet = None;

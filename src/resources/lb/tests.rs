@@ -71,7 +71,7 @@ async fn the_load_balancer_is_public_over_every_public_subnet_and_logs_to_the_lo
         without_tags(&d),
         json!({"name": "bumarket-prod-lb", "scheme": "internet-facing",
                "subnets": ["subnet.public-0", "subnet.public-1"], "security_groups": ["security_group.lb"],
-               "deletion_protection": false, "drop_invalid_header_fields": true, "idle_timeout_seconds": 60,
+               "deletion_protection": true, "drop_invalid_header_fields": true, "idle_timeout_seconds": 60,
                "access_logs": {"enabled": true, "bucket": "bumarket-prod-logs-123456789012-ap-northeast-2", "prefix": "alb"}})
     );
     assert_eq!(
@@ -163,7 +163,8 @@ async fn a_stack_without_a_load_balancer_wants_none_of_it() {
     let cx = cx_with(|t| {
         let start = t.find("load_balancer:\n").unwrap();
         let end = t.find("database:\n").unwrap();
-        format!("{}{}", &t[..start], &t[end..])
+        // Production's `require:` keeps the load balancer protected: with none, it goes too.
+        format!("{}{}", &t[..start], &t[end..]).replace("load_balancer_deletion_protection: true, ", "")
     })
     .await;
     assert!(cx.stack.load_balancer.is_none());
@@ -174,7 +175,12 @@ async fn a_stack_without_a_load_balancer_wants_none_of_it() {
 
 #[tokio::test]
 async fn deletion_protection_refuses_the_delete_and_says_how_to_lift_it() {
-    let cx = cx().await;
+    // The live one is protected (the default); the file lifts it.
+    let cx = cx_with(|t| {
+        t.replace("deletion_protection: true    # default: protected load balancer", "deletion_protection: false")
+            .replace("load_balancer_deletion_protection: true, ", "")
+    })
+    .await;
     let d = one(&load_balancer::LoadBalancers, &cx);
     let mut attrs = d.attrs.clone();
     attrs.insert("deletion_protection".into(), json!(true));

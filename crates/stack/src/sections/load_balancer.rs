@@ -31,7 +31,12 @@ pub(crate) static SHAPE: Shape = Shape::new(
             Ty::Obj(&ACCESS_LOGS),
             "Access logs into one of the stack's buckets (SSE-S3: ALB cannot write to SSE-KMS).",
         ),
-        key("deletion_protection", Ty::Bool, "Refuse to delete the load balancer.").bool(false),
+        key(
+            "deletion_protection",
+            Ty::Bool,
+            "Refuse to delete the load balancer (FSBP ELB.6); `false` lets destroy delete it.",
+        )
+        .bool(true),
         key("drop_invalid_header_fields", Ty::Bool, "Drop HTTP headers with invalid names.").bool(true),
         key("idle_timeout_seconds", Ty::Int(1, 4000), "Connection idle timeout.").int(60),
         key("wait_timeout", Ty::Duration, "How long apply waits for the load balancer.").str("10m"),
