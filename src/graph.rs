@@ -169,8 +169,8 @@ impl Picture {
         for r in plan.iter().flat_map(|p| &p.resources) {
             add(&r.addr, &r.name, None);
         }
-        // A resource folded into one the file does not draw (the network of an existing
-        // VPC) is drawn as itself.
+        // A resource folded into one the file does not have (a security group of an
+        // existing VPC's stack) is not drawn: its change marks nothing.
         let mut picture = Picture {
             title: match &stack.environment {
                 Some(e) => format!("{} ({})", stack.name, e.name),
