@@ -169,16 +169,8 @@ impl Picture {
         for r in plan.iter().flat_map(|p| &p.resources) {
             add(&r.addr, &r.name, None);
         }
-        // A resource folded into one the file does not have (a security group of an
-        // existing VPC's stack) is not drawn: its change marks nothing.
-        let mut picture = Picture {
-            title: match &stack.environment {
-                Some(e) => format!("{} ({})", stack.name, e.name),
-                None => stack.name.clone(),
-            },
-            nodes: Vec::new(),
-            edges: Vec::new(),
-        };
+        // A resource folded into a node the file does not have is not drawn: its change
+        // marks nothing.
         if let Some(plan) = plan {
             for r in plan.resources.iter().filter(|r| r.action != Action::NoOp) {
                 let Some(id) = shown_as(&r.addr, fleet).filter(|id| nodes.contains_key(id)) else { continue };
@@ -292,23 +284,20 @@ impl Picture {
                 }
             }
         }
-        let mut used_outside = false;
-        for e in &edges {
-            used_outside |= [INTERNET, INBOX].contains(&e.from.as_str()) || [INTERNET, INBOX].contains(&e.to.as_str());
-        }
+        // The outside ends of the picture, where an edge reaches them.
         let mut all: Vec<Node> = nodes.into_values().collect();
-        if used_outside {
-            for (id, label) in [(INTERNET, "internet"), (INBOX, "the team's e-mail")] {
-                if edges.iter().any(|e| e.from == id || e.to == id) {
-                    all.push(Node { id: id.into(), label: vec![label.into()], area: Area::Outside, mark: None });
-                }
+        for (id, label) in [(INTERNET, "internet"), (INBOX, "the team's e-mail")] {
+            if edges.iter().any(|e| e.from == id || e.to == id) {
+                all.push(Node { id: id.into(), label: vec![label.into()], area: Area::Outside, mark: None });
             }
         }
         all.sort_by(|a, b| (a.area, &a.id).cmp(&(b.area, &b.id)));
         edges.dedup_by(|a, b| a.from == b.from && a.to == b.to && a.label == b.label);
-        picture.nodes = all;
-        picture.edges = edges;
-        picture
+        let title = match &stack.environment {
+            Some(e) => format!("{} ({})", stack.name, e.name),
+            None => stack.name.clone(),
+        };
+        Picture { title, nodes: all, edges }
     }
 
     /// Graphviz DOT: `dot -Tsvg` draws it.

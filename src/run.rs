@@ -162,10 +162,7 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
     // Import writes a stack file: there is none to load.
     if let Command::Import { stack, prefix, vpc, tags, out, force } = command {
         let request = crate::import::Request { stack, prefix, vpc, tags, out, force };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
+        let runtime = runtime()?;
         return runtime.block_on(crate::import::run(request, s));
     }
     // `--env all`, and `validate` of a file with environments but no `--env`: each one.
@@ -174,7 +171,7 @@ fn run(command: Command, s: &Settings) -> Result<Exit> {
         let names = match bumarket_stack::environment_names(&s.file) {
             Ok(names) => names,
             Err(d) => {
-                crate::out::stderr(&d.to_string());
+                errln!("{d}");
                 return Ok(Exit::Error);
             }
         };
@@ -244,10 +241,10 @@ fn each_environment(command: Command, s: &Settings, names: &[String]) -> Result<
             Some(args) => {
                 let mut args = args.clone();
                 if args.format() == crate::cli::Format::Markdown {
-                    outln!("## Environment `{name}`\n");
+                    let heading = format!("## Environment `{name}`\n\n");
+                    crate::out::stdout(&heading);
                     // One comment holds them all: each gets its share of the room.
-                    args.max_bytes =
-                        (args.max_bytes / names.len()).saturating_sub(format!("## Environment `{name}`\n\n").len());
+                    args.max_bytes = (args.max_bytes / names.len()).saturating_sub(heading.len());
                 } else {
                     outln!("== environment `{name}`");
                 }
@@ -321,10 +318,7 @@ fn permissions_cmd(stack: Stack, s: &Settings, phase: permissions::Phase) -> Res
 /// `refresh-prices REGION`: a price table asked of the Price List Query API, on stdout;
 /// exit 1 when a key had no product (a half-refreshed table is noticed).
 fn refresh_prices(s: &Settings, region: &str, add: &[String]) -> Result<Exit> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
+    let runtime = runtime()?;
     let opts = Options {
         region: region.to_string(),
         profile: s.profile.clone(),
@@ -388,10 +382,7 @@ fn run_aws(command: Command, s: &Settings, stack: Stack) -> Result<Exit> {
             .help("pass `--auto-approve` (for example in CI)"));
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         match command {
             Command::Validate
@@ -429,7 +420,7 @@ fn load(s: &Settings) -> Option<Stack> {
     match bumarket_stack::load_env(&s.file, s.env.as_deref()) {
         Ok(stack) => Some(stack),
         Err(d) => {
-            crate::out::stderr(&d.to_string());
+            errln!("{d}");
             None
         }
     }
@@ -861,6 +852,14 @@ fn markdown_with_picture(plan: &Plan, file: &str, room: usize, stack: Option<&St
     }
 }
 
+/// The async runtime a command that calls AWS runs on.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("could not start the async runtime: {e}")))
+}
+
 fn json_text(v: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(v).expect("plans and outputs serialise")
 }
@@ -926,8 +925,6 @@ async fn plan_cmd(stack: Stack, s: &Settings, args: &crate::cli::PlanArgs, readi
     Ok(if args.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok })
 }
 
-/// The estimated monthly cost of the stack (and of the change from `--cost-base`), when
-/// the output shows it.
 /// What an estimate prices, when the plan wants one: the stack, and the one of
 /// `--cost-base` to price the change from.
 fn cost_of(stack: &Stack, s: &Settings, args: &crate::cli::PlanArgs) -> Result<Option<(Stack, Option<Stack>)>> {
@@ -940,7 +937,7 @@ fn cost_of(stack: &Stack, s: &Settings, args: &crate::cli::PlanArgs) -> Result<O
         Some(path) => match bumarket_stack::load_env(path, s.env.as_deref()) {
             Ok(stack) => Some(stack),
             Err(d) => {
-                crate::out::stderr(&d.to_string());
+                errln!("{d}");
                 return Err(Failure::new(format!("could not read `--cost-base {}`", path.display())).nothing_changed());
             }
         },

@@ -267,12 +267,25 @@ pub async fn ask(client: &aws_sdk_pricing::Client, key: &str, location: &str) ->
     })
 }
 
+/// Every key's entry, asked all at once.
+async fn ask_all<'k>(
+    client: &aws_sdk_pricing::Client,
+    keys: &'k [String],
+    location: &str,
+) -> Vec<(&'k String, Result<Entry, Unanswered>)> {
+    futures::future::join_all(keys.iter().map(|k| async move { (k, ask(client, k, location).await) })).await
+}
+
+/// Today's date (UTC), as a table's `prices_of` writes it.
+fn today() -> String {
+    crate::render::progress::utc_now().chars().take(10).collect()
+}
+
 /// `base` with the entries of `keys` asked of the Price List now, all at once. Returns
 /// the table and what could not be asked; when the API refuses (no permission, no
 /// network), `base` comes back unchanged with the refusal.
 pub async fn refreshed(client: &aws_sdk_pricing::Client, base: &Table, keys: &[String]) -> (Table, Vec<Unanswered>) {
-    let answers =
-        futures::future::join_all(keys.iter().map(|k| async move { (k, ask(client, k, &base.location).await) })).await;
+    let answers = ask_all(client, keys, &base.location).await;
     let mut table = base.clone();
     let mut problems = Vec::new();
     let mut asked = 0;
@@ -286,7 +299,7 @@ pub async fn refreshed(client: &aws_sdk_pricing::Client, base: &Table, keys: &[S
         }
     }
     if asked > 0 {
-        table.prices_of = crate::render::progress::utc_now().chars().take(10).collect();
+        table.prices_of = today();
         table.source = format!(
             "AWS Price List Query API (GetProducts, on-demand terms, endpoint {ENDPOINT_REGION}) for {asked} of the prices used; any other from the table shipped with bumarket-infra ({})",
             base.prices_of
@@ -366,14 +379,13 @@ pub async fn table_of(
     let mut keys: Vec<String> = base.entries.keys().cloned().chain(add.iter().cloned()).collect();
     keys.sort();
     keys.dedup();
-    let answers =
-        futures::future::join_all(keys.iter().map(|k| async move { (k, ask(client, k, location).await) })).await;
+    let answers = ask_all(client, &keys, location).await;
     let mut table = Table {
         format: super::prices::FORMAT,
         region: region.to_string(),
         location: location.to_string(),
         currency: "USD".into(),
-        prices_of: crate::render::progress::utc_now().chars().take(10).collect(),
+        prices_of: today(),
         source: format!("AWS Price List Query API (GetProducts, on-demand terms), endpoint {ENDPOINT_REGION}"),
         refresh: format!("scripts/refresh-prices {region} > src/cost/prices/{region}.json"),
         hours_per_month: base.hours_per_month,

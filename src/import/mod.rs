@@ -195,7 +195,7 @@ pub async fn run(r: Request, s: &Settings) -> Result<Exit, Failure> {
     };
     summary(&model, &composed.findings, r.out.as_deref());
     if let Err(d) = check {
-        crate::out::stderr(&d.to_string());
+        errln!("{d}");
         return Err(Failure::new("the file import wrote does not validate: that is a bug of bumarket-infra")
             .help("fix the lines above by hand, and report the case"));
     }

@@ -136,7 +136,8 @@ fn access_logs(cx: &mut Ctx, b: &Map, logical: &str) -> BucketLogs {
     }
     let m = b.sub(cx, "access_logs", &ACCESS_LOGS);
     m.need_all(cx);
-    let bucket = m.string(cx, "bucket").get().unwrap_or_default();
+    // Without `bucket` (already reported) there is nothing more to check.
+    let Some(bucket) = m.string(cx, "bucket").get() else { return BucketLogs::Default };
     let mut prefix = m.text(cx, "prefix").get().unwrap_or_else(|| format!("s3/{logical}/"));
     if !prefix.ends_with('/') {
         prefix.push('/');
